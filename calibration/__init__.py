@@ -1,0 +1,1 @@
+"""Calibration: camera intrinsics, mounting and the ground-plane mapping to metres."""

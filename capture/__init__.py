@@ -1,0 +1,1 @@
+"""Capture: camera and GNSS sources, the 4 m distance trigger and the frame quality gate."""

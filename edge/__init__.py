@@ -1,0 +1,1 @@
+"""Edge: the survey and counting pipelines, aggregation and the offline outbox."""

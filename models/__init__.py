@@ -1,0 +1,1 @@
+"""Models: the ONNX detector runtime, the model registry, training and evaluation."""

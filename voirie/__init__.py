@@ -1,0 +1,3 @@
+"""voirie: open edge computer vision for roads."""
+
+__version__ = "0.1.0"

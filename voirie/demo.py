@@ -1,0 +1,70 @@
+"""``voirie demo``: the main job end to end on the bundled sample drive.
+
+Each stage contributes one step (a function taking and returning the ``DemoContext``);
+steps run in data-flow order and each records what it produced in ``ctx.outputs`` so the
+summary can say where the results are.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.table import Table
+
+# "module:function" in data-flow order. A step whose module does not exist yet is skipped.
+DEMO_STEPS = (
+    "voirie.edge.demo:survey_step",
+    "voirie.server.demo:map_step",
+    "voirie.server.demo:plan_step",
+    "voirie.edge.demo:count_step",
+)
+
+
+@dataclass
+class DemoContext:
+    workdir: Path
+    console: Console
+    keep_serving: bool = False
+    outputs: dict[str, str] = field(default_factory=dict)  # label -> path or URL
+    state: dict[str, Any] = field(default_factory=dict)  # passed between steps
+
+
+def _load_step(spec: str) -> Callable[[DemoContext], DemoContext] | None:
+    module_name, function_name = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            return None
+        raise
+    return getattr(module, function_name, None)
+
+
+def run_demo(workdir: Path, keep_serving: bool = False, console: Console | None = None) -> DemoContext:
+    console = console or Console()
+    workdir.mkdir(parents=True, exist_ok=True)
+    ctx = DemoContext(workdir=workdir.resolve(), console=console, keep_serving=keep_serving)
+    for spec in DEMO_STEPS:
+        step = _load_step(spec)
+        if step is None:
+            continue
+        started = time.perf_counter()
+        console.rule(f"[bold]{spec.split(':')[1].removesuffix('_step')}")
+        ctx = step(ctx)
+        console.print(f"done in {time.perf_counter() - started:.1f} s")
+    _print_summary(ctx)
+    return ctx
+
+
+def _print_summary(ctx: DemoContext) -> None:
+    table = Table(title="voirie demo: results")
+    table.add_column("what")
+    table.add_column("where")
+    for label, location in ctx.outputs.items():
+        table.add_row(label, location)
+    ctx.console.print(table)
