@@ -17,13 +17,17 @@ from voirie import __version__
 
 logger = logging.getLogger(__name__)
 
-# Order is the data flow: capture → anonymize → models → edge → server, then calibration.
+# Each module has ``register(app)``; order is the data flow. A module that does not exist
+# yet is skipped, so stages can land one at a time.
 STAGE_CLI_MODULES = (
     "voirie.capture.cli",
     "voirie.anonymize.cli",
     "voirie.models.cli",
+    "voirie.edge.survey_cli",
+    "voirie.edge.count.cli",
     "voirie.edge.cli",
     "voirie.server.cli",
+    "voirie.server.planning.cli",
     "voirie.calibration.cli",
 )
 
@@ -67,8 +71,8 @@ def _register_stages() -> None:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name and (module_name.startswith(error.name) or error.name == module_name):
-                continue  # stage has no CLI yet
+            if error.name and module_name.startswith(error.name):
+                continue  # this stage has no commands yet
             logger.warning("commands of %s unavailable: %s", module_name, error)
             continue
         module.register(app)

@@ -18,10 +18,10 @@ from rich.table import Table
 
 # "module:function" in data-flow order. A step whose module does not exist yet is skipped.
 DEMO_STEPS = (
-    "voirie.edge.demo:survey_step",
+    "voirie.edge.survey_demo:survey_step",
     "voirie.server.demo:map_step",
-    "voirie.server.demo:plan_step",
-    "voirie.edge.demo:count_step",
+    "voirie.server.planning.demo:plan_step",
+    "voirie.edge.count.demo:count_step",
 )
 
 
@@ -39,8 +39,8 @@ def _load_step(spec: str) -> Callable[[DemoContext], DemoContext] | None:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name == module_name:
-            return None
+        if error.name and module_name.startswith(error.name):
+            return None  # this stage is not built yet
         raise
     return getattr(module, function_name, None)
 
