@@ -1,0 +1,72 @@
+"""The horizon/tilt check the quality gate calls on survey frames."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from voirie.calibration import CameraCalibration
+from voirie.calibration.horizon import check_horizon, expected_horizon, vanishing_point
+from voirie.calibration.synthetic import render_road_view
+
+from .conftest import TRUE_K, vehicle_dict
+
+
+@pytest.mark.parametrize("pitch", [0.0, 5.0, 12.0])
+def test_expected_horizon_row_for_level_camera(pitch: float) -> None:
+    plane = CameraCalibration.model_validate(vehicle_dict(pitch_deg=pitch)).ground_plane()
+    horizon = expected_horizon(plane)
+    assert horizon.row_at_centre_px == pytest.approx(TRUE_K[1, 2] - TRUE_K[1, 1] * math.tan(math.radians(pitch)))
+    assert horizon.tilt_deg == pytest.approx(0.0, abs=1e-9)
+
+
+def test_horizon_tilts_with_roll() -> None:
+    plane = CameraCalibration.model_validate(vehicle_dict(roll_deg=3.0)).ground_plane()
+    horizon = expected_horizon(plane)
+    assert abs(horizon.tilt_deg) == pytest.approx(3.0, abs=0.05)
+    # the horizon is where road points far away project
+    far = plane.ground_to_pixel(np.array([[-500.0, 5000.0], [500.0, 5000.0]]))
+    assert horizon.row_px(far[:, 0]) == pytest.approx(far[:, 1], abs=2.0)
+
+
+def test_frame_matching_the_calibration_passes() -> None:
+    plane = CameraCalibration.model_validate(vehicle_dict(pitch_deg=8.0, yaw_deg=2.0)).ground_plane()
+    check = check_horizon(plane, render_road_view(plane))
+    assert check.ok is True
+    assert abs(check.error_deg) < 0.3
+    assert check.segments_used >= 4
+
+
+@pytest.mark.parametrize("knock_deg", [-3.0, 2.5])
+def test_knocked_camera_fails_the_check(knock_deg: float) -> None:
+    actual = CameraCalibration.model_validate(vehicle_dict(pitch_deg=8.0 + knock_deg)).ground_plane()
+    calibrated = CameraCalibration.model_validate(vehicle_dict(pitch_deg=8.0)).ground_plane()
+    check = check_horizon(calibrated, render_road_view(actual))
+    assert check.ok is False
+    assert check.error_deg == pytest.approx(knock_deg, abs=0.3)
+    assert "horizon off by" in check.reason
+
+
+def test_frame_without_lines_is_undecided() -> None:
+    plane = CameraCalibration.model_validate(vehicle_dict()).ground_plane()
+    check = check_horizon(plane, np.full((480, 640, 3), 90, np.uint8))
+    assert check.ok is None and check.error_deg is None
+    assert "too few" in check.reason
+
+
+def test_wrong_frame_size_is_refused() -> None:
+    plane = CameraCalibration.model_validate(vehicle_dict()).ground_plane()
+    with pytest.raises(ValueError, match="calibration is for"):
+        check_horizon(plane, np.zeros((240, 320, 3), np.uint8))
+
+
+def test_vanishing_point_of_exact_segments() -> None:
+    vp = np.array([300.0, 150.0])
+    starts = np.array([[0.0, 400.0], [600.0, 450.0], [100.0, 470.0], [500.0, 300.0]])
+    segments = np.hstack([starts, starts + 0.5 * (vp - starts)])
+    outlier = np.array([[10.0, 10.0, 60.0, 200.0]])
+    point, inliers = vanishing_point(np.vstack([segments, outlier]))
+    assert point == pytest.approx(vp, abs=1e-6)
+    assert inliers.tolist() == [True, True, True, True, False]
