@@ -277,3 +277,80 @@ def _print_mount(calibration: CameraCalibration) -> None:
         far = plane.ground_to_pixel(np.array([[0.0, 15.0]]))
         table.add_row("uncertainty 15 m ahead", f"{float(plane.uncertainty_m(far)[0]):.3f} m (1 sigma)")
     console.print(table)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise CalibrationError(f"not a readable image: {path}")
+    return image
+
+
+@calibrate_app.command("check")
+def check_command(
+    calibration: Path = typer.Option(..., help="Calibration file."),
+    image: Path = typer.Option(..., help="A frame from this camera showing straight road lines."),
+    tolerance_deg: float = typer.Option(1.5, help="Largest accepted horizon error, degrees."),
+) -> None:
+    """Horizon/tilt check of a frame against the calibration (exit 1 when off, 3 when undecided)."""
+    from voirie.calibration.horizon import check_horizon
+
+    try:
+        plane = CameraCalibration.load(calibration).ground_plane()
+        result = check_horizon(plane, _read_image(image), tolerance_deg)
+    except (CalibrationError, ValueError) as error:
+        raise _fail(error) from error
+    console.print(f"{image.name}: {result.reason} ({result.segments_used} line segments)", highlight=False)
+    typer.echo(json.dumps({"ok": result.ok, "error_deg": result.error_deg,
+                           "expected_horizon_row_px": result.expected.row_at_centre_px}))
+    raise typer.Exit(0 if result.ok else (3 if result.ok is None else 1))
+
+
+@calibrate_app.command("preview")
+def preview_command(
+    calibration: Path = typer.Option(..., help="Calibration file."),
+    image: Path = typer.Option(..., help="A frame from this camera."),
+    out: Path = typer.Option(Path("calibration-preview.png"), help="Picture to write."),
+    step_m: float = typer.Option(1.0, min=0.1, help="Grid spacing on the road, metres."),
+) -> None:
+    """Draw the metre grid, the horizon and the usable region over a frame, to check by eye."""
+    import cv2
+
+    from voirie.calibration.preview import draw_calibration_overlay
+
+    try:
+        plane = CameraCalibration.load(calibration).ground_plane()
+        picture = draw_calibration_overlay(plane, _read_image(image), step_m)
+    except (CalibrationError, ValueError) as error:
+        raise _fail(error) from error
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), picture)
+    typer.echo(str(out))
+
+
+@calibrate_app.command("synth")
+def synth_command(
+    out: Path = typer.Option(Path("calibration-synth"), help="Folder to write the renders to."),
+    views: int = typer.Option(9, min=1, help="Board views to render."),
+) -> None:
+    """Render board views and a road frame through a known camera, to try the commands."""
+    import cv2
+
+    from voirie.calibration.geometry import GroundPlane, camera_rotation
+    from voirie.calibration.synthetic import board_poses, render_board_view, render_road_view
+
+    K = np.array([[520.0, 0, 322.0], [0, 515.0, 238.0], [0, 0, 1]])
+    dist = np.array([-0.15, 0.05, 0.001, -0.0005, 0.0])
+    rng = np.random.default_rng(3)
+    (out / "boards").mkdir(parents=True, exist_ok=True)
+    (out / "road").mkdir(parents=True, exist_ok=True)
+    for i, (rvec, tvec) in enumerate(board_poses(K, (640, 480), (8, 5), 0.025, views, rng)):
+        image = render_board_view(K, dist, rvec, tvec, (8, 5), 0.025, (640, 480), rng=rng)
+        cv2.imwrite(str(out / "boards" / f"view{i:02d}.png"), image)
+    plane = GroundPlane(K, dist, camera_rotation(8.0, 0.0, 1.0), np.array([0.0, 0.0, 1.4]), (640, 480))
+    cv2.imwrite(str(out / "road" / "road.png"), render_road_view(plane))
+    console.print(f"true camera: fx 520 fy 515 cx 322 cy 238, dist {dist.tolist()}; "
+                  "mount 1.4 m, pitch 8 deg, yaw 1 deg; board 8x5, 25 mm")
+    typer.echo(str(out))
