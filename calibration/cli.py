@@ -185,10 +185,7 @@ def mount_command(
         if mode == "vehicle":
             mount: dict[str, Any] = _vehicle_mount(lens, height_m, pitch_deg, roll_deg, yaw_deg, lane_images)
         elif mode == "pole":
-            if points is None:
-                raise CalibrationError("pole mode needs --points CSV (u_px,v_px,x_m,y_m)")
-            image, ground = _read_points(points)
-            mount = {"mode": "pole", "image_points_px": image, "ground_points_m": ground}
+            mount = _pole_mount(points)
         else:
             raise CalibrationError(f"--mode must be vehicle or pole, got {mode!r}")
         region = UsableRegionConfig(max_range_m=max_range_m, bonnet_top_row_px=bonnet_top_row_px)
@@ -205,6 +202,13 @@ def mount_command(
     calibration.save(out)
     _print_mount(calibration)
     typer.echo(json.dumps({"calibration_id": calibration.calibration_id, "path": str(out)}))
+
+
+def _pole_mount(points: Path | None) -> dict[str, Any]:
+    if points is None:
+        raise CalibrationError("pole mode needs --points CSV (u_px,v_px,x_m,y_m)")
+    image, ground = _read_points(points)
+    return {"mode": "pole", "image_points_px": image, "ground_points_m": ground}
 
 
 def _vehicle_mount(
