@@ -4,8 +4,6 @@ and ``voirie calibrate`` users can try the commands without a printed board."""
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
@@ -132,7 +130,3 @@ def vehicle_ground_grid(max_forward_m: float = 15.0, half_width_m: float = 3.0, 
     ys = np.arange(3.0, max_forward_m + 1e-9, step_m)
     return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
 
-
-def ring_angles(count: int) -> np.ndarray:
-    """Evenly spread angles (radians), e.g. for placing pole survey points."""
-    return np.linspace(0, 2 * math.pi, count, endpoint=False)

@@ -109,6 +109,15 @@ def test_usable_mask_excludes_sky_and_bonnet() -> None:
     assert abs(half.mean() - mask.mean()) < 0.01
 
 
+def test_usable_mask_matches_pointwise_mapping() -> None:
+    data = vehicle_dict(roll_deg=2.0)
+    data["region"] = {"max_range_m": 12.0, "bonnet_top_row_px": 450}
+    plane = CameraCalibration.model_validate(data).ground_plane()
+    u, v = np.meshgrid(np.arange(640.0), np.arange(480.0))
+    exact = np.isfinite(plane.pixel_to_ground(np.column_stack([u.ravel(), v.ravel()]))[:, 0]).reshape(480, 640)
+    assert (plane.usable_mask(640, 480) != exact).sum() <= 5  # interpolated rays: at most a few edge pixels
+
+
 def test_uncertainty_grows_with_distance(vehicle_calibration: CameraCalibration) -> None:
     plane = vehicle_calibration.ground_plane()
     ahead = np.array([[0.0, y] for y in (4.0, 8.0, 12.0, 20.0)])
