@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 
 from voirie.calibration import IntrinsicsConfig, PoleMountConfig, angles_from_vanishing_point, solve_pole_pose
-from voirie.calibration import intrinsics as intrinsics_module
+from voirie.calibration import targets as targets_module
 from voirie.calibration.geometry import GroundPlane, camera_rotation
 from voirie.calibration.horizon import road_vanishing_point
 from voirie.calibration.intrinsics import calibrate_intrinsics
+from voirie.calibration.targets import CheckerboardTarget
 from voirie.calibration.synthetic import board_poses, render_board_view, render_road_view, vehicle_ground_grid
 
 SIZE, BOARD, SQUARE_M = (640, 480), (8, 5), 0.025
@@ -45,13 +46,13 @@ def random_camera(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 def intrinsics_errors(K: np.ndarray, dist: np.ndarray, rng: np.random.Generator) -> tuple[IntrinsicsConfig, dict]:
     views = [(f"v{i}", render_board_view(K, dist, r, t, BOARD, SQUARE_M, SIZE, rng=rng))
              for i, (r, t) in enumerate(board_poses(K, SIZE, BOARD, SQUARE_M, 9, rng))]
-    ours = calibrate_intrinsics(views, BOARD, SQUARE_M * 1000).intrinsics
-    original = intrinsics_module.find_board_corners
-    intrinsics_module.find_board_corners = sb_only
+    ours = calibrate_intrinsics(views, CheckerboardTarget(*BOARD, SQUARE_M * 1000)).intrinsics
+    original = targets_module.find_board_corners
+    targets_module.find_board_corners = sb_only
     try:
-        base = calibrate_intrinsics(views, BOARD, SQUARE_M * 1000).intrinsics
+        base = calibrate_intrinsics(views, CheckerboardTarget(*BOARD, SQUARE_M * 1000)).intrinsics
     finally:
-        intrinsics_module.find_board_corners = original
+        targets_module.find_board_corners = original
 
     def worst(i: IntrinsicsConfig) -> float:
         got = np.array([i.fx_px, i.fy_px, i.cx_px, i.cy_px])

@@ -84,31 +84,32 @@ def intrinsics_command(
     images: Path | None = typer.Option(None, help="Folder of board images."),
     video: Path | None = typer.Option(None, help="Or a short video of the board."),
     every: int = typer.Option(15, min=1, help="With --video: use every N-th frame."),
-    board: str = typer.Option("8x5", help="Board size in INNER corners (OpenCV), columns x rows."),
+    board: str = typer.Option("8x5", help="Checkerboard: INNER corners (OpenCV); ChArUco: squares. Columns x rows."),
     square_mm: float = typer.Option(25.0, help="Side of one board square, millimetres."),
+    charuco: bool = typer.Option(False, "--charuco", help="The board is a ChArUco board."),
+    marker_mm: float = typer.Option(18.0, help="ChArUco: side of one marker, millimetres."),
+    dictionary: str = typer.Option("DICT_5X5_100", help="ChArUco: ArUco dictionary name."),
     min_views: int = typer.Option(4, min=2, help="Refuse with fewer views than this."),
     max_rms_px: float = typer.Option(1.0, help="Refuse above this reprojection RMS, pixels."),
     min_coverage: float = typer.Option(0.35, min=0, max=1, help="Refuse below this image coverage (0..1)."),
     out: Path | None = typer.Option(None, help="Write the intrinsics JSON here (input of `mount`)."),
 ) -> None:
-    """Calibrate the lens from checkerboard views; the last line printed is one JSON object."""
-    from voirie.calibration.intrinsics import (
-        IntrinsicsOptions,
-        calibrate_intrinsics,
-        iter_image_dir,
-        iter_video,
-        parse_board,
-    )
+    """Calibrate the lens from board views; the last line printed is one JSON object."""
+    from voirie.calibration.intrinsics import IntrinsicsOptions, calibrate_intrinsics, iter_image_dir, iter_video
+    from voirie.calibration.intrinsics import parse_board
+    from voirie.calibration.targets import CharucoTarget, CheckerboardTarget
 
     if (images is None) == (video is None):
         raise _fail(CalibrationError("give exactly one of --images DIR or --video FILE"))
     options = IntrinsicsOptions(min_views=min_views, max_rms_px=max_rms_px, min_coverage=min_coverage)
     try:
-        size = parse_board(board)
+        columns, rows = parse_board(board)
+        target = (CharucoTarget(columns, rows, square_mm, marker_mm, dictionary) if charuco
+                  else CheckerboardTarget(columns, rows, square_mm))
         frames = iter_image_dir(images) if images is not None else iter_video(video, every)
         with Progress(console=progress_console, transient=True) as progress:
             task = progress.add_task("finding the board", total=None)
-            result = calibrate_intrinsics(frames, size, square_mm, options, lambda _: progress.advance(task))
+            result = calibrate_intrinsics(frames, target, options, lambda _: progress.advance(task))
     except CalibrationError as error:
         raise _fail(error) from error
     _print_intrinsics(result)

@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 
 from voirie.calibration.config import CalibrationError, IntrinsicsConfig
-from voirie.calibration.synthetic import board_object_points
+from voirie.calibration.targets import BoardPoints, CharucoTarget, CheckerboardTarget, find_board_corners
+
+Target = CheckerboardTarget | CharucoTarget
 
 logger = logging.getLogger(__name__)
 
@@ -67,25 +69,6 @@ def parse_board(text: str) -> tuple[int, int]:
     return columns, rows
 
 
-def find_board_corners(image: np.ndarray, board: tuple[int, int]) -> np.ndarray | None:
-    """(N, 2) sub-pixel inner corners in OpenCV order, or None when the board is not found."""
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    found, corners = cv2.findChessboardCorners(grey, board, flags=cv2.CALIB_CB_ADAPTIVE_THRESH)
-    if not found:
-        # The sector-based detector finds boards the classic one misses (glare, clutter).
-        found, corners = cv2.findChessboardCornersSB(grey, board, flags=cv2.CALIB_CB_EXHAUSTIVE)
-        if not found:
-            return None
-    corners = corners.reshape(-1, 2).astype(np.float32)
-    # Measured on synthetic renders: cornerSubPix reaches ~0.08 px where findChessboardCornersSB
-    # alone is off by up to 0.7 px on tilted boards. The window must stay inside one square.
-    spacing = np.linalg.norm(np.diff(corners.reshape(board[1], board[0], 2), axis=1), axis=2).min()
-    half = int(np.clip(spacing * 0.4, 2, 11))
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
-    corners = cv2.cornerSubPix(grey, corners.reshape(-1, 1, 2), (half, half), (-1, -1), criteria)
-    return corners.reshape(-1, 2).astype(np.float64)
-
-
 def iter_image_dir(directory: Path) -> Iterator[tuple[str, np.ndarray]]:
     """(name, BGR image) for each readable image in ``directory``, sorted by name."""
     if not directory.is_dir():
@@ -133,10 +116,10 @@ def coverage(corner_sets: Iterable[np.ndarray], size: tuple[int, int]) -> float:
 
 
 def detect_views(
-    images: Iterable[tuple[str, np.ndarray]], board: tuple[int, int], on_image: object = None
-) -> tuple[dict[str, np.ndarray], dict[str, str], tuple[int, int]]:
-    """Find the board in each image: (corners by name, skipped name -> reason, image size)."""
-    found: dict[str, np.ndarray] = {}
+    images: Iterable[tuple[str, np.ndarray]], target: Target, on_image: object = None
+) -> tuple[dict[str, BoardPoints], dict[str, str], tuple[int, int]]:
+    """Find the target in each image: (points by name, skipped name -> reason, image size)."""
+    found: dict[str, BoardPoints] = {}
     skipped: dict[str, str] = {}
     size: tuple[int, int] | None = None
     for name, image in images:
@@ -148,11 +131,11 @@ def detect_views(
         if image_size != size:
             skipped[name] = f"size {image_size[0]}x{image_size[1]} differs from the first image's {size[0]}x{size[1]}"
             continue
-        corners = find_board_corners(image, board)
-        if corners is None:
-            skipped[name] = f"no {board[0]}x{board[1]} board found"
+        points = target.detect(image)
+        if points is None:
+            skipped[name] = f"no {target.describe()} found"
             continue
-        found[name] = corners
+        found[name] = points
     if size is None:
         raise CalibrationError("no images to calibrate from")
     return found, skipped, size
@@ -160,46 +143,39 @@ def detect_views(
 
 def calibrate_intrinsics(
     images: Iterable[tuple[str, np.ndarray]],
-    board: tuple[int, int],
-    square_mm: float,
+    target: Target,
     options: IntrinsicsOptions = IntrinsicsOptions(),
     on_image: object = None,
 ) -> IntrinsicsResult:
     """Calibrate from board images; ``CalibrationError`` says why a calibration is refused."""
-    if not square_mm > 0:
-        raise CalibrationError(f"square size must be > 0 mm, got {square_mm}")
-    found, skipped, size = detect_views(images, board, on_image)
+    found, skipped, size = detect_views(images, target, on_image)
     total = len(found) + len(skipped)
     if not found:
         raise CalibrationError(
-            f"no {board[0]}x{board[1]} board found in any of {total} images; check --board "
-            "(inner corners, e.g. a 9x6-square board is 8x5) and that the whole board is in view"
+            f"no {target.describe()} found in any of {total} images; check --board "
+            "(checkerboard: inner corners, e.g. a 9x6-square board is 8x5) and that the board is in view"
         )
     if len(found) < options.min_views:
         raise CalibrationError(
             f"too few views: the board was found in {len(found)} of {total} images, "
             f"need at least {options.min_views} from different angles and positions"
         )
-    intrinsics, view_rms = _fit(found, board, square_mm / 1000.0, size, options)
+    intrinsics, view_rms = _fit(found, size, options)
     median = float(np.median(list(view_rms.values())))
     outliers = [n for n, e in view_rms.items() if e > options.outlier_factor * max(median, 0.1)]
     if outliers and len(found) - len(outliers) >= options.min_views:
         for name in outliers:
             skipped[name] = f"outlier view ({view_rms[name]:.2f} px vs median {median:.2f} px)"
             del found[name]
-        intrinsics, view_rms = _fit(found, board, square_mm / 1000.0, size, options)
+        intrinsics, view_rms = _fit(found, size, options)
     return _accepted(intrinsics, view_rms, found, skipped, size, options)
 
 
 def _fit(
-    found: dict[str, np.ndarray],
-    board: tuple[int, int],
-    square_m: float,
-    size: tuple[int, int],
-    options: IntrinsicsOptions,
+    found: dict[str, BoardPoints], size: tuple[int, int], options: IntrinsicsOptions
 ) -> tuple[IntrinsicsConfig, dict[str, float]]:
-    objects = [board_object_points(board, square_m).astype(np.float32)] * len(found)
-    corners = [c.reshape(-1, 1, 2).astype(np.float32) for c in found.values()]
+    objects = [points[0].astype(np.float32) for points in found.values()]
+    corners = [points[1].reshape(-1, 1, 2).astype(np.float32) for points in found.values()]
     flags = cv2.CALIB_FIX_K3 if options.fix_k3 else 0
     rms, K, dist, _, _, _, _, per_view = cv2.calibrateCameraExtended(objects, corners, size, None, None, flags=flags)
     intrinsics = IntrinsicsConfig(
@@ -219,7 +195,7 @@ def _fit(
 def _accepted(
     intrinsics: IntrinsicsConfig,
     view_rms: dict[str, float],
-    found: dict[str, np.ndarray],
+    found: dict[str, BoardPoints],
     skipped: dict[str, str],
     size: tuple[int, int],
     options: IntrinsicsOptions,
@@ -230,7 +206,7 @@ def _accepted(
             f"reprojection error too high: {intrinsics.rms_px:.2f} px RMS (max {options.max_rms_px} px); "
             f"worst view {worst} at {view_rms[worst]:.2f} px: check focus, motion blur and board flatness"
         )
-    covered = coverage(found.values(), size)
+    covered = coverage((points[1] for points in found.values()), size)
     if covered < options.min_coverage:
         raise CalibrationError(
             f"poor image coverage: the boards cover {covered:.0%} of the image (need {options.min_coverage:.0%}); "

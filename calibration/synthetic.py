@@ -43,6 +43,26 @@ def render_board_view(
 ) -> np.ndarray:
     """A BGR image of a checkerboard (``board`` inner corners) posed by rvec/tvec in camera
     coordinates, with lens distortion, slight blur and grey-level noise."""
+    per_square = 16
+    texture = _checker_texture(board[0], board[1], per_square)
+    origin = (-2 * square_m, -2 * square_m)  # texel 0 is two squares before the first inner corner
+    return render_texture_view(K, dist, rvec, tvec, texture, square_m / per_square, origin, size, noise_grey, rng)
+
+
+def render_texture_view(
+    K: np.ndarray,
+    dist: np.ndarray,
+    rvec: np.ndarray,
+    tvec: np.ndarray,
+    texture: np.ndarray,
+    metres_per_texel: float,
+    origin_m: tuple[float, float],
+    size: tuple[int, int],
+    noise_grey: float = 2.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A BGR image of a flat grey ``texture`` (texel (0, 0)'s outer corner at ``origin_m`` on the
+    board plane) posed by rvec/tvec, through the distorted lens."""
     rng = rng or np.random.default_rng(0)
     rotation = cv2.Rodrigues(np.asarray(rvec, np.float64))[0]
     board_to_camera = np.column_stack([rotation[:, 0], rotation[:, 1], np.asarray(tvec, np.float64).reshape(3)])
@@ -50,15 +70,10 @@ def render_board_view(
     rays = np.concatenate([grid, np.ones(grid.shape[:2] + (1,))], axis=-1)
     plane = rays @ np.linalg.inv(board_to_camera).T
     x, y = plane[..., 0] / plane[..., 2], plane[..., 1] / plane[..., 2]
-    # 4x supersampling of the square pattern via its texture: bilinear sampling of a
-    # 16 px/square texture anti-aliases the edges, so corners stay unbiased.
-    columns, rows = board
-    per_square = 16
-    texture = _checker_texture(columns, rows, per_square)
-    map_x = ((x / square_m + 2) * per_square - 0.5).astype(np.float32)
-    map_y = ((y / square_m + 2) * per_square - 0.5).astype(np.float32)
-    behind = plane[..., 2] <= 0
-    map_x[behind] = -1e4
+    # bilinear sampling of a texture at least as fine as the image keeps corners unbiased
+    map_x = ((x - origin_m[0]) / metres_per_texel - 0.5).astype(np.float32)
+    map_y = ((y - origin_m[1]) / metres_per_texel - 0.5).astype(np.float32)
+    map_x[plane[..., 2] <= 0] = -1e4
     image = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=150)
     return _finish(image, noise_grey, rng)
 

@@ -11,6 +11,7 @@ import pytest
 from voirie.calibration import CameraCalibration, GroundPlane, angles_from_rotation, camera_rotation
 from voirie.calibration.intrinsics import calibrate_intrinsics, iter_image_dir
 from voirie.calibration.synthetic import vehicle_ground_grid
+from voirie.calibration.targets import CheckerboardTarget
 
 from .conftest import BOARD, SQUARE_M, vehicle_dict
 
@@ -31,7 +32,7 @@ def _pairwise_errors(truth: np.ndarray, mapped: np.ndarray) -> np.ndarray:
 
 def _recovered_and_truth(board_dir: Path, mount: dict) -> tuple[GroundPlane, GroundPlane]:
     """As on a real car: intrinsics recovered from board views, mounting as measured."""
-    recovered = calibrate_intrinsics(iter_image_dir(board_dir), BOARD, SQUARE_M * 1000).intrinsics
+    recovered = calibrate_intrinsics(iter_image_dir(board_dir), CheckerboardTarget(*BOARD, SQUARE_M * 1000)).intrinsics
     truth = CameraCalibration.model_validate(vehicle_dict(**mount)).ground_plane()
     data = vehicle_dict(**mount)
     data["intrinsics"] = recovered.model_dump()

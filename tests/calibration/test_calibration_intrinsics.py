@@ -18,15 +18,18 @@ from voirie.calibration.intrinsics import (
     iter_image_dir,
     parse_board,
 )
-from voirie.calibration.synthetic import render_board_view
+from voirie.calibration.synthetic import board_poses, render_board_view, render_texture_view
+from voirie.calibration.targets import CharucoTarget, CheckerboardTarget
 from voirie.cli import app
 
 from .conftest import BOARD, SIZE, SQUARE_M, TRUE_DIST, TRUE_K
 
+CHECKER = CheckerboardTarget(BOARD[0], BOARD[1], SQUARE_M * 1000)
+
 
 @pytest.fixture(scope="module")
 def result(board_dir: Path):
-    return calibrate_intrinsics(iter_image_dir(board_dir), BOARD, SQUARE_M * 1000)
+    return calibrate_intrinsics(iter_image_dir(board_dir), CHECKER)
 
 
 def test_recovers_known_intrinsics_within_one_percent(result) -> None:
@@ -71,23 +74,23 @@ def _views(board_dir: Path, count: int) -> list[tuple[str, np.ndarray]]:
 
 def test_no_board_found_is_refused_with_hint() -> None:
     with pytest.raises(CalibrationError, match=r"no 8x5 board found in any of 3 images.*inner corners"):
-        calibrate_intrinsics([_blank("a"), _blank("b"), _blank("c")], BOARD, 25)
+        calibrate_intrinsics([_blank("a"), _blank("b"), _blank("c")], CHECKER)
 
 
 def test_wrong_board_size_finds_nothing(board_dir: Path) -> None:
     with pytest.raises(CalibrationError, match="no 9x6 board found"):
-        calibrate_intrinsics(_views(board_dir, 2), (9, 6), 25)
+        calibrate_intrinsics(_views(board_dir, 2), CheckerboardTarget(9, 6, 25))
 
 
 def test_one_view_is_too_few(board_dir: Path) -> None:
     with pytest.raises(CalibrationError, match=r"too few views: the board was found in 1 of 2 images"):
-        calibrate_intrinsics([*_views(board_dir, 1), _blank("empty")], BOARD, 25)
+        calibrate_intrinsics([*_views(board_dir, 1), _blank("empty")], CHECKER)
 
 
 def test_high_reprojection_error_is_refused(board_dir: Path) -> None:
     strict = IntrinsicsOptions(max_rms_px=0.001)
     with pytest.raises(CalibrationError, match=r"reprojection error too high: .* worst view view\d\d.png"):
-        calibrate_intrinsics(_views(board_dir, 9), BOARD, 25, strict)
+        calibrate_intrinsics(_views(board_dir, 9), CHECKER, strict)
 
 
 def test_boards_in_one_corner_give_poor_coverage() -> None:
@@ -98,12 +101,12 @@ def test_boards_in_one_corner_give_poor_coverage() -> None:
         tvec = np.array([-0.16, -0.12, 0.9]) + rng.normal(0, 0.005, 3)
         views.append((f"corner{i}", render_board_view(TRUE_K, TRUE_DIST, rvec, tvec, BOARD, SQUARE_M, SIZE, rng=rng)))
     with pytest.raises(CalibrationError, match="poor image coverage"):
-        calibrate_intrinsics(views, BOARD, 25)
+        calibrate_intrinsics(views, CHECKER)
 
 
 def test_mixed_image_sizes_are_skipped_with_reason(board_dir: Path) -> None:
     small = ("small", np.zeros((100, 100, 3), np.uint8))
-    found = calibrate_intrinsics([*_views(board_dir, 9), small], BOARD, 25)
+    found = calibrate_intrinsics([*_views(board_dir, 9), small], CHECKER)
     assert "differs from the first image" in found.skipped["small"]
 
 
@@ -129,3 +132,30 @@ def test_cli_reports_missing_folder(tmp_path: Path) -> None:
     run = CliRunner().invoke(app, ["calibrate", "intrinsics", "--images", str(tmp_path / "nope")])
     assert run.exit_code == 2
     assert "image folder not found" in run.output
+
+
+def test_charuco_views_recover_intrinsics() -> None:
+    target = CharucoTarget(7, 5, 30.0, 22.0)
+    texels = 24  # per square
+    board_image = target.board().generateImage((7 * texels, 5 * texels), marginSize=0, borderBits=1)
+    texture = cv2.copyMakeBorder(board_image, texels, texels, texels, texels, cv2.BORDER_CONSTANT, value=255)
+    rng = np.random.default_rng(11)
+    square_m = 0.030
+    views = []
+    # board_poses centres a board of (columns+1) squares: 7x5 squares is a "6x4 inner corners" board
+    for i, (rvec, tvec) in enumerate(board_poses(TRUE_K, SIZE, (6, 4), square_m, 8, rng)):
+        tvec = tvec - cv2.Rodrigues(rvec)[0] @ np.array([square_m, square_m, 0.0])  # charuco origin is the outer corner
+        image = render_texture_view(TRUE_K, TRUE_DIST, rvec, tvec, texture, square_m / texels,
+                                    (-square_m, -square_m), SIZE, rng=rng)
+        views.append((f"charuco{i}", image))
+    found = calibrate_intrinsics(views, target, IntrinsicsOptions(min_coverage=0.25))
+    assert found.intrinsics.fx_px == pytest.approx(TRUE_K[0, 0], rel=0.01)
+    assert found.intrinsics.fy_px == pytest.approx(TRUE_K[1, 1], rel=0.01)
+    assert found.intrinsics.cx_px == pytest.approx(TRUE_K[0, 2], rel=0.01)
+    assert found.intrinsics.views_used >= 6
+
+
+@pytest.mark.parametrize(("args", "message"), [((7, 5, 30.0, 40.0), "marker size"), ((7, 5, 30.0, 20.0, "DICT_NOPE"), "unknown ArUco")])
+def test_charuco_target_validated(args: tuple, message: str) -> None:
+    with pytest.raises(CalibrationError, match=message):
+        CharucoTarget(*args)
