@@ -159,3 +159,19 @@ def test_charuco_views_recover_intrinsics() -> None:
 def test_charuco_target_validated(args: tuple, message: str) -> None:
     with pytest.raises(CalibrationError, match=message):
         CharucoTarget(*args)
+
+
+def test_cli_calibrates_from_a_short_video(board_dir: Path, tmp_path: Path) -> None:
+    video = tmp_path / "board.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
+    if not writer.isOpened():
+        pytest.skip("this OpenCV build cannot write MJPG video")
+    for _, image in iter_image_dir(board_dir):
+        for _ in range(3):  # each pose held for 3 frames; --every 3 keeps one of each
+            writer.write(image)
+    writer.release()
+    run = CliRunner().invoke(app, ["calibrate", "intrinsics", "--video", str(video), "--every", "3"])
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.output.strip().splitlines()[-1])
+    assert summary["views_used"] == 9
+    assert summary["fx"] == pytest.approx(TRUE_K[0, 0], rel=0.01)
