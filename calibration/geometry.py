@@ -171,6 +171,22 @@ class GroundPlane:
         x, y = self.pixel_to_ground(points).T
         return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
+    def box_sizes(self, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ground size of detection boxes (N, 4 pixels x1 y1 x2 y2): (length_m, area_m2), each (N,).
+
+        ``length_m`` is the longer side of the box's footprint on the road (a crack's extent
+        along its main direction, an upper bound for a curved crack); ``area_m2`` the footprint's
+        area (a pothole's bounding area). NaN where the box leaves the usable region."""
+        boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
+        lengths, areas = np.full(len(boxes), np.nan), np.full(len(boxes), np.nan)
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+            areas[i] = self.area_m2(corners)
+            sides = [self.length_m(corners[[0, 1]]), self.length_m(corners[[1, 2]])]
+            far_side, near_side = self.length_m(corners[[3, 2]]), self.length_m(corners[[0, 3]])
+            lengths[i] = max(max(sides[0], far_side), max(sides[1], near_side))
+        return lengths, areas
+
     def uncertainty_m(self, points_px: np.ndarray) -> np.ndarray:
         """1-sigma position error (metres) of each mapped pixel: pixel localisation plus the
         mounting errors (height, pitch, roll), propagated numerically. NaN where unusable."""

@@ -166,3 +166,19 @@ def test_bad_points_shape_is_refused(vehicle_calibration: CameraCalibration) -> 
 def test_camera_under_the_road_is_refused() -> None:
     with pytest.raises(ValueError, match="above the road"):
         GroundPlane(np.eye(3), np.zeros(0), np.eye(3), np.array([0.0, 0.0, -1.0]), (10, 10))
+
+
+def test_box_sizes_of_a_pothole_and_a_crack(vehicle_calibration: CameraCalibration) -> None:
+    plane = vehicle_calibration.ground_plane()
+    # boxes drawn around known ground rectangles: 0.6 x 0.6 m pothole at 7 m, 2 m long crack at 9 m
+    pothole = plane.ground_to_pixel(np.array([[-0.3, 7.0], [0.3, 7.6]]))
+    crack = plane.ground_to_pixel(np.array([[0.5, 9.0], [2.5, 9.1]]))
+    boxes = np.array([
+        [pothole[:, 0].min(), pothole[:, 1].min(), pothole[:, 0].max(), pothole[:, 1].max()],
+        [crack[:, 0].min(), crack[:, 1].min(), crack[:, 0].max(), crack[:, 1].max()],
+        [100.0, 5.0, 200.0, 50.0],  # in the sky
+    ])
+    lengths, areas = plane.box_sizes(boxes)
+    assert areas[0] == pytest.approx(0.36, rel=0.1)
+    assert lengths[1] == pytest.approx(2.0, rel=0.05)
+    assert np.isnan(lengths[2]) and np.isnan(areas[2])
