@@ -125,6 +125,10 @@ class GroundPlane:
             return np.full((0, 2), np.nan)
         return self._intersect(points, self._rays(points))
 
+    def to_ground(self, points_px: np.ndarray) -> np.ndarray:
+        """Same as ``pixel_to_ground``: the name the counter's ``GroundMapper`` protocol uses."""
+        return self.pixel_to_ground(points_px)
+
     def _intersect(self, points: np.ndarray, rays: np.ndarray) -> np.ndarray:
         """Where each pixel's ray meets the road, NaN outside the usable region."""
         ground = np.full((len(points), 2), np.nan)
