@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from voirie.calibration import CameraCalibration
-from voirie.calibration.horizon import check_horizon, expected_horizon, vanishing_point
+from voirie.calibration.horizon import HorizonCheck, HorizonMonitor, check_horizon, expected_horizon, vanishing_point
 from voirie.calibration.synthetic import render_road_view
 
 from .conftest import TRUE_K, vehicle_dict
@@ -70,3 +70,27 @@ def test_vanishing_point_of_exact_segments() -> None:
     point, inliers = vanishing_point(np.vstack([segments, outlier]))
     assert point == pytest.approx(vp, abs=1e-6)
     assert inliers.tolist() == [True, True, True, True, False]
+
+
+def _check(plane_expected, error: float | None) -> HorizonCheck:
+    return HorizonCheck(None if error is None else abs(error) < 1.5, error, plane_expected, None, 0, "")
+
+
+def test_monitor_tolerates_noisy_frames_and_flags_a_shift() -> None:
+    expected = expected_horizon(CameraCalibration.model_validate(vehicle_dict()).ground_plane())
+    rng = np.random.default_rng(4)
+    monitor = HorizonMonitor(window=25, tolerance_deg=1.5, min_frames=8)
+    assert monitor.update(_check(expected, 0.2)) is None  # too few frames to say
+    for error in rng.normal(0, 0.8, 30):  # noisy, some frames beyond 1.5 deg on their own
+        status = monitor.update(_check(expected, float(error)))
+    monitor.update(_check(expected, None))  # a frame without lines changes nothing
+    assert status is True and monitor.ok is True
+    for error in rng.normal(-3.0, 0.8, 25):  # the camera was knocked 3 deg
+        status = monitor.update(_check(expected, float(error)))
+    assert status is False
+    assert monitor.median_error_deg == pytest.approx(-3.0, abs=0.5)
+
+
+def test_monitor_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="min_frames"):
+        HorizonMonitor(window=5, min_frames=10)
