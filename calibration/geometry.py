@@ -144,7 +144,8 @@ class GroundPlane:
         return ground
 
     def ground_to_pixel(self, points_m: np.ndarray) -> np.ndarray:
-        """(N, 2) metres on the road -> (N, 2) pixels; NaN for points behind the camera."""
+        """(N, 2) metres on the road -> (N, 2) pixels; NaN for points behind the camera or so far
+        outside the field of view that the lens model no longer holds."""
         points = _as_points(points_m, "points_m")
         pixels = np.full((len(points), 2), np.nan)
         if not len(points):
@@ -157,6 +158,16 @@ class GroundPlane:
             tvec = -self.rotation @ self.centre_m
             projected, _ = cv2.projectPoints(world[ahead], rvec, tvec, self.camera_matrix, self.dist_coeffs)
             pixels[ahead] = projected.reshape(-1, 2)
+        # Far outside the field of view the distortion polynomial folds back and can land a
+        # point inside the image: keep only projections that undistort to their own ray.
+        seen = np.flatnonzero(ahead)
+        if len(seen) and len(self.dist_coeffs) and np.any(self.dist_coeffs):
+            ideal = in_camera[seen, :2] / in_camera[seen, 2:3]
+            back = cv2.undistortPoints(
+                pixels[seen].reshape(-1, 1, 2), self.camera_matrix, self.dist_coeffs, criteria=_UNDISTORT_CRITERIA
+            ).reshape(-1, 2)
+            folded = np.linalg.norm(back - ideal, axis=1) > 1e-3 * (1 + np.linalg.norm(ideal, axis=1))
+            pixels[seen[folded]] = np.nan
         return pixels
 
     def length_m(self, polyline_px: np.ndarray) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,14 +116,14 @@ def coverage(corner_sets: Iterable[np.ndarray], size: tuple[int, int]) -> float:
 
 
 def detect_views(
-    images: Iterable[tuple[str, np.ndarray]], target: Target, on_image: object = None
+    images: Iterable[tuple[str, np.ndarray]], target: Target, on_image: Callable[[str], object] | None = None
 ) -> tuple[dict[str, BoardPoints], dict[str, str], tuple[int, int]]:
     """Find the target in each image: (points by name, skipped name -> reason, image size)."""
     found: dict[str, BoardPoints] = {}
     skipped: dict[str, str] = {}
     size: tuple[int, int] | None = None
     for name, image in images:
-        if callable(on_image):
+        if on_image is not None:
             on_image(name)
         image_size = (int(image.shape[1]), int(image.shape[0]))
         if size is None:
@@ -145,7 +145,7 @@ def calibrate_intrinsics(
     images: Iterable[tuple[str, np.ndarray]],
     target: Target,
     options: IntrinsicsOptions = IntrinsicsOptions(),
-    on_image: object = None,
+    on_image: Callable[[str], object] | None = None,
 ) -> IntrinsicsResult:
     """Calibrate from board images; ``CalibrationError`` says why a calibration is refused."""
     found, skipped, size = detect_views(images, target, on_image)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -182,3 +183,16 @@ def test_box_sizes_of_a_pothole_and_a_crack(vehicle_calibration: CameraCalibrati
     assert areas[0] == pytest.approx(0.36, rel=0.1)
     assert lengths[1] == pytest.approx(2.0, rel=0.05)
     assert np.isnan(lengths[2]) and np.isnan(areas[2])
+
+
+def test_points_far_outside_the_view_do_not_fold_into_the_image() -> None:
+    data = vehicle_dict()
+    data["intrinsics"]["dist"] = [-0.35, 0.0, 0.0, 0.0, 0.0]  # barrel, k2 = 0: the polynomial folds back
+    plane = CameraCalibration.model_validate(data).ground_plane()
+    points = np.array([[4.0, 2.0], [-4.0, 2.0], [0.0, 8.0]])
+    raw = cv2.projectPoints(np.column_stack([points, np.zeros(3)]), cv2.Rodrigues(plane.rotation)[0],
+                            -plane.rotation @ plane.centre_m, plane.camera_matrix, plane.dist_coeffs)[0].reshape(-1, 2)
+    assert 0 < raw[0, 0] < 640  # plain projection folds the point 4 m to the side into the image
+    side = plane.ground_to_pixel(points)
+    assert np.isnan(side[:2]).all()
+    assert np.isfinite(side[2]).all()
