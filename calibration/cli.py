@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
@@ -148,6 +149,18 @@ def _read_intrinsics(path: Path) -> IntrinsicsConfig:
         raise CalibrationError(f"intrinsics file {path} is invalid: " + "; ".join(format_errors(error))) from error
 
 
+def _lens(intrinsics: Path | None, nominal: str | None) -> IntrinsicsConfig:
+    """The lens from a file, or nominal from ``1920x1080@90`` (width x height @ horizontal FOV)."""
+    if (intrinsics is None) == (nominal is None):
+        raise CalibrationError("give exactly one of --intrinsics FILE or --nominal WIDTHxHEIGHT@HFOV_DEG")
+    if intrinsics is not None:
+        return _read_intrinsics(intrinsics)
+    match = re.fullmatch(r"(\d+)x(\d+)@(\d+(?:\.\d+)?)", nominal.strip())
+    if not match:
+        raise CalibrationError(f"--nominal must look like 1920x1080@90, got {nominal!r}")
+    return IntrinsicsConfig.from_field_of_view(int(match[1]), int(match[2]), float(match[3]))
+
+
 def _read_points(path: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """CSV with header u_px,v_px,x_m,y_m: image points and their ground coordinates."""
     image, ground = [], []
@@ -166,7 +179,8 @@ def _read_points(path: Path) -> tuple[list[tuple[float, float]], list[tuple[floa
 
 @calibrate_app.command("mount")
 def mount_command(
-    intrinsics: Path = typer.Option(..., help="Intrinsics JSON (from `intrinsics --out`) or a calibration file."),
+    intrinsics: Path | None = typer.Option(None, help="Intrinsics JSON (from `intrinsics --out`) or a calibration file."),
+    nominal: str | None = typer.Option(None, help="No board calibration: WIDTHxHEIGHT@HFOV_DEG from the datasheet."),
     device_id: str = typer.Option(..., help="Device this camera is on."),
     camera_id: str = typer.Option(..., help="Camera name on the device, e.g. front."),
     out: Path = typer.Option(..., help="Calibration file to write."),
@@ -182,7 +196,7 @@ def mount_command(
 ) -> None:
     """Write a calibration file from intrinsics and the camera's mounting."""
     try:
-        lens = _read_intrinsics(intrinsics)
+        lens = _lens(intrinsics, nominal)
         if mode == "vehicle":
             mount: dict[str, Any] = _vehicle_mount(lens, height_m, pitch_deg, roll_deg, yaw_deg, lane_images)
         elif mode == "pole":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
@@ -75,6 +76,22 @@ class IntrinsicsConfig(_Config):
         if not 0.5 <= ratio <= 2.0:
             raise ValueError(f"fx_px/fy_px must be within 0.5..2 (square-ish pixels), got {ratio:.3f}")
         return self
+
+    @classmethod
+    def from_field_of_view(cls, width_px: int, height_px: int, hfov_deg: float) -> Self:
+        """Nominal intrinsics from a datasheet's horizontal field of view: principal point at the
+        centre, no distortion, no fit (``rms_px`` None). Good to ~2-5 % until a board calibration."""
+        if not 10 <= hfov_deg <= 150:
+            raise CalibrationError(f"horizontal field of view must be 10..150 degrees, got {hfov_deg}")
+        focal = (width_px / 2) / math.tan(math.radians(hfov_deg) / 2)
+        return cls(
+            image_width_px=width_px,
+            image_height_px=height_px,
+            fx_px=focal,
+            fy_px=focal,
+            cx_px=(width_px - 1) / 2,
+            cy_px=(height_px - 1) / 2,
+        )
 
     def camera_matrix(self) -> np.ndarray:
         """The 3x3 camera matrix K."""

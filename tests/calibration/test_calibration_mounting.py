@@ -145,3 +145,28 @@ def test_cli_mount_missing_pitch_is_a_clear_error(tmp_path: Path) -> None:
     assert run.exit_code == 2
     assert "--pitch-deg or --lane-images" in run.output
     assert not (tmp_path / "x.json").exists()
+
+
+def test_cli_mount_with_nominal_lens(tmp_path: Path) -> None:
+    out = tmp_path / "nominal.json"
+    run = CliRunner().invoke(app, ["calibrate", "mount", "--nominal", "1024x640@60", "--device-id", "d",
+                                   "--camera-id", "c", "--height-m", "2.2", "--pitch-deg", "20", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    lens = CameraCalibration.load(out).intrinsics
+    assert lens.fx_px == pytest.approx(512 / np.tan(np.radians(30)))
+    assert lens.rms_px is None and lens.dist == ()
+    bad = CliRunner().invoke(app, ["calibrate", "mount", "--nominal", "1024x640", "--device-id", "d",
+                                   "--camera-id", "c", "--height-m", "2.2", "--pitch-deg", "20", "--out", str(out)])
+    assert bad.exit_code == 2 and "--nominal must look like" in bad.output
+
+
+def test_pole_problems_show_in_validate(tmp_path: Path) -> None:
+    line = [(0.0, 0.0), (2.0, 1.0), (4.0, 2.0), (6.0, 3.0)]
+    data = {"device_id": "p", "camera_id": "c", "intrinsics": intrinsics_dict(),
+            "mount": {"mode": "pole", "image_points_px": [(100, 100), (200, 300), (400, 120), (500, 400)],
+                      "ground_points_m": line}}
+    path = tmp_path / "pole.json"
+    path.write_text(json.dumps(data))
+    run = CliRunner().invoke(app, ["calibrate", "--validate", str(path)])
+    assert run.exit_code == 1
+    assert "collinear" in run.output
