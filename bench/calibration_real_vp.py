@@ -60,6 +60,34 @@ def least_squares_point(segments: np.ndarray) -> np.ndarray | None:
     return point[:2] / point[2] if abs(point[2]) > 1e-12 else None
 
 
+def lane_width_ratios(data: Path, images: list[Path], pitch_deg: float) -> np.ndarray:
+    """Lane width (from the LANE mask) 12 m ahead over 5 m ahead, through a calibration whose
+    pitch comes from the vanishing points: 1.0 when the pitch is right (a wrong pitch makes the
+    lane seem to widen or narrow with distance). Nominal lens, 2.4 m height (cancels out)."""
+    from voirie.calibration import CameraCalibration, IntrinsicsConfig
+
+    ratios = []
+    for path in images:
+        mask = cv2.imread(str(data / "masks" / f"{path.stem}_LANE.png"), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            continue
+        lens = IntrinsicsConfig.from_field_of_view(mask.shape[1], mask.shape[0], 2 * math.degrees(math.atan(0.5 * mask.shape[1] / NOMINAL_FOCAL_PX)))
+        plane = CameraCalibration.model_validate({
+            "device_id": "dnit", "camera_id": "roof", "intrinsics": lens.model_dump(),
+            "mount": {"mode": "vehicle", "height_m": 2.4, "pitch_deg": pitch_deg}}).ground_plane()
+        widths = []
+        for ahead in (5.0, 12.0):
+            row = int(round(plane.ground_to_pixel(np.array([[0.0, ahead]]))[0, 1]))
+            xs = np.where(mask[row] > 0)[0] if 0 <= row < mask.shape[0] else np.zeros(0)
+            if len(xs) < 2 or xs[0] == 0 or xs[-1] == mask.shape[1] - 1:
+                break
+            ends = plane.pixel_to_ground(np.array([[xs[0], row], [xs[-1], row]], float))
+            widths.append(float(np.linalg.norm(ends[1] - ends[0])))
+        if len(widths) == 2:
+            ratios.append(widths[1] / widths[0])
+    return np.array(ratios)
+
+
 def angle_deg(error_px: float) -> float:
     return math.degrees(math.atan(error_px / NOMINAL_FOCAL_PX))
 
@@ -106,6 +134,16 @@ def main() -> None:
         "vp_row_iqr_px": float(np.subtract(*np.nanpercentile(rows_a, [75, 25]))),
         "ms_per_image": elapsed / max(1, len(ours)) * 1000,
     }
+    # pitch for a 1000 px focal length from the median vanishing-point row (principal point at the centre)
+    pitch = math.degrees(math.atan((319.5 - summary["vp_row_median_px"]) / NOMINAL_FOCAL_PX))
+    ratios = lane_width_ratios(args.data, images, pitch)
+    flat = lane_width_ratios(args.data, images, pitch - 3.0)
+    summary.update({"pitch_from_vp_deg": pitch, "lane_width_12_over_5_median": float(np.median(ratios)),
+                    "lane_width_12_over_5_iqr": float(np.subtract(*np.percentile(ratios, [75, 25]))),
+                    "lane_width_ratio_with_pitch_3deg_off": float(np.median(flat)), "lane_width_images": len(ratios)})
+    print(f"lane width 12 m / 5 m ahead with the vanishing-point pitch ({pitch:.1f} deg): median "
+          f"{summary['lane_width_12_over_5_median']:.3f} (IQR {summary['lane_width_12_over_5_iqr']:.3f}, "
+          f"{len(ratios)} photos); with the pitch 3 deg off: {summary['lane_width_ratio_with_pitch_3deg_off']:.3f}")
     print(f"{len(ours)} photos with a lane mask: vanishing point found in {found_share:.0%}; median error "
           f"{summary['median_error_px']:.1f} px ({summary['median_error_deg']:.2f} deg at f={NOMINAL_FOCAL_PX:.0f} px), "
           f"90th percentile {summary['p90_error_px']:.1f} px; row (horizon) error median "
