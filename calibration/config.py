@@ -215,6 +215,16 @@ class CameraCalibration(_Config):
 
         return ground_plane_for(self.intrinsics, self.mount, self.region)
 
+    def ground_to_latlon(self, points_m: np.ndarray) -> np.ndarray:
+        """Ground points of a pole camera whose frame is ``east_north`` -> (N, 2) latitude, longitude.
+        (Vehicle frames move with the car: use ``geo.vehicle_to_latlon`` with the frame's fix.)"""
+        mount = self.mount
+        if not isinstance(mount, PoleMountConfig) or mount.frame != "east_north":
+            raise CalibrationError("only a pole calibration with frame 'east_north' and an origin is on the map")
+        from voirie.calibration.geo import east_north_to_latlon
+
+        return east_north_to_latlon(mount.origin_lat_deg, mount.origin_lon_deg, points_m)
+
     def to_json(self, indent: int | None = 2) -> str:
         """The file form (``schema`` first, aliases used)."""
         return self.model_dump_json(by_alias=True, indent=indent)

@@ -150,11 +150,12 @@ def check_horizon(plane: GroundPlane, image: np.ndarray, tolerance_deg: float = 
     """Compare the vanishing point of the road lines in ``image`` with the expected horizon.
 
     ``ok`` is False when it is more than ``tolerance_deg`` off (camera knocked, or a crest),
-    None when too few lines were found to tell. ``image`` must be at the calibrated size.
+    None when too few lines were found to tell. ``image`` may be resized from the calibrated
+    size (same aspect ratio); ``expected`` is then in the resized image's pixels.
     """
-    expected = expected_horizon(plane)
     if (image.shape[1], image.shape[0]) != plane.image_size:
-        raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, calibration is for {plane.image_size}")
+        plane = plane.for_image_size(image.shape[1], image.shape[0])  # a resized frame; refuses other aspects
+    expected = expected_horizon(plane)
     found = road_vanishing_point(image, plane.camera_matrix, plane.dist_coeffs)
     if found is None:
         return HorizonCheck(None, None, expected, None, 0, "too few straight road lines to find the horizon")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -56,10 +57,14 @@ def test_frame_without_lines_is_undecided() -> None:
     assert "too few" in check.reason
 
 
-def test_wrong_frame_size_is_refused() -> None:
-    plane = CameraCalibration.model_validate(vehicle_dict()).ground_plane()
-    with pytest.raises(ValueError, match="calibration is for"):
-        check_horizon(plane, np.zeros((240, 320, 3), np.uint8))
+def test_resized_frame_is_checked_and_other_aspect_refused() -> None:
+    plane = CameraCalibration.model_validate(vehicle_dict(pitch_deg=8.0)).ground_plane()
+    frame = cv2.resize(render_road_view(plane), (320, 240), interpolation=cv2.INTER_AREA)
+    check = check_horizon(plane, frame)
+    assert check.ok is True and abs(check.error_deg) < 0.5
+    assert check.expected.row_at_centre_px == pytest.approx((expected_horizon(plane).row_at_centre_px + 0.5) / 2 - 0.5)
+    with pytest.raises(ValueError, match="aspect ratio"):
+        check_horizon(plane, np.zeros((240, 240, 3), np.uint8))
 
 
 def test_vanishing_point_of_exact_segments() -> None:
