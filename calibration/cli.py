@@ -191,6 +191,7 @@ def mount_command(
     yaw_deg: float | None = typer.Option(None, help="vehicle: yaw vs the car's axis, degrees, right > 0."),
     lane_images: Path | None = typer.Option(None, help="vehicle: estimate pitch/yaw from lane markings in these images."),
     points: Path | None = typer.Option(None, help="pole: CSV u_px,v_px,x_m,y_m with >= 4 rows."),
+    origin: str | None = typer.Option(None, help="pole: LAT,LON of x=y=0 when x/y are east/north metres."),
     max_range_m: float = typer.Option(30.0, help="Ignore road farther than this, metres."),
     bonnet_top_row_px: int | None = typer.Option(None, help="First image row showing the bonnet."),
 ) -> None:
@@ -200,7 +201,7 @@ def mount_command(
         if mode == "vehicle":
             mount: dict[str, Any] = _vehicle_mount(lens, height_m, pitch_deg, roll_deg, yaw_deg, lane_images)
         elif mode == "pole":
-            mount = _pole_mount(points)
+            mount = _pole_mount(points, origin)
         else:
             raise CalibrationError(f"--mode must be vehicle or pole, got {mode!r}")
         region = UsableRegionConfig(max_range_m=max_range_m, bonnet_top_row_px=bonnet_top_row_px)
@@ -219,11 +220,18 @@ def mount_command(
     typer.echo(json.dumps({"calibration_id": calibration.calibration_id, "path": str(out)}))
 
 
-def _pole_mount(points: Path | None) -> dict[str, Any]:
+def _pole_mount(points: Path | None, origin: str | None) -> dict[str, Any]:
     if points is None:
         raise CalibrationError("pole mode needs --points CSV (u_px,v_px,x_m,y_m)")
     image, ground = _read_points(points)
-    return {"mode": "pole", "image_points_px": image, "ground_points_m": ground}
+    mount: dict[str, Any] = {"mode": "pole", "image_points_px": image, "ground_points_m": ground}
+    if origin is not None:
+        try:
+            lat, lon = (float(part) for part in origin.split(","))
+        except ValueError as error:
+            raise CalibrationError(f"--origin must look like 48.8566,2.3522, got {origin!r}") from error
+        mount.update(frame="east_north", origin_lat_deg=lat, origin_lon_deg=lon)
+    return mount
 
 
 def _vehicle_mount(

@@ -121,9 +121,10 @@ def test_cli_mount_pole_and_vehicle_from_lanes(tmp_path: Path) -> None:
     (tmp_path / "points.csv").write_text("\n".join(rows) + "\n")
     common = ["calibrate", "mount", "--intrinsics", str(lens_file), "--device-id", "d1", "--camera-id", "c1"]
     pole = CliRunner().invoke(app, [*common, "--mode", "pole", "--points", str(tmp_path / "points.csv"),
-                                    "--out", str(tmp_path / "pole.json")])
+                                    "--origin", "48.85,2.35", "--out", str(tmp_path / "pole.json")])
     assert pole.exit_code == 0, pole.output
     saved = CameraCalibration.load(tmp_path / "pole.json")
+    assert saved.mount.frame == "east_north" and saved.mount.origin_lat_deg == 48.85
     assert json.loads(pole.output.strip().splitlines()[-1])["calibration_id"] == saved.calibration_id
     lanes = tmp_path / "lanes"
     lanes.mkdir()
