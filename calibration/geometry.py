@@ -27,6 +27,23 @@ _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-1
 _DENSIFY_STEP_PX = 8.0
 
 
+def undistort_points(
+    points_px: np.ndarray, camera_matrix: np.ndarray, dist_coeffs: np.ndarray, new_matrix: np.ndarray | None = None
+) -> np.ndarray:
+    """(N, 2) distorted pixels -> (N, 2) ideal points: normalised, or pixels of ``new_matrix``.
+
+    Iterates to convergence. OpenCV 4 names that variant ``undistortPointsIter``; OpenCV 5
+    gives ``undistortPoints`` a ``criteria`` argument instead."""
+    points = np.asarray(points_px, np.float64).reshape(-1, 1, 2)
+    if not len(points):
+        return np.zeros((0, 2))
+    if hasattr(cv2, "undistortPointsIter"):
+        ideal = cv2.undistortPointsIter(points, camera_matrix, dist_coeffs, None, new_matrix, _UNDISTORT_CRITERIA)
+    else:
+        ideal = cv2.undistortPoints(points, camera_matrix, dist_coeffs, P=new_matrix, criteria=_UNDISTORT_CRITERIA)
+    return ideal.reshape(-1, 2)
+
+
 def rotation_x(angle_rad: float) -> np.ndarray:
     """Rotation about x (OpenCV camera x points right: positive tilts the axis down)."""
     c, s = math.cos(angle_rad), math.sin(angle_rad)
@@ -111,9 +128,7 @@ class GroundPlane:
     def _rays(self, points_px: np.ndarray) -> np.ndarray:
         """Unit rays in the ground frame through each pixel."""
         pts = points_px.reshape(-1, 1, 2).astype(np.float64)
-        normalised = cv2.undistortPoints(
-            pts, self.camera_matrix, self.dist_coeffs, criteria=_UNDISTORT_CRITERIA
-        ).reshape(-1, 2)
+        normalised = undistort_points(pts, self.camera_matrix, self.dist_coeffs)
         rays_cam = np.column_stack([normalised, np.ones(len(normalised))])
         rays = rays_cam @ self.rotation  # = (R^T r)^T row by row
         return rays / np.linalg.norm(rays, axis=1, keepdims=True)
@@ -164,9 +179,7 @@ class GroundPlane:
         seen = np.flatnonzero(ahead)
         if len(seen) and len(self.dist_coeffs) and np.any(self.dist_coeffs):
             ideal = in_camera[seen, :2] / in_camera[seen, 2:3]
-            back = cv2.undistortPoints(
-                pixels[seen].reshape(-1, 1, 2), self.camera_matrix, self.dist_coeffs, criteria=_UNDISTORT_CRITERIA
-            ).reshape(-1, 2)
+            back = undistort_points(pixels[seen], self.camera_matrix, self.dist_coeffs)
             folded = np.linalg.norm(back - ideal, axis=1) > 1e-3 * (1 + np.linalg.norm(ideal, axis=1))
             pixels[seen[folded]] = np.nan
         return pixels

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from voirie.calibration.geometry import GroundPlane
+from voirie.calibration.geometry import GroundPlane, undistort_points
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def road_vanishing_point(
     segments = detect_line_segments(image)
     if len(segments) < 3:
         return None
-    ends = cv2.undistortPoints(segments.reshape(-1, 1, 2), camera_matrix, dist_coeffs, P=camera_matrix)
+    ends = undistort_points(segments.reshape(-1, 2), camera_matrix, dist_coeffs, camera_matrix)
     found = vanishing_point(ends.reshape(-1, 4))
     if found is None:
         return None

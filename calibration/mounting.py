@@ -23,6 +23,7 @@ from voirie.calibration.geometry import (
     angles_from_rotation,
     camera_rotation,
     rotation_z,
+    undistort_points,
 )
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def angles_from_vanishing_point(
     point = np.asarray(vanishing_point_px, np.float64).reshape(1, 1, 2)
     if not np.all(np.isfinite(point)):
         raise CalibrationError(f"vanishing point must be finite, got {vanishing_point_px}")
-    normalised = cv2.undistortPoints(point, intrinsics.camera_matrix(), intrinsics.dist_coeffs()).reshape(2)
+    normalised = undistort_points(point, intrinsics.camera_matrix(), intrinsics.dist_coeffs()).reshape(2)
     direction = rotation_z(math.radians(roll_deg)).T @ np.array([normalised[0], normalised[1], 1.0])
     direction /= np.linalg.norm(direction)
     # Forward (0, 1, 0) seen by camera_rotation(pitch, 0, yaw) is (-sin yaw, -sin p cos yaw, cos p cos yaw).

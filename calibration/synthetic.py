@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from voirie.calibration.geometry import GroundPlane
+from voirie.calibration.geometry import GroundPlane, undistort_points
 
 _SKY_GREY = 200
 _ASPHALT_GREY = 90
@@ -25,9 +25,8 @@ def _normalised_grid(K: np.ndarray, dist: np.ndarray, size: tuple[int, int]) -> 
     """Undistorted normalised coordinates (H, W, 2) of every pixel centre."""
     width, height = size
     u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    pixels = np.stack([u, v], axis=-1).reshape(-1, 1, 2)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-9)
-    return cv2.undistortPoints(pixels, K, dist, criteria=criteria).reshape(height, width, 2)
+    pixels = np.stack([u, v], axis=-1).reshape(-1, 2)
+    return undistort_points(pixels, K, dist).reshape(height, width, 2)
 
 
 def render_board_view(
