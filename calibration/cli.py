@@ -94,6 +94,7 @@ def intrinsics_command(
     max_rms_px: float = typer.Option(1.0, help="Refuse above this reprojection RMS, pixels."),
     min_coverage: float = typer.Option(0.35, min=0, max=1, help="Refuse below this image coverage (0..1)."),
     out: Path | None = typer.Option(None, help="Write the intrinsics JSON here (input of `mount`)."),
+    plot: Path | None = typer.Option(None, help="Write a picture of the board views' coverage here."),
 ) -> None:
     """Calibrate the lens from board views; the last line printed is one JSON object."""
     from voirie.calibration.intrinsics import IntrinsicsOptions, calibrate_intrinsics, iter_image_dir, iter_video
@@ -118,7 +119,20 @@ def intrinsics_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(result.intrinsics.model_dump_json(indent=2) + "\n", encoding="utf-8")
         console.print(f"intrinsics written to {out}")
+    if plot is not None:
+        _write_coverage_plot(result, plot)
     typer.echo(json.dumps(result.summary_json()))
+
+
+def _write_coverage_plot(result: Any, path: Path) -> None:
+    import cv2
+
+    from voirie.calibration.preview import draw_coverage
+
+    size = (result.intrinsics.image_width_px, result.intrinsics.image_height_px)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), draw_coverage(size, result.corners_px, result.view_rms_px))
+    console.print(f"coverage picture written to {path}")
 
 
 def _print_intrinsics(result: Any) -> None:

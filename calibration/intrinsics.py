@@ -43,6 +43,7 @@ class IntrinsicsResult:
     coverage: float
     view_rms_px: dict[str, float]
     skipped: dict[str, str] = field(default_factory=dict)  # image name -> why it was not used
+    corners_px: dict[str, np.ndarray] = field(default_factory=dict)  # image name -> board points used
 
     def summary_json(self) -> dict[str, object]:
         """The fields of the CLI's last line."""
@@ -213,4 +214,5 @@ def _accepted(
             "add views with the board near the corners and edges"
         )
     logger.info("intrinsics: %d views, %.3f px RMS, coverage %.0f%%", len(found), intrinsics.rms_px, covered * 100)
-    return IntrinsicsResult(intrinsics, covered, view_rms, skipped)
+    corners = {name: points[1] for name, points in found.items()}
+    return IntrinsicsResult(intrinsics, covered, view_rms, skipped, corners)

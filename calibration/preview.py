@@ -70,3 +70,25 @@ def _label(canvas: np.ndarray, plane: GroundPlane, point_m: np.ndarray, text: st
     if np.isfinite(pixel).all() and np.isfinite(plane.pixel_to_ground(pixel.reshape(1, 2))).all():
         origin = (int(pixel[0]) + 3, int(pixel[1]) - 3)
         cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.4, _GRID_BGR, 1, cv2.LINE_AA)
+
+
+def draw_coverage(size: tuple[int, int], corners_px: dict[str, np.ndarray], view_rms_px: dict[str, float]) -> np.ndarray:
+    """Where the boards were in the image (one outline per view, coloured by its reprojection
+    error: green good, red poor) over the coverage grid: the gaps are where to add views."""
+    from voirie.calibration.intrinsics import _COVERAGE_GRID
+
+    width, height = size
+    canvas = np.full((height, width, 3), 40, np.uint8)
+    columns, rows = _COVERAGE_GRID
+    for i in range(1, columns):
+        cv2.line(canvas, (i * width // columns, 0), (i * width // columns, height - 1), (70, 70, 70), 1)
+    for j in range(1, rows):
+        cv2.line(canvas, (0, j * height // rows), (width - 1, j * height // rows), (70, 70, 70), 1)
+    for name, corners in corners_px.items():
+        badness = float(np.clip(view_rms_px.get(name, 0.0) / 1.0, 0, 1))  # 1 px RMS is the refusal line
+        colour = (60, int(220 * (1 - badness)) + 30, int(220 * badness) + 30)
+        hull = cv2.convexHull(corners.astype(np.float32)).astype(np.int32)
+        cv2.polylines(canvas, [hull], True, colour, 2, cv2.LINE_AA)
+        for u, v in corners:
+            cv2.circle(canvas, (int(round(u)), int(round(v))), 1, colour, -1)
+    return canvas

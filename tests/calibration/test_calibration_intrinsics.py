@@ -53,8 +53,11 @@ def test_recovered_lens_undistorts_like_the_true_one(result) -> None:
 def test_cli_prints_summary_then_json_last_line(board_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "intrinsics.json"
     args = ["calibrate", "intrinsics", "--images", str(board_dir), "--board", "8x5", "--square-mm", "25"]
-    run = CliRunner().invoke(app, [*args, "--out", str(out)])
+    run = CliRunner().invoke(app, [*args, "--out", str(out), "--plot", str(tmp_path / "coverage.png")])
     assert run.exit_code == 0, run.output
+    picture = cv2.imread(str(tmp_path / "coverage.png"))
+    assert picture.shape == (SIZE[1], SIZE[0], 3)
+    assert (picture[..., 1] > 150).sum() > 1000  # green outlines of the (good) views
     lines = run.output.strip().splitlines()
     summary = json.loads(lines[-1])
     assert set(summary) == {"fx", "fy", "cx", "cy", "dist", "rms_px", "views_used"}
