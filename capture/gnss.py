@@ -105,7 +105,7 @@ class GpsdSource:
         except Exception as error:  # gpsd-py3 raises bare Exception for a non-gpsd server
             raise GnssError(f"{self.address} did not answer as gpsd 3: {error}") from error
         # A dead gpsd must not hang the survey: bound every read.
-        gpsd.gpsd_socket.settimeout(max(1.0, timeout_s or 5.0))
+        gpsd.gpsd_socket.settimeout(max(2.0, timeout_s or 5.0))
 
     def _poll(self) -> Any | None:
         """One ``?POLL``: the response, or None when gpsd has nothing usable yet."""
@@ -124,17 +124,20 @@ class GpsdSource:
             self.skipped["unexpected_message"] += 1
         return None
 
-    def fixes(self, timeout_s: float | None = None) -> Iterator[GeoFix]:
+    def fixes(self, timeout_s: float | None = None, *, first_fix_timeout_s: float | None = None) -> Iterator[GeoFix]:
         """Yield each new fix (mode >= 2) as gpsd reports it.
 
-        Ends when no new fix came for ``timeout_s`` seconds (None: never). Raises
-        ``GnssError`` when gpsd cannot be reached or stops answering.
+        Ends when no new fix came for ``timeout_s`` seconds (None: never); the wait for
+        the first fix may be longer (``first_fix_timeout_s``, default ``timeout_s``): a
+        receiver needs a while to lock. Raises ``GnssError`` when gpsd cannot be reached
+        or stops answering.
         """
         self._connect(timeout_s)
         last_time: str | None = None
         last_new = time.monotonic()
+        wait = first_fix_timeout_s if first_fix_timeout_s is not None else timeout_s
         try:
-            while timeout_s is None or time.monotonic() - last_new < timeout_s:
+            while wait is None or time.monotonic() - last_new < wait:
                 response = self._poll()
                 if response is not None and response.mode >= FixMode.FIX_2D and response.time != last_time:
                     last_time = response.time
@@ -144,11 +147,11 @@ class GpsdSource:
                         logger.debug("%s: TPV dropped: %s", self.address, error)
                         self.skipped["invalid_fix"] += 1
                     else:
-                        last_new = time.monotonic()
+                        last_new, wait = time.monotonic(), timeout_s
                         yield fix
                         continue
                 elif response is not None and response.mode < FixMode.FIX_2D:
-                    self.skipped["no_fix"] += 1
+                    self.skipped["no_fix"] += 1  # polls, not epochs: gpsd repeats the last TPV
                 time.sleep(self.poll_interval_s)
         finally:
             _close_gpsd()
