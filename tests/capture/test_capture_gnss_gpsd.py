@@ -20,6 +20,8 @@ from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.capture.trigger import DistanceTrigger, TriggerMark
 from voirie.records import GeoFix
 
+# gpsd-py3 0.3 calls the deprecated logger.warn when gpsd has no device yet.
+pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 # gpsd may treat a date before its own build date as a GPS week rollover: use a recent one.
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
 # gpsfake lives in gpsd-clients and starts gpsd from /usr/sbin.
