@@ -11,6 +11,7 @@ from rich.table import Table
 
 from voirie.capture.gnss import REJECT_REASONS, GnssError
 from voirie.capture.gnss_check import TrackSummary, check_track
+from voirie.capture.gnss_plot import plot_track
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +23,18 @@ def check(
     file: Path = typer.Argument(..., help="NMEA 0183 log or GPX file."),
     spacing: float = typer.Option(4.0, min=0.1, max=1000.0, help="Distance between photos, metres."),
     max_gap: float = typer.Option(5.0, min=0.1, max=3600.0, help="Longest GNSS dropout bridged by interpolation, seconds."),
+    plot: Path | None = typer.Option(None, help="Also draw the track, marks and dropouts to this PNG."),
 ) -> None:
     """Print fixes read, rejections per reason, track length, duration and how many photos it would trigger."""
     console = Console()
     try:
-        summary = check_track(file, spacing_m=spacing, max_gap_s=max_gap)
+        summary = check_track(file, spacing_m=spacing, max_gap_s=max_gap, collect=plot is not None)
     except GnssError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(code=2) from error
     console.print(summary_table(summary))
+    if plot is not None:
+        console.print(f"picture: {plot_track(summary, plot)}")
 
 
 def summary_table(summary: TrackSummary) -> Table:

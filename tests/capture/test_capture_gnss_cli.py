@@ -6,7 +6,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from voirie.capture.gnss import write_gpx, write_nmea
@@ -53,3 +55,17 @@ def test_check_fails_cleanly_on_a_file_without_fix(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["gnss", "check", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "is empty" in result.output and "Traceback" not in result.output
+
+
+def test_check_draws_the_track_marks_and_dropout(tmp_path: Path) -> None:
+    fixes = simulate_drive((50.63, 3.06), T0, 60.0, [Leg(40.0, 10.0, turn_deg=120.0)], Receiver(rate_hz=2.0)).fixes
+    fixes = [f for i, f in enumerate(fixes) if not 30 < i < 45]  # a 7 s dropout
+    path, picture = tmp_path / "drive.nmea", tmp_path / "drive.png"
+    write_nmea(fixes, path)
+    result = CliRunner().invoke(app, ["gnss", "check", str(path), "--plot", str(picture)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert row(result.output, "dropouts (no marks)") == "1"
+    pixels = np.asarray(Image.open(picture).convert("RGB")).reshape(-1, 3)
+    colours = {tuple(int(v) for v in c) for c in np.unique(pixels, axis=0)}
+    assert {(30, 90, 200), (220, 120, 0), (150, 150, 150)} <= colours  # marks, dropout, track
+    assert int((pixels == (30, 90, 200)).all(axis=1).sum()) > 10 * int(row(result.output, "4 m marks"))
