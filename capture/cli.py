@@ -1,17 +1,20 @@
-"""``voirie gnss ...``: look at GNSS tracks before a survey uses them."""
+"""``voirie gnss ...``: check GNSS track files and a live gpsd before a survey relies on them."""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from voirie.capture.gnss import REJECT_REASONS, GnssError
+from voirie.capture.gnss import REJECT_REASONS, FixFilter, GnssError, GpsdSource
 from voirie.capture.gnss_check import TrackSummary, check_track
 from voirie.capture.gnss_plot import plot_track
+from voirie.capture.trigger import DistanceTrigger
+from voirie.records import GeoFix
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,49 @@ def check(
     console.print(summary_table(summary))
     if plot is not None:
         console.print(f"picture: {plot_track(summary, plot)}")
+
+
+@gnss_app.command("watch")
+def watch(
+    host: str = typer.Option("127.0.0.1", help="gpsd host."),
+    port: int = typer.Option(2947, min=1, max=65535, help="gpsd port."),
+    seconds: float = typer.Option(0.0, min=0.0, help="Stop after this long (0: until Ctrl-C or silence)."),
+    timeout: float = typer.Option(10.0, min=0.5, help="Give up after this long without a fix, seconds."),
+    spacing: float = typer.Option(4.0, min=0.1, max=1000.0, help="Distance between photos, metres."),
+) -> None:
+    """Read live fixes from gpsd and print, every second, what the 4 m trigger would do."""
+    console = Console()
+    fix_filter, trigger = FixFilter(), DistanceTrigger(spacing)
+    started = last_report = time.monotonic()
+    fixes = 0
+    try:
+        for fix in GpsdSource(host, port).fixes(timeout_s=timeout):
+            fixes += 1
+            if fix_filter.accept(fix):
+                trigger.update(fix)
+            now = time.monotonic()
+            if now - last_report >= 1.0:
+                last_report = now
+                console.print(_status_line(fix, fixes, fix_filter, trigger), soft_wrap=True)
+            if seconds and now - started >= seconds:
+                break
+    except GnssError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=2) from error
+    if fixes == 0:
+        console.print(f"[red]error:[/red] no fix from gpsd at {host}:{port} within {timeout:g} s")
+        raise typer.Exit(code=3)
+    rejected = sum(fix_filter.rejected.values())
+    console.print(f"fixes {fixes}, rejected {rejected}, distance {trigger.distance_m:.1f} m, marks {trigger.marks}, dropouts {trigger.gaps}")
+
+
+def _status_line(fix: GeoFix, fixes: int, fix_filter: FixFilter, trigger: DistanceTrigger) -> str:
+    speed = "-" if fix.speed_mps is None else f"{fix.speed_mps * 3.6:.0f} km/h"
+    eph = "-" if fix.eph_m is None else f"{fix.eph_m:.1f} m"
+    return (
+        f"{fix.time_utc:%H:%M:%S} {fix.lat:.6f},{fix.lon:.6f} mode {int(fix.mode)} {speed} eph {eph} | "
+        f"fixes {fixes} rejected {sum(fix_filter.rejected.values())} | {trigger.distance_m:.0f} m, {trigger.marks} marks"
+    )
 
 
 def summary_table(summary: TrackSummary) -> Table:

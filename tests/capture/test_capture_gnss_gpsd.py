@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import pytest
 from geographiclib.geodesic import Geodesic
+from typer.testing import CliRunner
 
 from voirie.capture.gnss import FixFilter, GnssError, GpsdSource, write_nmea
 from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.capture.trigger import DistanceTrigger, TriggerMark
+from voirie.cli import app
 from voirie.records import GeoFix
 
 # gpsd-py3 0.3 calls the deprecated logger.warn when gpsd has no device yet.
@@ -119,6 +122,25 @@ def _error_m(mark: TriggerMark, truth: list[GeoFix]) -> float:
     line = g.InverseLine(a.lat, a.lon, b.lat, b.lon)
     where = line.Position(share * line.s13)
     return float(g.Inverse(mark.fix.lat, mark.fix.lon, where["lat2"], where["lon2"])["s12"])
+
+
+def test_watch_command_reports_live_marks(tmp_path: Path, gpsfake: Callable[[Path, float], int]) -> None:
+    drive = simulate_drive((43.6045, 1.444), T0, 0.0, [Leg(8.0, 10.0)], Receiver(rate_hz=5.0))
+    log = tmp_path / "short.nmea"
+    write_nmea(drive.fixes, log)
+    port = gpsfake(log, 0.01)
+    result = CliRunner().invoke(app, ["gnss", "watch", "--port", str(port), "--timeout", "3"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    summary = re.search(r"fixes (\d+), rejected (\d+), distance ([\d.]+) m, marks (\d+)", result.output)
+    assert summary, result.output
+    fixes, rejected, distance, marks = int(summary[1]), int(summary[2]), float(summary[3]), int(summary[4])
+    assert fixes >= 20 and rejected == 0
+    assert marks == int(distance // 4.0) and distance <= 80.0 + 1e-6
+
+
+def test_watch_command_fails_cleanly_without_gpsd() -> None:
+    result = CliRunner().invoke(app, ["gnss", "watch", "--port", str(free_port()), "--timeout", "1"])
+    assert result.exit_code == 2 and "cannot connect" in result.output
 
 
 def test_unreachable_gpsd_is_a_clear_error() -> None:
