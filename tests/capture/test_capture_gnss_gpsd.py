@@ -84,24 +84,28 @@ def gpsfake(tmp_path: Path) -> Iterator[Callable[[Path, float], int]]:
 
 
 def test_marks_from_real_gpsd_are_4_m_apart(tmp_path: Path, gpsfake: Callable[[Path, float], int]) -> None:
-    legs = [Leg(2.0, 0.0), Leg(1.0, 0.0, 12.0), Leg(6.0, 12.0), Leg(6.0, 12.0, turn_deg=90.0), Leg(6.0, 12.0, 6.0)]
+    # The car waits 5 s first: gpsd starts reading while the client connects, so the very
+    # first epochs may be missed, never the drive.
+    legs = [Leg(5.0, 0.0), Leg(1.0, 0.0, 12.0), Leg(6.0, 12.0), Leg(6.0, 12.0, turn_deg=90.0), Leg(6.0, 12.0, 6.0)]
     drive = simulate_drive((43.6045, 1.444), T0, 200.0, legs, Receiver(rate_hz=5.0, eph_m=1.5))
     log = tmp_path / "drive.nmea"
     write_nmea(drive.fixes, log)
     port = gpsfake(log, 0.01)  # 3 sentences per epoch: about 0.04 s per 0.2 s epoch
 
-    source, fix_filter, trigger = GpsdSource("127.0.0.1", port, poll_interval_s=0.01), FixFilter(), DistanceTrigger()
+    source, fix_filter, trigger = GpsdSource("127.0.0.1", port), FixFilter(), DistanceTrigger()
     fixes, marks = [], []
     for fix in source.fixes(timeout_s=1.5, first_fix_timeout_s=20.0):
         fixes.append(fix)
         if fix_filter.accept(fix):
             marks.extend(trigger.update(fix))
 
-    assert len(fixes) >= len(drive.fixes) // 2, f"only {len(fixes)} of {len(drive.fixes)} fixes came through gpsd"
-    assert fixes[0].time_utc.date() == T0.date() and fixes[-1].time_utc <= drive.fixes[-1].time_utc
+    assert fixes[0].time_utc < T0 + timedelta(seconds=5.0), "gpsd missed the start of the drive"
+    # gpsd streams every TPV: no epoch after the first one read is lost.
+    assert [f.time_utc for f in fixes] == [f.time_utc for f in drive.fixes if f.time_utc >= fixes[0].time_utc]
+    assert fixes[-1].alt_m == pytest.approx(100.0) and fixes[-1].mode == 3
     assert sum(fix_filter.rejected.values()) == 0
     assert len(marks) >= 40
-    assert min(m.time_utc for m in marks) > T0 + timedelta(seconds=2.0)  # none while waiting
+    assert min(m.time_utc for m in marks) > T0 + timedelta(seconds=5.0)  # none while waiting
     spacing = _spacing_along_track(marks)
     assert min(spacing) >= 3.5 and max(spacing) <= 4.5, spacing
     # Each mark is where the simulated car really was at the mark's instant.
@@ -125,7 +129,7 @@ def _error_m(mark: TriggerMark, truth: list[GeoFix]) -> float:
 
 
 def test_watch_command_reports_live_marks(tmp_path: Path, gpsfake: Callable[[Path, float], int]) -> None:
-    drive = simulate_drive((43.6045, 1.444), T0, 0.0, [Leg(8.0, 10.0)], Receiver(rate_hz=5.0))
+    drive = simulate_drive((43.6045, 1.444), T0, 0.0, [Leg(5.0, 0.0), Leg(2.0, 0.0, 10.0), Leg(7.0, 10.0)], Receiver(rate_hz=5.0))
     log = tmp_path / "short.nmea"
     write_nmea(drive.fixes, log)
     port = gpsfake(log, 0.01)
@@ -135,7 +139,7 @@ def test_watch_command_reports_live_marks(tmp_path: Path, gpsfake: Callable[[Pat
     assert summary, result.output
     fixes, rejected, distance, marks = int(summary[1]), int(summary[2]), float(summary[3]), int(summary[4])
     assert fixes >= 20 and rejected == 0
-    assert marks == int(distance // 4.0) and distance <= 80.0 + 1e-6
+    assert distance == pytest.approx(80.0, abs=0.5) and marks == 20  # the drive starts after 5 s
 
 
 def test_watch_command_fails_cleanly_without_gpsd() -> None:
@@ -149,7 +153,7 @@ def test_unreachable_gpsd_is_a_clear_error() -> None:
         next(GpsdSource("127.0.0.1", port).fixes(timeout_s=1.0))
 
 
-@pytest.mark.parametrize(("port", "poll"), [(0, 0.02), (70000, 0.02), (2947, 0.0), (2947, 5.0)])
-def test_bad_source_settings_are_refused(port: int, poll: float) -> None:
-    with pytest.raises(ValueError):
-        GpsdSource("127.0.0.1", port, poll_interval_s=poll)
+@pytest.mark.parametrize("port", [0, -1, 70000])
+def test_bad_source_settings_are_refused(port: int) -> None:
+    with pytest.raises(ValueError, match="port"):
+        GpsdSource("127.0.0.1", port)
