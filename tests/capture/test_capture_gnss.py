@@ -132,6 +132,18 @@ def test_gga_before_any_rmc_has_no_date_and_gsa_sets_the_mode(tmp_path: Path) ->
     assert fixes[1].mode == FixMode.FIX_2D and fixes[1].alt_m is None
 
 
+def test_out_of_range_position_is_counted_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "range.nmea"
+    path.write_text(
+        _sentence("GPRMC,120000.00,A,9107.038,N,01131.000,E,10.0,0.0,040526,,")  # 91 degrees north
+        + _sentence("GPRMC,120001.00,A,4807.038,N,01131.000,E,10.0,0.0,040526,,")
+    )
+    reader = read_nmea(path)
+    fixes = list(reader)
+    assert reader.skipped["invalid_fix"] == 1
+    assert [f.time_utc.second for f in fixes] == [1]
+
+
 def _checksum(body: str) -> str:
     value = 0
     for char in body.encode():

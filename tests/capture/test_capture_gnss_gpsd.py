@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -17,7 +18,7 @@ import pytest
 from geographiclib.geodesic import Geodesic
 from typer.testing import CliRunner
 
-from voirie.capture.gnss import FixFilter, GnssError, GpsdSource, write_nmea
+from voirie.capture.gnss import FixFilter, GnssError, GpsdSource, tpv_to_fix, write_nmea
 from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.capture.trigger import DistanceTrigger, TriggerMark
 from voirie.cli import app
@@ -145,6 +146,41 @@ def test_watch_command_reports_live_marks(tmp_path: Path, gpsfake: Callable[[Pat
 def test_watch_command_fails_cleanly_without_gpsd() -> None:
     result = CliRunner().invoke(app, ["gnss", "watch", "--port", str(free_port()), "--timeout", "1"])
     assert result.exit_code == 2 and "cannot connect" in result.output
+
+
+def test_tpv_report_of_gpsd_3_22_to_fix() -> None:
+    # A TPV as gpsd 3.22 streams it (altHAE/altMSL split, no eph without DOPs).
+    tpv = {
+        "class": "TPV", "device": "/dev/pts/1", "mode": 3, "time": "2026-05-04T09:00:00.200Z", "ept": 0.005,
+        "lat": 43.600018, "lon": 1.44, "altHAE": 148.2493, "altMSL": 100.0, "alt": 100.0, "track": 359.99,
+        "magtrack": 0.8029, "magvar": 0.8, "speed": 10.0, "epx": 3.0, "epy": 4.0,
+    }
+    fix = tpv_to_fix(tpv)
+    assert fix.time_utc == datetime(2026, 5, 4, 9, 0, 0, 200000, tzinfo=timezone.utc)
+    assert (fix.lat, fix.lon, fix.alt_m, fix.speed_mps, fix.heading_deg) == (43.600018, 1.44, 100.0, 10.0, 359.99)
+    assert fix.eph_m == pytest.approx(5.0) and fix.mode == 3
+    assert tpv_to_fix({**tpv, "mode": 2}).alt_m is None
+    with pytest.raises(KeyError):
+        tpv_to_fix({"class": "TPV", "mode": 1, "time": "2026-05-04T09:00:00Z"})
+
+
+def test_a_server_that_is_not_gpsd_is_a_clear_error() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def answer() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.sendall(b'HTTP/1.1 200 OK\r\n\r\n{"class": "NOT_GPSD"}\n')
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(GnssError, match=f"127.0.0.1:{port}"):
+            next(GpsdSource("127.0.0.1", port).fixes(timeout_s=2.0))
+        thread.join(timeout=5)
 
 
 def test_unreachable_gpsd_is_a_clear_error() -> None:
