@@ -29,6 +29,8 @@ T = TypeVar("T")
 # How many fixes at rest the anchor is averaged over: enough to shrink jitter ~4x, few
 # enough that a slow creep still moves it.
 _REST_WINDOW = 16
+# How long speeds and positions must disagree before the speeds are taken to be wrong.
+_DISTRUST_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class DistanceTrigger:
     * Distance: with Doppler speed on consecutive fixes, the integral of speed over time
       (an odometer that position jitter cannot lengthen); without, the geodesic (WGS 84)
       from the last counted position (the anchor) to the new fix. Marks are placed on the
-      chord from anchor to fix, at the share of the odometer distance.
+      chord from anchor to fix, at the share of the odometer distance. If positions run
+      ahead of the speeds for 5 s (a source whose speed field is wrong), the trigger
+      measures from positions for good (``speed_trusted`` turns False).
     * Stops and jitter: at rest when both speeds are below ``min_speed_mps``; without speed,
       while the fix stays inside a noise radius ``max(min_step_m, 2 * eph_m)`` around the
       anchor, which is averaged while at rest -- so a parked car wandering a few metres
@@ -95,6 +99,8 @@ class DistanceTrigger:
         self._previous: GeoFix | None = None  # last fix taken, for time steps and speeds
         self._rest_fixes = 1
         self._next_index = 1
+        self.speed_trusted = True  # False once the source's speeds proved wrong
+        self._disagree_since: datetime | None = None
 
     def update(self, fix: GeoFix) -> list[TriggerMark]:
         """Take one fix; return the marks (possibly several, or none) it completes."""
@@ -117,7 +123,8 @@ class DistanceTrigger:
         moved = self._moved(previous, fix, dt, step)
         if moved > 0:
             return self._advance(fix, moved)
-        self._settle(fix)
+        if self._disagree_since is None:  # while in doubt, keep the anchor where it was
+            self._settle(fix)
         self.ignored["stationary"] += 1
         return []
 
@@ -129,15 +136,23 @@ class DistanceTrigger:
         a speed is missing, or when it disagrees so much that the speed must be wrong.
         """
         radius = self._noise_radius(fix)
-        if previous.speed_mps is None or fix.speed_mps is None:
+        if not self.speed_trusted or previous.speed_mps is None or fix.speed_mps is None:
             return step if step > radius else 0.0
         doppler = (previous.speed_mps + fix.speed_mps) / 2.0 * dt
         if max(previous.speed_mps, fix.speed_mps) < self.min_speed_mps:
             doppler = 0.0
-        if step > max(3.0 * doppler, doppler + 2.0 * radius):
-            self.ignored["speed_disagrees"] += 1
-            return step
-        return doppler
+        if step <= max(3.0 * doppler, doppler + 2.0 * radius):
+            self._disagree_since = None
+            return doppler
+        # Positions far ahead of the speeds: a multipath excursion lasts a moment, a source
+        # whose speed field is wrong (0 while driving) stays wrong. Only the latter switches
+        # this trigger to positions for good.
+        self._disagree_since = self._disagree_since or fix.time_utc
+        if seconds_between(self._disagree_since, fix.time_utc) < _DISTRUST_AFTER_S:
+            return doppler
+        logger.warning("GNSS speeds disagree with positions for %.0f s: measuring distance from positions", _DISTRUST_AFTER_S)
+        self.speed_trusted = False
+        return step
 
     def _noise_radius(self, fix: GeoFix) -> float:
         # eph is a 95 % radius for one fix; twice that keeps a parked car's jitter inside
@@ -172,7 +187,8 @@ class DistanceTrigger:
     def _advance(self, fix: GeoFix, moved: float) -> list[TriggerMark]:
         anchor, start = self._anchor, self._segment_start
         assert anchor is not None and start is not None
-        segment = _Segment(anchor, fix, start, self._start_speed, moved)
+        speeds = (self._start_speed, fix.speed_mps) if self.speed_trusted else (None, None)
+        segment = _Segment(anchor, fix, start, speeds, moved)
         end = self.distance_m + moved
         marks = []
         # A micrometre of slack: a mark that falls exactly on a fix must not slip to the next.
@@ -201,8 +217,9 @@ def _time_fraction(fraction: float, v0: float | None, v1: float | None) -> float
 class _Segment:
     """The stretch between the anchor and the new fix, on which marks are interpolated."""
 
-    def __init__(self, a: GeoFix, b: GeoFix, start: datetime, start_speed: float | None, length: float) -> None:
-        self.a, self.b, self.start, self.v0, self.length = a, b, start, start_speed, length
+    def __init__(self, a: GeoFix, b: GeoFix, start: datetime, speeds: tuple[float | None, float | None], length: float) -> None:
+        self.a, self.b, self.start, self.length = a, b, start, length
+        self.v0, self.v1 = speeds
         self.duration = seconds_between(start, b.time_utc)
         self.line = Geodesic.WGS84.InverseLine(a.lat, a.lon, b.lat, b.lon)
 
@@ -210,11 +227,11 @@ class _Segment:
         """Instant and interpolated fix ``along`` metres from the anchor."""
         a, b = self.a, self.b
         fraction = min(1.0, along / self.length) if self.length > 0 else 1.0
-        tau = _time_fraction(fraction, self.v0, b.speed_mps)
+        tau = _time_fraction(fraction, self.v0, self.v1)
         when = self.start + timedelta(seconds=self.duration * tau)
         # The odometer (Doppler) and the chord differ a little: place marks by share of each.
         where = self.line.Position(fraction * self.line.s13, Geodesic.STANDARD)
-        speed = _lerp(self.v0, b.speed_mps, tau)
+        speed = _lerp(self.v0, self.v1, tau)
         known_eph = [e for e in (a.eph_m, b.eph_m) if e is not None]
         fix = GeoFix(
             lat=where["lat2"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -89,6 +90,29 @@ def test_jitter_alone_would_make_marks_without_the_stop_rule() -> None:
     with_eph = [f.model_copy(update={"eph_m": 2.5}) for f in drive.fixes]
     _, marks = run(with_eph, DistanceTrigger(min_step_m=1e-6))
     assert marks == []
+
+
+def test_multipath_excursion_while_parked_makes_no_marks() -> None:
+    # Doppler says "at rest" while the position wanders 12 m off for 2 s (a reflection).
+    fixes = simulate_drive(START, T0, 0.0, [Leg(30.0, 0.0)], Receiver(rate_hz=10.0, jitter_m=0.3, eph_m=1.0, seed=4)).fixes
+    g = Geodesic.WGS84
+    fixes = [
+        f.model_copy(update=dict(zip(("lat", "lon"), itemgetter("lat2", "lon2")(g.Direct(f.lat, f.lon, 90.0, 12.0)))))
+        if 100 <= i < 120 else f
+        for i, f in enumerate(fixes)
+    ]
+    trigger, marks = run(fixes)
+    assert marks == [] and trigger.speed_trusted
+
+
+def test_a_speed_field_stuck_at_zero_falls_back_to_positions() -> None:
+    drive = simulate_drive(START, T0, 0.0, [Leg(60.0, 10.0)], Receiver(rate_hz=5.0, jitter_m=0.2, eph_m=0.5, seed=8))
+    zero_speed = [f.model_copy(update={"speed_mps": 0.0}) for f in drive.fixes]
+    trigger, marks = run(zero_speed)
+    assert not trigger.speed_trusted
+    # While in doubt the anchor stays put, so the first 5 s are measured, not lost.
+    assert len(marks) == pytest.approx(600.0 / 4.0, abs=2)
+    assert gaps_between(marks) == pytest.approx([4.0] * (len(marks) - 1), abs=1.0)
 
 
 def drive_with_dropout(gap_s: float) -> list[GeoFix]:
