@@ -165,10 +165,12 @@ class GpsdSource:
 
     def _fix_from(self, report: dict[str, Any], last_time: str | None) -> GeoFix | None:
         """The report's fix when it is a TPV of a new epoch with a fix, else None (counted)."""
-        if report.get("class") != "TPV" or report.get("time") in (None, last_time):
+        if report.get("class") != "TPV":
             return None
         if int(report.get("mode", 0)) < FixMode.FIX_2D:
             self.skipped["no_fix"] += 1
+            return None
+        if report.get("time") in (None, last_time):  # gpsd may report an epoch twice
             return None
         try:
             return tpv_to_fix(report)

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from geographiclib.geodesic import Geodesic
 
-from voirie.capture.gnss_fix import geodesic_m, seconds_between
+from voirie.capture.gnss_fix import FixFilter, geodesic_m, seconds_between
 from voirie.records import FixMode, GeoFix
 
 logger = logging.getLogger(__name__)
@@ -245,6 +245,13 @@ class _Segment:
             hdop=max(a.hdop, b.hdop) if a.hdop is not None and b.hdop is not None else None,
         )
         return when, fix
+
+
+def trigger_marks(fixes: Iterable[GeoFix], spacing_m: float = 4.0, max_gap_s: float = 5.0, fix_filter: FixFilter | None = None) -> list[TriggerMark]:
+    """All marks of a recorded track: each fix through ``fix_filter`` (a new one if None), then the trigger."""
+    fix_filter = fix_filter or FixFilter()
+    trigger = DistanceTrigger(spacing_m, max_gap_s)
+    return [mark for fix in fixes if fix_filter.accept(fix) for mark in trigger.update(fix)]
 
 
 class FrameMatcher(Generic[T]):

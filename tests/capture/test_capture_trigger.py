@@ -10,7 +10,8 @@ import pytest
 from geographiclib.geodesic import Geodesic
 
 from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
-from voirie.capture.trigger import DistanceTrigger, TriggerMark
+from voirie.capture.gnss import FixFilter
+from voirie.capture.trigger import DistanceTrigger, TriggerMark, trigger_marks
 from voirie.records import FixMode, GeoFix
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
@@ -170,6 +171,15 @@ def test_no_fix_and_repeated_times_are_ignored() -> None:
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         DistanceTrigger(**kwargs)
+
+
+def test_trigger_marks_filters_then_triggers() -> None:
+    fixes = simulate_drive(START, T0, 0.0, [Leg(10.0, 20.0)]).fixes
+    outlier = fixes[50].model_copy(update={"lat": fixes[50].lat + 0.01, "time_utc": fixes[50].time_utc + timedelta(milliseconds=50)})
+    fix_filter = FixFilter()
+    marks = trigger_marks([*fixes[:51], outlier, *fixes[51:]], fix_filter=fix_filter)
+    assert [m.index for m in marks] == list(range(1, 51))
+    assert fix_filter.rejected == {"jump": 1}
 
 
 def test_first_fix_alone_makes_no_mark() -> None:
