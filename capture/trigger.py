@@ -69,7 +69,8 @@ class DistanceTrigger:
       chord from anchor to fix, at the share of the odometer distance. If positions run
       ahead of the speeds for 5 s (a source whose speed field is wrong), the trigger
       measures from positions for good (``speed_trusted`` turns False).
-    * Stops and jitter: at rest when both speeds are below ``min_speed_mps``; without speed,
+    * Stops and jitter: at rest when the speed is below ``min_speed_mps``, and moving again
+      only after two fixes in a row above it (speed noise of a parked receiver); without speed,
       while the fix stays inside a noise radius ``max(min_step_m, 2 * eph_m)`` around the
       anchor, which is averaged while at rest -- so a parked car wandering a few metres
       makes no marks, while a slow creep still adds up once it leaves the radius.
@@ -100,6 +101,8 @@ class DistanceTrigger:
         self._rest_fixes = 1
         self._next_index = 1
         self.speed_trusted = True  # False once the source's speeds proved wrong
+        self._at_rest = True  # by Doppler; a start needs two moving fixes in a row
+        self._pending_m = 0.0  # distance of a first moving fix, until the second confirms it
         self._disagree_since: datetime | None = None
 
     def update(self, fix: GeoFix) -> list[TriggerMark]:
@@ -123,7 +126,7 @@ class DistanceTrigger:
         moved = self._moved(previous, fix, dt, step)
         if moved > 0:
             return self._advance(fix, moved)
-        if self._disagree_since is None:  # while in doubt, keep the anchor where it was
+        if self._disagree_since is None and self._pending_m == 0.0:  # in doubt: keep the anchor
             self._settle(fix)
         self.ignored["stationary"] += 1
         return []
@@ -138,9 +141,7 @@ class DistanceTrigger:
         radius = self._noise_radius(fix)
         if not self.speed_trusted or previous.speed_mps is None or fix.speed_mps is None:
             return step if step > radius else 0.0
-        doppler = (previous.speed_mps + fix.speed_mps) / 2.0 * dt
-        if max(previous.speed_mps, fix.speed_mps) < self.min_speed_mps:
-            doppler = 0.0
+        doppler = self._doppler_moved(previous.speed_mps, fix.speed_mps, dt)
         if step <= max(3.0 * doppler, doppler + 2.0 * radius):
             self._disagree_since = None
             return doppler
@@ -153,6 +154,24 @@ class DistanceTrigger:
         logger.warning("GNSS speeds disagree with positions for %.0f s: measuring distance from positions", _DISTRUST_AFTER_S)
         self.speed_trusted = False
         return step
+
+    def _doppler_moved(self, v0: float, v1: float, dt: float) -> float:
+        """Distance by Doppler for one fix interval, with a two-fix start from rest.
+
+        A parked receiver's speed noise now and then reads above ``min_speed_mps``; one
+        such fix is held back (``_pending_m``) and only counted if the next fix moves too.
+        """
+        interval = (v0 + v1) / 2.0 * dt
+        if v1 < self.min_speed_mps:
+            if self._at_rest or v0 < self.min_speed_mps:
+                self._at_rest, self._pending_m = True, 0.0
+                return 0.0
+            return interval  # the last interval of a stop still counts
+        if self._at_rest and self._pending_m == 0.0:
+            self._pending_m = interval
+            return 0.0
+        moved, self._pending_m, self._at_rest = self._pending_m + interval, 0.0, False
+        return moved
 
     def _noise_radius(self, fix: GeoFix) -> float:
         # eph is a 95 % radius for one fix; twice that keeps a parked car's jitter inside

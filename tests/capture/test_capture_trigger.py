@@ -62,7 +62,7 @@ def test_acceleration_places_marks_at_the_right_instants(rate_hz: float) -> None
 
 def test_stop_with_jitter_makes_no_marks_while_standing() -> None:
     legs = [Leg(10.0, 10.0), Leg(2.0, 10.0, 0.0), Leg(60.0, 0.0), Leg(2.0, 0.0, 10.0), Leg(10.0, 10.0)]
-    receiver = Receiver(rate_hz=10.0, jitter_m=0.7, speed_noise_mps=0.15, eph_m=1.7, seed=3)
+    receiver = Receiver(rate_hz=10.0, jitter_m=0.7, speed_noise_mps=0.3, eph_m=1.7, seed=3)
     drive = simulate_drive(START, T0, 0.0, legs, receiver)
     trigger, marks = run(drive.fixes)
     stop_start, stop_end = 12.0, 72.0
