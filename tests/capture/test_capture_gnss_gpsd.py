@@ -110,7 +110,7 @@ def test_marks_from_real_gpsd_are_4_m_apart(tmp_path: Path, gpsfake: Callable[[P
     spacing = _spacing_along_track(marks)
     assert min(spacing) >= 3.5 and max(spacing) <= 4.5, spacing
     # Each mark is where the simulated car really was at the mark's instant.
-    assert max(_error_m(mark, drive.fixes) for mark in marks) < 0.3
+    assert max(_error_m(mark, drive.fixes) for mark in marks) < 0.1
 
 
 def _spacing_along_track(marks: list[TriggerMark]) -> list[float]:
