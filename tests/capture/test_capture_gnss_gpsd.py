@@ -60,7 +60,9 @@ def gpsfake(tmp_path: Path) -> Iterator[Callable[[Path, float], int]]:
 
     def start(log: Path, cycle_s: float) -> int:
         port = free_port()
-        # -n: gpsd opens the fake device at once, so the log is read from its first line.
+        # -n: gpsd reads the fake device at once (without it gpsd opens the device only for
+        # a client and flushes what gpsfake wrote before). What plays before the client
+        # connects is lost, so the logs below begin with 12 s at rest (about 2.4 s of replay).
         command = ["gpsfake", "-q", "-1", "-n", "-P", str(port), "-c", str(cycle_s), str(log)]
         # Output to a file, not a pipe: a full pipe would block gpsd mid-test.
         errors = tmp_path / f"gpsfake-{port}.log"
@@ -85,9 +87,7 @@ def gpsfake(tmp_path: Path) -> Iterator[Callable[[Path, float], int]]:
 
 
 def test_marks_from_real_gpsd_are_4_m_apart(tmp_path: Path, gpsfake: Callable[[Path, float], int]) -> None:
-    # The car waits 5 s first: gpsd starts reading while the client connects, so the very
-    # first epochs may be missed, never the drive.
-    legs = [Leg(5.0, 0.0), Leg(1.0, 0.0, 12.0), Leg(6.0, 12.0), Leg(6.0, 12.0, turn_deg=90.0), Leg(6.0, 12.0, 6.0)]
+    legs = [Leg(12.0, 0.0), Leg(1.0, 0.0, 12.0), Leg(6.0, 12.0), Leg(6.0, 12.0, turn_deg=90.0), Leg(6.0, 12.0, 6.0)]
     drive = simulate_drive((43.6045, 1.444), T0, 200.0, legs, Receiver(rate_hz=5.0, eph_m=1.5))
     log = tmp_path / "drive.nmea"
     write_nmea(drive.fixes, log)
@@ -100,13 +100,13 @@ def test_marks_from_real_gpsd_are_4_m_apart(tmp_path: Path, gpsfake: Callable[[P
         if fix_filter.accept(fix):
             marks.extend(trigger.update(fix))
 
-    assert fixes[0].time_utc < T0 + timedelta(seconds=5.0), "gpsd missed the start of the drive"
+    assert fixes[0].time_utc < T0 + timedelta(seconds=12.0), "gpsd missed the start of the drive"
     # gpsd streams every TPV: no epoch after the first one read is lost.
     assert [f.time_utc for f in fixes] == [f.time_utc for f in drive.fixes if f.time_utc >= fixes[0].time_utc]
     assert fixes[-1].alt_m == pytest.approx(100.0) and fixes[-1].mode == 3
     assert sum(fix_filter.rejected.values()) == 0
     assert len(marks) >= 40
-    assert min(m.time_utc for m in marks) > T0 + timedelta(seconds=5.0)  # none while waiting
+    assert min(m.time_utc for m in marks) > T0 + timedelta(seconds=12.0)  # none while waiting
     spacing = _spacing_along_track(marks)
     assert min(spacing) >= 3.5 and max(spacing) <= 4.5, spacing
     # Each mark is where the simulated car really was at the mark's instant.
@@ -130,7 +130,7 @@ def _error_m(mark: TriggerMark, truth: list[GeoFix]) -> float:
 
 
 def test_watch_command_reports_live_marks(tmp_path: Path, gpsfake: Callable[[Path, float], int]) -> None:
-    drive = simulate_drive((43.6045, 1.444), T0, 0.0, [Leg(5.0, 0.0), Leg(2.0, 0.0, 10.0), Leg(7.0, 10.0)], Receiver(rate_hz=5.0))
+    drive = simulate_drive((43.6045, 1.444), T0, 0.0, [Leg(12.0, 0.0), Leg(2.0, 0.0, 10.0), Leg(7.0, 10.0)], Receiver(rate_hz=5.0))
     log = tmp_path / "short.nmea"
     write_nmea(drive.fixes, log)
     port = gpsfake(log, 0.01)
@@ -140,7 +140,7 @@ def test_watch_command_reports_live_marks(tmp_path: Path, gpsfake: Callable[[Pat
     assert summary, result.output
     fixes, rejected, distance, marks = int(summary[1]), int(summary[2]), float(summary[3]), int(summary[4])
     assert fixes >= 20 and rejected == 0
-    assert distance == pytest.approx(80.0, abs=0.5) and marks == 20  # the drive starts after 5 s
+    assert distance == pytest.approx(80.0, abs=0.5) and marks == 20  # the drive starts after 12 s
 
 
 def test_watch_command_fails_cleanly_without_gpsd() -> None:
