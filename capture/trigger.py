@@ -201,6 +201,7 @@ class DistanceTrigger:
         self.gap_distance_m += step
         self.distance_m += step
         self._next_index = max(self._next_index, math.floor(self.distance_m / self.spacing_m) + 1)
+        self._pending_m, self._disagree_since = 0.0, None  # the straight line already covers them
         self._restart(fix)
 
     def _advance(self, fix: GeoFix, moved: float) -> list[TriggerMark]:
