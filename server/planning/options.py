@@ -1,0 +1,125 @@
+"""Candidate works: every (section, treatment, year) that the catalogue allows.
+
+Each candidate carries its cost and the section's PCI at the end of every plan year if
+it is chosen, so the optimiser sees a linear problem (one choice per section, as in
+HDM-4's mutually exclusive work alternatives). Works happen at the start of their year;
+year ``y``'s condition is read at its end.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from voirie.server.planning.deterioration import FamilyCurve, family_of, is_main_road
+from voirie.server.planning.model import PlanningInputError, Section, Treatment
+
+logger = logging.getLogger(__name__)
+
+MAX_HORIZON = 10
+
+
+@dataclass(frozen=True)
+class OptionSet:
+    """Arrays over sections (``n``) and candidate works (``m``) for a ``horizon``-year plan."""
+
+    sections: tuple[Section, ...]
+    treatments: tuple[Treatment, ...]
+    horizon: int
+    area: np.ndarray  # (n,) m²
+    main_road: np.ndarray  # (n,) bool
+    pci_start: np.ndarray  # (n, horizon) PCI at the start of each year, no works
+    pci_none: np.ndarray  # (n, horizon) PCI at the end of each year, no works
+    section: np.ndarray  # (m,) section index
+    treatment: np.ndarray  # (m,) treatment index
+    year: np.ndarray  # (m,) 1-based plan year
+    cost: np.ndarray  # (m,) euros
+    pci_after: np.ndarray  # (m,) PCI right after the works
+    trajectory: np.ndarray  # (m, horizon) PCI at the end of each year with the works
+
+    @property
+    def benefit(self) -> np.ndarray:
+        """Area × mean PCI gain over the horizon: the optimiser's per-candidate objective."""
+        gain = self.trajectory - self.pci_none[self.section]
+        return self.area[self.section] * gain.mean(axis=1)
+
+    def benefit_over(self, years: range) -> np.ndarray:
+        """Like ``benefit`` but averaged over the 0-based ``years`` only."""
+        cols = list(years)
+        gain = self.trajectory[:, cols] - self.pci_none[self.section][:, cols]
+        return self.area[self.section] * gain.mean(axis=1)
+
+    @property
+    def total_area(self) -> float:
+        """Network area in m² (sections with data)."""
+        return float(self.area.sum())
+
+
+def _pci_at(a: np.ndarray, b: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Vectorised ``FamilyCurve.pci_at`` with per-section coefficients (broadcast)."""
+    return np.clip(100.0 - a * np.maximum(age, 0.0) ** b, 0.0, 100.0)
+
+
+def _age_at(a: np.ndarray, b: np.ndarray, pci: np.ndarray) -> np.ndarray:
+    """Vectorised ``FamilyCurve.age_at``."""
+    return (np.clip(100.0 - pci, 0.0, 100.0) / a) ** (1.0 / b)
+
+
+def _start_ages(sections: list[Section], a: np.ndarray, b: np.ndarray, start: date) -> np.ndarray:
+    """Equivalent age at plan start: age on the curve at survey time plus time since."""
+    elapsed = np.array([max(0.0, (start - s.surveyed_at).days / 365.25) if s.surveyed_at else 0.0
+                        for s in sections])
+    return _age_at(a, b, np.array([s.pci for s in sections])) + elapsed
+
+
+def build_options(
+    sections: list[Section],
+    treatments: tuple[Treatment, ...],
+    curves: dict[str, FamilyCurve],
+    horizon: int,
+    start: date,
+) -> OptionSet:
+    """Every applicable candidate for the sections with data (the caller drops the others)."""
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise PlanningInputError(f"horizon must be 1–{MAX_HORIZON} years, got {horizon}")
+    if not sections:
+        raise PlanningInputError("the network has no surveyed section to plan")
+    if any(not s.has_data for s in sections):
+        raise PlanningInputError("build_options needs surveyed sections only (no-data sections are reported apart)")
+    a = np.array([curves[family_of(s)].a for s in sections])[:, None]
+    b = np.array([curves[family_of(s)].b for s in sections])[:, None]
+    age0 = _start_ages(sections, a[:, 0], b[:, 0], start)[:, None]
+    years = np.arange(horizon, dtype=float)[None, :]
+    pci_start = _pci_at(a, b, age0 + years)
+    pci_none = _pci_at(a, b, age0 + years + 1.0)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("section", "treatment", "year", "after", "traj")}
+    for t_index, treatment in enumerate(treatments):
+        for y in range(horizon):
+            at_start = pci_start[:, y]
+            idx = np.flatnonzero((at_start >= treatment.pci_min) & (at_start <= treatment.pci_max))
+            if idx.size == 0:
+                continue
+            after = np.clip(np.maximum(at_start[idx], treatment.pci_after if treatment.pci_after is not None
+                                       else at_start[idx] + treatment.pci_gain), 0.0, 100.0)
+            # The treated surface holds its level for the life extension, then follows its curve.
+            held = np.maximum(np.arange(1, horizon - y + 1, dtype=float) - treatment.life_extension_years, 0.0)
+            traj = pci_none[idx].copy()
+            traj[:, y:] = _pci_at(a[idx], b[idx], _age_at(a[idx], b[idx], after[:, None]) + held[None, :])
+            for key, value in (("section", idx), ("treatment", np.full(idx.size, t_index)),
+                               ("year", np.full(idx.size, y + 1)), ("after", after), ("traj", traj)):
+                parts[key].append(value)
+    area = np.array([s.area_m2 for s in sections])
+    joined = {k: (np.concatenate(v) if v else np.empty((0, horizon) if k == "traj" else 0)) for k, v in parts.items()}
+    section_idx = joined["section"].astype(int)
+    treatment_idx = joined["treatment"].astype(int)
+    unit_cost = np.array([t.cost_per_m2 for t in treatments])
+    return OptionSet(
+        sections=tuple(sections), treatments=tuple(treatments), horizon=horizon, area=area,
+        main_road=np.array([is_main_road(s) for s in sections]), pci_start=pci_start, pci_none=pci_none,
+        section=section_idx, treatment=treatment_idx, year=joined["year"].astype(int),
+        cost=area[section_idx] * unit_cost[treatment_idx] if section_idx.size else np.empty(0),
+        pci_after=joined["after"], trajectory=joined["traj"].reshape(-1, horizon),
+    )
