@@ -156,6 +156,7 @@ class Plan:
     results: tuple[ScenarioResult, ...]
     sections_total: int
     sections_no_data: tuple[str, ...] = ()
+    today_pci: float | None = None  # area-weighted network PCI at plan start
     status: str = "draft"  # draft -> approved, by a named person
     approved_by: str | None = None
     approved_at: str | None = None

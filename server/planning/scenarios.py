@@ -140,4 +140,5 @@ def plan_network(
     now = datetime.now(timezone.utc)
     return Plan(plan_id=f"plan-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", created_at=now.isoformat(timespec="seconds"),
                 start_year=start.year, horizon=horizon, results=tuple(results), sections_total=len(sections),
-                sections_no_data=no_data)
+                sections_no_data=no_data,
+                today_pci=float(options.area @ options.pci_start[:, 0] / options.total_area))
