@@ -42,7 +42,8 @@ def summary_rows(plan: Plan) -> list[dict[str, str]]:
     for r in plan.results:
         last = r.years[-1] if r.years else None
         rows.append({
-            "scenario": r.scenario.name, "status": r.status,
+            "scenario": r.scenario.name,
+            "status": r.status if r.status != "time_limit" else f"gap {r.gap:.2%}",
             "annual budget": _money(r.annual_budget if r.annual_budget is not None else
                                     (r.years[0].budget if r.years and r.years[0].budget is not None else None)),
             "total cost": _money(sum(y.cost for y in r.years)) if r.feasible else "—",
