@@ -52,7 +52,7 @@ def test_milp_equals_brute_force(seed: int, carry_over: bool) -> None:
 def test_milp_never_worse_than_greedy(seed: int) -> None:
     options = _options(250, seed, horizon=5)
     budgets = np.full(5, 0.05 * options.cost.sum() / 5)
-    choice = solve_scenario(options, Scenario("b", "budget", tuple(budgets)), time_limit=10)
+    choice = solve_scenario(options, Scenario("b", "budget", tuple(budgets)), time_limit=2)
     greedy = greedy_plan(options, budgets)
     assert choice.status in ("optimal", "time_limit")
     assert options.benefit[choice.selected].sum() >= options.benefit[greedy].sum() - 1e-6
@@ -63,7 +63,7 @@ def test_milp_never_worse_than_greedy(seed: int) -> None:
 def test_budget_never_exceeded(carry_over: bool) -> None:
     options = _options(150, 11, horizon=4)
     budgets = np.array([40_000.0, 0.0, 90_000.0, 25_000.0])
-    choice = solve_scenario(options, Scenario("b", "budget", tuple(budgets), carry_over=carry_over), time_limit=10)
+    choice = solve_scenario(options, Scenario("b", "budget", tuple(budgets), carry_over=carry_over), time_limit=2)
     spend = np.bincount(options.year[choice.selected] - 1, options.cost[choice.selected], minlength=4)
     assert spend.sum() > 0
     if carry_over:
@@ -84,10 +84,10 @@ def test_unreachable_target_reported() -> None:
 def test_target_and_hold_scenarios_meet_their_floor() -> None:
     options = _options(80, 5, horizon=4)
     today = float(options.area @ options.pci_start[:, 0] / options.total_area)
-    hold = solve_scenario(options, Scenario("h", "hold"), time_limit=8)
+    hold = solve_scenario(options, Scenario("h", "hold"), time_limit=4)
     assert hold.annual_budget and hold.annual_budget > 0
     assert all(network_pci(options, hold.selected, y) >= today - 1e-6 for y in range(4))
-    target = solve_scenario(options, Scenario("t", "target", target_pci=today + 5), time_limit=8)
+    target = solve_scenario(options, Scenario("t", "target", target_pci=today + 5), time_limit=4)
     assert network_pci(options, target.selected, 3) >= today + 5 - 1e-6
     assert target.annual_budget > hold.annual_budget * 0.5
 
