@@ -82,7 +82,9 @@ def create_planning_router(get_sections: Callable[[], list[Section]], store: Pla
         except PlanNotFoundError as error:
             raise HTTPException(status_code=404, detail=str(error)) from None
 
-    PlanDep = Annotated[Plan, Depends(stored)]
+    # A module-level alias would not see ``stored``; FastAPI resolves string annotations
+    # in module globals, so the dependency goes in the default instead.
+    plan_dep = Depends(stored)
 
     @router.post("", status_code=201)
     def create_plan(body: PlanCreate) -> dict[str, Any]:
@@ -101,12 +103,12 @@ def create_planning_router(get_sections: Callable[[], list[Section]], store: Pla
         return [plan_summary(p) for p in store.list()]
 
     @router.get("/{plan_id}")
-    def get_plan(plan: PlanDep) -> dict[str, Any]:
+    def get_plan(plan: Plan = plan_dep) -> dict[str, Any]:
         """One plan with its works."""
         return plan_to_dict(plan)
 
     @router.get("/{plan_id}/works.geojson")
-    def get_works(plan: PlanDep, scenario: str | None = Query(default=None)) -> dict[str, Any]:
+    def get_works(plan: Plan = plan_dep, scenario: str | None = Query(default=None)) -> dict[str, Any]:
         """Map layer "planned works by year" for a scenario (default: adopted, else first funded)."""
         try:
             scenario_result(plan, scenario)
@@ -115,7 +117,7 @@ def create_planning_router(get_sections: Callable[[], list[Section]], store: Pla
             raise HTTPException(status_code=404, detail=str(error)) from None
 
     @router.post("/{plan_id}/approve")
-    def approve(plan: PlanDep, body: Approval) -> dict[str, Any]:
+    def approve(body: Approval, plan: Plan = plan_dep) -> dict[str, Any]:
         """Draft → approved, by a named person, for one feasible scenario."""
         if plan.status != "draft":
             raise HTTPException(status_code=409, detail=f"plan {plan.plan_id} is already {plan.status}")
