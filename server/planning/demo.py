@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_BUDGETS = (250_000.0, 600_000.0)  # euros a year: a lean and a comfortable budget
 SAMPLE_SECTIONS = 600
+TIME_LIMIT_S = 5.0  # solver seconds per scenario: the demo should take well under a minute
 
 
 def plan_step(ctx):  # noqa: ANN001 - DemoContext lives in voirie.demo, which imports the stages
@@ -22,7 +23,7 @@ def plan_step(ctx):  # noqa: ANN001 - DemoContext lives in voirie.demo, which im
     if not sections_csv or not Path(sections_csv).is_file():
         sections_csv = write_sections_csv(sample_network(SAMPLE_SECTIONS, seed=7), out_dir / "sample_sections.csv")
         ctx.console.print(f"no sections exported by the map step: planning a sample network ({sections_csv})")
-    request = PlanRequest(sections_csv=Path(sections_csv), budgets=DEMO_BUDGETS, years=5, time_limit=5.0,
+    request = PlanRequest(sections_csv=Path(sections_csv), budgets=DEMO_BUDGETS, years=5, time_limit=TIME_LIMIT_S,
                           out_dir=out_dir)
     plan, files = plan_from_files(request, ctx.console)
     ctx.console.print(comparison_table(plan))

@@ -104,21 +104,25 @@ class MilpBuilder:
             initial.value_valid = True
             highs.setSolution(initial)
         highs.run()
-        seconds = time.perf_counter() - started
-        status = highs.getModelStatus()
-        info = highs.getInfo()
-        has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        if status == highspy.HighsModelStatus.kOptimal:
-            name = "optimal"
-        elif has_solution:
-            name = "time_limit"
-        elif status == highspy.HighsModelStatus.kInfeasible:
-            name = "infeasible"
-            logger.info("HiGHS: %s", highs.modelStatusToString(status))
-        else:
-            name = "no_solution"  # stopped (time limit) before finding any feasible plan
-            logger.info("HiGHS: %s", highs.modelStatusToString(status))
-        values = np.asarray(highs.getSolution().col_value) if has_solution else np.zeros(self.n_cols)
-        gap = max(0.0, float(info.mip_gap)) if has_solution else float("inf")
-        objective = float(info.objective_function_value) if has_solution else float("nan")
-        return MilpSolution(status=name, values=values, objective=objective, gap=gap, seconds=seconds)
+        return _outcome(highs, time.perf_counter() - started, self.n_cols)
+
+
+def _outcome(highs: highspy.Highs, seconds: float, n_cols: int) -> MilpSolution:
+    """Read status, values, objective and gap back from a finished HiGHS run."""
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if status == highspy.HighsModelStatus.kOptimal:
+        name = "optimal"
+    elif has_solution:
+        name = "time_limit"
+    elif status == highspy.HighsModelStatus.kInfeasible:
+        name = "infeasible"
+    else:
+        name = "no_solution"  # stopped (time limit) before finding any feasible plan
+    if not has_solution:
+        logger.info("HiGHS: %s", highs.modelStatusToString(status))
+    values = np.asarray(highs.getSolution().col_value) if has_solution else np.zeros(n_cols)
+    gap = max(0.0, float(info.mip_gap)) if has_solution else float("inf")
+    objective = float(info.objective_function_value) if has_solution else float("nan")
+    return MilpSolution(status=name, values=values, objective=objective, gap=gap, seconds=seconds)

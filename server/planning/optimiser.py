@@ -196,8 +196,19 @@ def _budget_bound(options: OptionSet, scenario: Scenario, floor: float, years: r
     return float(bound.values[budget_col]) if bound.status == "optimal" else 0.0
 
 
-# Budgets tried above the LP bound, in order; the first whose best plan meets the floor wins.
+# Budgets tried above the LP bound, in order; the first whose best plan meets the floor
+# is then narrowed by bisection against the last one that did not.
 BUDGET_LADDER = (1.0, 1.01, 1.03, 1.07, 1.15, 1.3, 1.6, 2.0, 3.0, 5.0)
+BISECTION_STEPS = 2
+
+
+def _meets(options: OptionSet, scenario: Scenario, budget: float, floor: float, years: range,
+           time_limit: float, rel_gap: float) -> Choice | None:
+    """The best plan under ``budget`` if it keeps network PCI ≥ ``floor`` in ``years``."""
+    choice = solve_budget(options, scenario, np.full(options.horizon, budget), time_limit, rel_gap, years=years)
+    if choice.status == "infeasible" or any(network_pci(options, choice.selected, y) < floor - 1e-6 for y in years):
+        return None
+    return choice
 
 
 def solve_needed(options: OptionSet, scenario: Scenario, floor: float, years: range,
@@ -205,30 +216,34 @@ def solve_needed(options: OptionSet, scenario: Scenario, floor: float, years: ra
     """Least constant annual budget keeping network PCI ≥ ``floor`` in ``years``, and its plan.
 
     The LP relaxation bounds the budget from below (PAVER's "budget needed"); the plan
-    maximising condition in ``years`` under that budget, raised step by step, is kept
-    once it meets the floor. The gap reported is how far above the bound that budget is.
+    maximising condition in ``years`` under a budget is kept once it meets the floor.
+    The gap reported is how far above the bound the budget found is.
     """
     for y in years:
         best = best_possible_pci(options, y)
         if best < floor - 1e-9:
             return _infeasible(f"network PCI {floor:.1f} is out of reach in year {y + 1}: even with unlimited "
                                f"budget the catalogue gets it to {best:.1f} at most")
-    bound = _budget_bound(options, scenario, floor, years, time_limit / 4)
-    seconds, budget = 0.0, bound
+    bound = max(_budget_bound(options, scenario, floor, years, time_limit / 4), 1.0)
+    step = max(0.5, time_limit / 8)
+    low, found = bound, None
     for factor in BUDGET_LADDER:
-        budget = max(bound * factor, 1.0)
-        choice = solve_budget(options, scenario, np.full(options.horizon, budget), max(1.0, time_limit / 4),
-                              rel_gap, years=years)
-        seconds += choice.seconds
-        if choice.status == "infeasible" and scenario.main_road_min_pci is None and not scenario.group_streets:
-            return choice
-        if choice.status != "infeasible" and all(network_pci(options, choice.selected, y) >= floor - 1e-6
-                                                  for y in years):
-            gap = 1.0 - bound / budget if budget > 0 else 0.0
-            return Choice(choice.selected, "optimal" if gap <= rel_gap else "time_limit",
-                          f"least annual budget {budget:,.0f} € (at most {gap:.1%} above the lower bound)",
-                          budget, choice.objective, gap, seconds)
-    return _infeasible(f"no plan found keeping network PCI ≥ {floor:.1f} up to {budget:,.0f} € a year")
+        found = _meets(options, scenario, bound * factor, floor, years, step, rel_gap)
+        if found is not None:
+            high = bound * factor
+            break
+        low = bound * factor
+    if found is None:
+        return _infeasible(f"no plan found keeping network PCI ≥ {floor:.1f} up to {low:,.0f} € a year "
+                           "with the scenario's policies")
+    for _ in range(BISECTION_STEPS if high > low else 0):
+        middle = (low + high) / 2
+        better = _meets(options, scenario, middle, floor, years, step, rel_gap)
+        low, high, found = (low, middle, better) if better is not None else (middle, high, found)
+    gap = 1.0 - bound / high
+    return Choice(found.selected, "optimal" if gap <= rel_gap else "time_limit",
+                  f"least annual budget {high:,.0f} € (at most {gap:.1%} above the lower bound)",
+                  high, found.objective, gap, found.seconds)
 
 
 def solve_scenario(options: OptionSet, scenario: Scenario, time_limit: float = 60.0,

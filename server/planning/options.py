@@ -75,6 +75,28 @@ def _start_ages(sections: list[Section], a: np.ndarray, b: np.ndarray, start: da
     return _age_at(a, b, np.array([s.pci for s in sections])) + elapsed
 
 
+def _candidates(treatments: tuple[Treatment, ...], pci_start: np.ndarray, pci_none: np.ndarray,
+                a: np.ndarray, b: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+    """Arrays of every applicable (section, treatment, year) with its PCI trajectory."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("section", "treatment", "year", "after", "traj")}
+    for t_index, treatment in enumerate(treatments):
+        for y in range(horizon):
+            at_start = pci_start[:, y]
+            idx = np.flatnonzero((at_start >= treatment.pci_min) & (at_start <= treatment.pci_max))
+            if idx.size == 0:
+                continue
+            after = np.clip(np.maximum(at_start[idx], treatment.pci_after if treatment.pci_after is not None
+                                       else at_start[idx] + treatment.pci_gain), 0.0, 100.0)
+            # The treated surface holds its level for the life extension, then follows its curve.
+            held = np.maximum(np.arange(1, horizon - y + 1, dtype=float) - treatment.life_extension_years, 0.0)
+            traj = pci_none[idx].copy()
+            traj[:, y:] = _pci_at(a[idx], b[idx], _age_at(a[idx], b[idx], after[:, None]) + held[None, :])
+            for key, value in (("section", idx), ("treatment", np.full(idx.size, t_index)),
+                               ("year", np.full(idx.size, y + 1)), ("after", after), ("traj", traj)):
+                parts[key].append(value)
+    return {k: (np.concatenate(v) if v else np.empty((0, horizon) if k == "traj" else 0)) for k, v in parts.items()}
+
+
 def build_options(
     sections: list[Section],
     treatments: tuple[Treatment, ...],
@@ -95,24 +117,8 @@ def build_options(
     years = np.arange(horizon, dtype=float)[None, :]
     pci_start = _pci_at(a, b, age0 + years)
     pci_none = _pci_at(a, b, age0 + years + 1.0)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("section", "treatment", "year", "after", "traj")}
-    for t_index, treatment in enumerate(treatments):
-        for y in range(horizon):
-            at_start = pci_start[:, y]
-            idx = np.flatnonzero((at_start >= treatment.pci_min) & (at_start <= treatment.pci_max))
-            if idx.size == 0:
-                continue
-            after = np.clip(np.maximum(at_start[idx], treatment.pci_after if treatment.pci_after is not None
-                                       else at_start[idx] + treatment.pci_gain), 0.0, 100.0)
-            # The treated surface holds its level for the life extension, then follows its curve.
-            held = np.maximum(np.arange(1, horizon - y + 1, dtype=float) - treatment.life_extension_years, 0.0)
-            traj = pci_none[idx].copy()
-            traj[:, y:] = _pci_at(a[idx], b[idx], _age_at(a[idx], b[idx], after[:, None]) + held[None, :])
-            for key, value in (("section", idx), ("treatment", np.full(idx.size, t_index)),
-                               ("year", np.full(idx.size, y + 1)), ("after", after), ("traj", traj)):
-                parts[key].append(value)
+    joined = _candidates(treatments, pci_start, pci_none, a, b, horizon)
     area = np.array([s.area_m2 for s in sections])
-    joined = {k: (np.concatenate(v) if v else np.empty((0, horizon) if k == "traj" else 0)) for k, v in parts.items()}
     section_idx = joined["section"].astype(int)
     treatment_idx = joined["treatment"].astype(int)
     unit_cost = np.array([t.cost_per_m2 for t in treatments])

@@ -76,16 +76,23 @@ def create_planning_router(get_sections: Callable[[], list[Section]], store: Pla
     """Routes under ``/plans``: POST a scenario set, GET plans, POST ``/{id}/approve``."""
     router = APIRouter(prefix="/plans", tags=["plans"])
 
-    def stored(plan_id: str) -> Plan:
+    def stored_plan(plan_id: str) -> Plan:
+        """The plan of the path, or 404."""
         try:
             return store.get(plan_id)
         except PlanNotFoundError as error:
             raise HTTPException(status_code=404, detail=str(error)) from None
 
-    # A module-level alias would not see ``stored``; FastAPI resolves string annotations
-    # in module globals, so the dependency goes in the default instead.
-    plan_dep = Depends(stored)
+    # FastAPI resolves string annotations in module globals, where a local Annotated alias
+    # is invisible; the dependency goes in the parameter default instead.
+    plan_dep = Depends(stored_plan)
+    _add_write_routes(router, get_sections, store, catalogue, plan_dep)
+    _add_read_routes(router, get_sections, store, plan_dep)
+    return router
 
+
+def _add_write_routes(router: APIRouter, get_sections: Callable[[], list[Section]], store: PlanStore,
+                      catalogue: Path | None, plan_dep: Any) -> None:
     @router.post("", status_code=201)
     def create_plan(body: PlanCreate) -> dict[str, Any]:
         """Run the scenario set on the current sections and store a draft plan."""
@@ -97,6 +104,20 @@ def create_planning_router(get_sections: Callable[[], list[Section]], store: Pla
         store.save(plan)
         return plan_summary(plan)
 
+    @router.post("/{plan_id}/approve")
+    def approve(body: Approval, plan: Plan = plan_dep) -> dict[str, Any]:
+        """Draft → approved, by a named person, for one feasible scenario."""
+        if plan.status != "draft":
+            raise HTTPException(status_code=409, detail=f"plan {plan.plan_id} is already {plan.status}")
+        try:
+            approved = store.approve(plan.plan_id, body.approved_by, body.scenario)
+        except PlanningInputError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        return plan_summary(approved)
+
+
+def _add_read_routes(router: APIRouter, get_sections: Callable[[], list[Section]], store: PlanStore,
+                     plan_dep: Any) -> None:
     @router.get("")
     def list_plans() -> list[dict[str, Any]]:
         """Every stored plan, newest first, without works lists."""
@@ -115,16 +136,3 @@ def create_planning_router(get_sections: Callable[[], list[Section]], store: Pla
             return works_geojson(plan, get_sections(), scenario)
         except PlanningInputError as error:
             raise HTTPException(status_code=404, detail=str(error)) from None
-
-    @router.post("/{plan_id}/approve")
-    def approve(body: Approval, plan: Plan = plan_dep) -> dict[str, Any]:
-        """Draft → approved, by a named person, for one feasible scenario."""
-        if plan.status != "draft":
-            raise HTTPException(status_code=409, detail=f"plan {plan.plan_id} is already {plan.status}")
-        try:
-            approved = store.approve(plan.plan_id, body.approved_by, body.scenario)
-        except PlanningInputError as error:
-            raise HTTPException(status_code=422, detail=str(error)) from None
-        return plan_summary(approved)
-
-    return router

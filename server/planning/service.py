@@ -52,6 +52,7 @@ def plan_sections(sections: list[Section], request: PlanRequest, console: Consol
         task = progress.add_task("planning", total=len(scenarios))
 
         def advance(name: str) -> None:
+            """Show which scenario is being solved."""
             progress.update(task, description=f"scenario: {name}", advance=1)
 
         return plan_network(sections, scenarios, request.years, treatments, curves,

@@ -86,12 +86,13 @@ def test_cli_plan_and_approve(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "budgets must be ≥ 0" in bad.output
 
 
-def test_demo_step_plans_a_sample_network_when_no_export(tmp_path: Path) -> None:
+def test_demo_step_plans_a_sample_network_when_no_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from voirie.demo import DemoContext
     from voirie.server.planning import demo
 
     ctx = DemoContext(workdir=tmp_path, console=Console(width=120, record=True))
-    demo.SAMPLE_SECTIONS = 80  # a smaller sample keeps the test quick; the step is the same
+    monkeypatch.setattr(demo, "SAMPLE_SECTIONS", 80)  # a smaller sample keeps the test quick
+    monkeypatch.setattr(demo, "TIME_LIMIT_S", 1.0)
     ctx = demo.plan_step(ctx)
     report = Path(ctx.outputs["works plan report (draft)"])
     assert report.is_file() and "budget 0.25 M€/yr" in report.read_text()
