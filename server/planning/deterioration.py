@@ -35,6 +35,7 @@ _CLASS_ALIASES = {
     **{name: "main" for name in MAIN_ROAD_CLASSES},
     "secondary": "collector", "collector": "collector", "distributor": "collector", "tertiary": "collector",
     "residential": "local", "local": "local", "service": "local", "unclassified": "local", "access": "local",
+    "living_street": "local", "pedestrian": "local", "road": "local", "track": "local",
 }
 # A pair of surveys whose PCI rises by more than this saw works in between: not deterioration.
 WORKS_JUMP_PCI = 5.0
@@ -84,9 +85,15 @@ DEFAULT_CURVES: dict[str, FamilyCurve] = {
 }
 
 
+def road_class_group(road_class: str) -> str | None:
+    """``main``, ``collector`` or ``local`` for a class name (OSM ``highway`` values included)."""
+    key = road_class.strip().lower().replace(" ", "_").removesuffix("_link")
+    return _CLASS_ALIASES.get(key)
+
+
 def family_of(section: Section) -> str:
     """Family key ``class/surface`` of a section; unknown classes count as local roads."""
-    road_class = _CLASS_ALIASES.get(section.road_class.strip().lower(), "local")
+    road_class = road_class_group(section.road_class) or "local"
     surface = section.surface.strip().lower() or "asphalt"
     if f"{road_class}/{surface}" not in DEFAULT_CURVES:
         surface = "asphalt"  # an unknown surface falls back to the commonest one
@@ -95,7 +102,7 @@ def family_of(section: Section) -> str:
 
 def is_main_road(section: Section) -> bool:
     """Whether the section is on a main road (target of the minimum-PCI policy)."""
-    return _CLASS_ALIASES.get(section.road_class.strip().lower()) == "main"
+    return road_class_group(section.road_class) == "main"
 
 
 def fit_curve(family: str, pci_before: np.ndarray, pci_after: np.ndarray, years: np.ndarray) -> FamilyCurve:

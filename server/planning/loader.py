@@ -8,6 +8,7 @@ import math
 from datetime import date, datetime
 from pathlib import Path
 
+from voirie.server.planning.deterioration import road_class_group
 from voirie.server.planning.model import PlanningInputError, Section
 
 logger = logging.getLogger(__name__)
@@ -16,6 +17,7 @@ SECTION_COLUMNS = ("section_id", "street", "road_class", "length_m", "width_m", 
                    "confidence", "surveyed_at", "model_version", "geometry_wkt")
 HISTORY_COLUMNS = ("section_id", "surveyed_at", "pci")
 MAX_LISTED_ERRORS = 10
+DEFAULT_WIDTH_M = {"main": 9.0, "collector": 7.0, "local": 5.5}
 
 
 def _parse_date(text: str) -> date | None:
@@ -49,7 +51,9 @@ def section_from_row(row: dict[str, str]) -> Section:
     if not section_id:
         raise ValueError("section_id is empty")
     length = _parse_float(row["length_m"], "length_m", 0.0, 1e5, optional=False)
-    width = _parse_float(row["width_m"], "width_m", 0.0, 200.0, optional=False)
+    width = _parse_float(row["width_m"], "width_m", 0.0, 200.0, optional=True)
+    if width is None:  # unknown width: a typical carriageway of the class, so costs stay plausible
+        width = DEFAULT_WIDTH_M.get(road_class_group(row["road_class"]) or "local", 5.5)
     if length <= 0 or width <= 0:
         raise ValueError(f"length_m and width_m must be positive, got {length} × {width}")
     return Section(
@@ -62,7 +66,7 @@ def section_from_row(row: dict[str, str]) -> Section:
         surveyed_at=_parse_date(row["surveyed_at"]),
         surface=(row.get("surface") or "asphalt").strip(),
         grade=row["grade"].strip(),
-        confidence=_parse_float(row["confidence"], "confidence", 0.0, 1.0, optional=True),
+        confidence=_parse_float(row["confidence"], "confidence", 0.0, 100.0, optional=True),
         geometry_wkt=row["geometry_wkt"].strip(),
     )
 

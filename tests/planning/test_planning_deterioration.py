@@ -67,6 +67,8 @@ def test_pairs_with_works_in_between_are_left_out() -> None:
 def test_families_and_bad_fits() -> None:
     assert family_of(Section("a", "s", "Primary", 1, 1, 50, surface="concrete")) == "main/concrete"
     assert family_of(Section("a", "s", "weird", 1, 1, 50, surface="gravel")) == "local/asphalt"
+    assert family_of(Section("a", "s", "trunk_link", 1, 1, 50)) == "main/asphalt"
+    assert family_of(Section("a", "s", "tertiary", 1, 1, 50)) == "collector/asphalt"
     with pytest.raises(PlanningInputError, match="non-empty"):
         fit_curve("x", np.array([]), np.array([]), np.array([]))
     with pytest.raises(PlanningInputError, match="a day apart"):

@@ -55,6 +55,11 @@ def test_bad_rows_are_named(tmp_path: Path, row: dict[str, str], match: str) -> 
     assert "line 3" in str(error.value)
 
 
+def test_missing_width_takes_the_class_default(tmp_path: Path) -> None:
+    sections = load_sections_csv(_write(tmp_path / "w.csv", [_row(width_m="", road_class="primary")]))
+    assert sections[0].width_m == 9.0
+
+
 def test_missing_columns_empty_network_duplicates(tmp_path: Path) -> None:
     with pytest.raises(PlanningInputError, match=r"missing columns \['pci'"):
         load_sections_csv(_write(tmp_path / "a.csv", [_row()], tuple(c for c in SECTION_COLUMNS if c != "pci")))
