@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import START, random_sections  # noqa: E402
@@ -133,3 +135,18 @@ def test_empty_network_and_bad_horizon_raise() -> None:
         build_options([], load_catalogue(), DEFAULT_CURVES, 5, START)
     with pytest.raises(PlanningInputError, match="horizon"):
         build_options(random_sections(3, 0), load_catalogue(), DEFAULT_CURVES, 11, START)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 25), horizon=st.integers(1, 4),
+       budgets=st.lists(st.floats(0, 60_000), min_size=1, max_size=4), carry_over=st.booleans())
+def test_property_budget_and_one_treatment(seed: int, n: int, horizon: int, budgets: list[float],
+                                           carry_over: bool) -> None:
+    options = _options(n, seed, horizon)
+    budgets = (budgets * horizon)[:horizon]
+    choice = solve_scenario(options, Scenario("b", "budget", tuple(budgets), carry_over=carry_over), time_limit=2)
+    spend = np.bincount(options.year[choice.selected] - 1, options.cost[choice.selected], minlength=horizon)
+    limit = np.array(budgets)
+    assert np.all((np.cumsum(spend) <= np.cumsum(limit) + 1e-6) if carry_over else (spend <= limit + 1e-6))
+    assert len(set(options.section[choice.selected])) == choice.selected.size
+    assert options.benefit[choice.selected].sum() >= options.benefit[greedy_plan(options, limit, carry_over)].sum() - 1e-6

@@ -96,3 +96,22 @@ def test_demo_step_plans_a_sample_network_when_no_export(tmp_path: Path, monkeyp
     ctx = demo.plan_step(ctx)
     report = Path(ctx.outputs["works plan report (draft)"])
     assert report.is_file() and "budget 0.25 M€/yr" in report.read_text()
+
+
+def test_demo_step_uses_the_exported_sections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voirie.demo import DemoContext
+    from voirie.server.planning import demo
+
+    monkeypatch.setattr(demo, "TIME_LIMIT_S", 1.0)
+    # The server's export: grade as a number, timezone-aware timestamps, an extra column.
+    exported = tmp_path / "sections.csv"
+    exported.write_text(
+        "section_id,street,road_class,source,length_m,width_m,pci,grade,confidence,surveyed_at,model_version,geometry_wkt\n"
+        "a1,Rue A,residential,network,40,5.5,62.5,3.1,0.8,2026-05-01T10:00:00+00:00,m1,\"LINESTRING (1.85 50.95, 1.8505 50.95)\"\n"
+        "a2,Rue A,residential,network,40,5.5,48,2.2,0.7,2026-05-01T10:01:00+00:00,m1,\"LINESTRING (1.8505 50.95, 1.851 50.95)\"\n"
+        "b1,Avenue B,primary,network,40,9,,,,,,\"LINESTRING (1.86 50.95, 1.8605 50.95)\"\n")
+    ctx = DemoContext(workdir=tmp_path, console=Console(width=120, record=True), state={"sections_csv": str(exported)})
+    ctx = demo.plan_step(ctx)
+    html = Path(ctx.outputs["works plan report (draft)"]).read_text()
+    assert "1 of 3 sections have no survey" in html and "b1" in html
+    assert not (tmp_path / "plan" / "sample_sections.csv").exists()
