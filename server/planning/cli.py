@@ -27,6 +27,7 @@ def plan(
     budget: list[float] = typer.Option([], "--budget", help="Annual budget in euros (repeat for more scenarios)."),
     catalogue: Path = typer.Option(None, "--catalogue", help="Treatment catalogue TOML (default: shipped one)."),
     history: Path = typer.Option(None, "--history", help="Survey history CSV to recalibrate the curves."),
+    treatment: list[str] = typer.Option([], "--treatment", help="Use only these catalogue treatments (repeat)."),
     target: float = typer.Option(75.0, "--target", min=0, max=100, help="Network PCI of the 'reach' scenario."),
     main_road_min_pci: float = typer.Option(None, "--main-road-min-pci", min=0, max=100,
                                             help="Policy: main roads never below this PCI."),
@@ -43,7 +44,8 @@ def plan(
     console = Console()
     request = PlanRequest(sections_csv=sections, budgets=tuple(budget), years=years, catalogue=catalogue,
                           history_csv=history, target_pci=target, main_road_min_pci=main_road_min_pci,
-                          carry_over=carry_over, group_streets=group_streets, time_limit=time_limit, out_dir=out)
+                          carry_over=carry_over, group_streets=group_streets, time_limit=time_limit, out_dir=out,
+                          treatments=tuple(treatment) or None)
     try:
         result, files = plan_from_files(request, console)
     except PlanningInputError as error:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from voirie.server.planning.catalogue import load_catalogue
+from voirie.server.planning.catalogue import load_catalogue, select_treatments
 from voirie.server.planning.deterioration import DEFAULT_CURVES, recalibrate
 from voirie.server.planning.loader import load_history_csv, load_sections_csv
 from voirie.server.planning.model import Plan, PlanningInputError, Section
@@ -35,13 +35,14 @@ class PlanRequest:
     group_streets: bool = False
     time_limit: float = 30.0
     out_dir: Path = Path("data/plan")
+    treatments: tuple[str, ...] | None = None  # catalogue names to use; None: all
 
 
 def plan_sections(sections: list[Section], request: PlanRequest, console: Console | None = None) -> Plan:
     """Run the default scenario set on ``sections`` with a progress display."""
     if any(b < 0 for b in request.budgets):
         raise PlanningInputError(f"budgets must be ≥ 0, got {list(request.budgets)}")
-    treatments = load_catalogue(request.catalogue)
+    treatments = select_treatments(load_catalogue(request.catalogue), request.treatments)
     curves = DEFAULT_CURVES
     if request.history_csv is not None:
         curves = recalibrate(sections, load_history_csv(request.history_csv))

@@ -74,8 +74,11 @@ def test_cli_plan_and_approve(tmp_path: Path) -> None:
     csv_path = write_sections_csv(sample_network(60, seed=6), tmp_path / "sections.csv")
     runner = CliRunner()
     out = tmp_path / "out"
+    history = tmp_path / "history.csv"
+    history.write_text("section_id,surveyed_at,pci\n" + "".join(
+        f"S{i:05d},{2022 + k}-05-01,{90 - 6 * k - i}\n" for i in range(1, 4) for k in range(3)))
     result = runner.invoke(app, ["plan", "--sections", str(csv_path), "--years", "2", "--budget", "40000",
-                                 "--time-limit", "2", "--out", str(out)])
+                                 "--history", str(history), "--time-limit", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "report:" in result.output and (out / "report.html").is_file()
     result = runner.invoke(app, ["plan", "approve", "--out", str(out), "--scenario", "budget 0.04 M€/yr",
@@ -84,6 +87,9 @@ def test_cli_plan_and_approve(tmp_path: Path) -> None:
     assert "approved by C. Leroy" in result.output
     bad = runner.invoke(app, ["plan", "--sections", str(csv_path), "--budget", "-5", "--out", str(out)])
     assert bad.exit_code == 2 and "budgets must be ≥ 0" in bad.output
+    unknown = runner.invoke(app, ["plan", "--sections", str(csv_path), "--budget", "5", "--treatment", "paint",
+                                  "--out", str(out)])
+    assert unknown.exit_code == 2 and "unknown treatment names ['paint']" in unknown.output
 
 
 def test_demo_step_plans_a_sample_network_when_no_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
