@@ -112,6 +112,8 @@ def _outcome(highs: highspy.Highs, seconds: float, n_cols: int) -> MilpSolution:
     status = highs.getModelStatus()
     info = highs.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if status == highspy.HighsModelStatus.kModelEmpty:
+        return MilpSolution("optimal", np.zeros(n_cols), 0.0, 0.0, seconds)  # nothing to choose
     if status == highspy.HighsModelStatus.kOptimal:
         name = "optimal"
     elif has_solution:

@@ -196,10 +196,11 @@ def _budget_bound(options: OptionSet, scenario: Scenario, floor: float, years: r
     return float(bound.values[budget_col]) if bound.status == "optimal" else 0.0
 
 
-# Budgets tried above the LP bound, in order; the first whose best plan meets the floor
-# is then narrowed by bisection against the last one that did not.
-BUDGET_LADDER = (1.0, 1.01, 1.03, 1.07, 1.15, 1.3, 1.6, 2.0, 3.0, 5.0)
-BISECTION_STEPS = 2
+# Budgets tried above the LP bound, in order, then doubling up to a budget that funds every
+# section's dearest works; the first whose best plan meets the floor is then narrowed by
+# bisection against the last one that did not.
+BUDGET_LADDER = (1.0, 1.01, 1.03, 1.07, 1.15, 1.3)
+MAX_BISECTIONS = 6
 
 
 def _meets(options: OptionSet, scenario: Scenario, budget: float, floor: float, years: range,
@@ -209,6 +210,15 @@ def _meets(options: OptionSet, scenario: Scenario, budget: float, floor: float, 
     if choice.status == "infeasible" or any(network_pci(options, choice.selected, y) < floor - 1e-6 for y in years):
         return None
     return choice
+
+
+def _ladder(bound: float, ceiling: float) -> list[float]:
+    """Budgets to try, increasing, ending at ``ceiling`` (> 0)."""
+    base = max(bound, ceiling * 1e-3)  # a zero LP bound must not stall the doubling
+    budgets = [base * f for f in BUDGET_LADDER if base * f < ceiling]
+    while budgets and budgets[-1] * 2 < ceiling:
+        budgets.append(budgets[-1] * 2)
+    return [*budgets, ceiling]
 
 
 def solve_needed(options: OptionSet, scenario: Scenario, floor: float, years: range,
@@ -224,23 +234,29 @@ def solve_needed(options: OptionSet, scenario: Scenario, floor: float, years: ra
         if best < floor - 1e-9:
             return _infeasible(f"network PCI {floor:.1f} is out of reach in year {y + 1}: even with unlimited "
                                f"budget the catalogue gets it to {best:.1f} at most")
-    bound = max(_budget_bound(options, scenario, floor, years, time_limit / 4), 1.0)
-    step = max(0.5, time_limit / 8)
-    low, found = bound, None
-    for factor in BUDGET_LADDER:
-        found = _meets(options, scenario, bound * factor, floor, years, step, rel_gap)
+    dearest = np.zeros(len(options.sections))
+    np.maximum.at(dearest, options.section, options.cost)
+    bound = _budget_bound(options, scenario, floor, years, time_limit / 4)
+    step = max(0.5, time_limit / 10)
+    low, high, found = 0.0, 0.0, None
+    for budget in _ladder(bound, max(float(dearest.sum()), bound, 1.0)):
+        found = _meets(options, scenario, budget, floor, years, step, rel_gap)
         if found is not None:
-            high = bound * factor
+            high = budget
             break
-        low = bound * factor
+        low = budget
     if found is None:
-        return _infeasible(f"no plan found keeping network PCI ≥ {floor:.1f} up to {low:,.0f} € a year "
-                           "with the scenario's policies")
-    for _ in range(BISECTION_STEPS if high > low else 0):
+        return _infeasible(f"no plan keeps network PCI ≥ {floor:.1f} with the scenario's policies")
+    for _ in range(MAX_BISECTIONS):
+        if high - low <= 0.01 * high:
+            break
         middle = (low + high) / 2
         better = _meets(options, scenario, middle, floor, years, step, rel_gap)
         low, high, found = (low, middle, better) if better is not None else (middle, high, found)
-    gap = 1.0 - bound / high
+    # The plan's own largest annual spend is a budget that works too, and never a larger one.
+    high = min(high, float(np.bincount(options.year[found.selected] - 1, options.cost[found.selected],
+                                       minlength=options.horizon).max()))
+    gap = 1.0 - bound / high if high > 0 else 0.0
     return Choice(found.selected, "optimal" if gap <= rel_gap else "time_limit",
                   f"least annual budget {high:,.0f} € (at most {gap:.1%} above the lower bound)",
                   high, found.objective, gap, found.seconds)
@@ -256,6 +272,8 @@ def solve_scenario(options: OptionSet, scenario: Scenario, time_limit: float = 6
     horizon = options.horizon
     if scenario.kind == "do_nothing":
         return Choice(np.empty(0, int), "optimal", "no works")
+    if options.cost.size == 0 and scenario.kind in ("budget", "unconstrained"):
+        return Choice(np.empty(0, int), "optimal", "no treatment of the catalogue applies in the horizon")
     if scenario.kind == "budget":
         return solve_budget(options, scenario, annual_budgets(scenario, horizon), time_limit, rel_gap)
     if scenario.kind == "unconstrained":

@@ -16,7 +16,7 @@ from conftest import START, random_sections  # noqa: E402
 
 from voirie.server.planning.catalogue import load_catalogue  # noqa: E402
 from voirie.server.planning.deterioration import DEFAULT_CURVES  # noqa: E402
-from voirie.server.planning.model import PlanningInputError, Scenario  # noqa: E402
+from voirie.server.planning.model import PlanningInputError, Scenario, Section  # noqa: E402
 from voirie.server.planning.optimiser import greedy_plan, network_pci, solve_scenario  # noqa: E402
 from voirie.server.planning.options import build_options  # noqa: E402
 
@@ -150,3 +150,17 @@ def test_property_budget_and_one_treatment(seed: int, n: int, horizon: int, budg
     assert np.all((np.cumsum(spend) <= np.cumsum(limit) + 1e-6) if carry_over else (spend <= limit + 1e-6))
     assert len(set(options.section[choice.selected])) == choice.selected.size
     assert options.benefit[choice.selected].sum() >= options.benefit[greedy_plan(options, limit, carry_over)].sum() - 1e-6
+
+
+def test_new_network_needs_nothing_and_one_section_gets_a_budget() -> None:
+    new = [Section(f"n{i}", "rue", "local", 100, 6, 100.0) for i in range(3)]
+    options = build_options(new, load_catalogue(), DEFAULT_CURVES, 1, START)
+    assert options.cost.size == 0
+    assert solve_scenario(options, Scenario("b", "budget", (1000.0,))).status == "optimal"
+    reach = solve_scenario(options, Scenario("t", "target", target_pci=75))
+    assert reach.status == "optimal" and reach.annual_budget == 0.0
+    single = build_options([Section("s", "rue", "local", 100, 6, 30.0)], load_catalogue(), DEFAULT_CURVES, 3, START)
+    target = solve_scenario(single, Scenario("t", "target", target_pci=75), time_limit=3)
+    # PCI 30 is in the mill-and-inlay window (25–60): 600 m² × 35 €/m² beats reconstruction.
+    assert target.annual_budget == pytest.approx(21_000.0)
+    assert single.treatments[single.treatment[target.selected[0]]].name == "mill_and_inlay"
