@@ -6,7 +6,9 @@ import csv
 import logging
 import math
 from datetime import date, datetime
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from voirie.server.planning.deterioration import road_class_group
 from voirie.server.planning.model import PlanningInputError, Section
@@ -69,6 +71,24 @@ def section_from_row(row: dict[str, str]) -> Section:
         confidence=_parse_float(row["confidence"], "confidence", 0.0, 100.0, optional=True),
         geometry_wkt=row["geometry_wkt"].strip(),
     )
+
+
+def section_from_properties(properties: Mapping[str, Any]) -> Section:
+    """A ``Section`` from the server's section properties (numbers, datetimes or None).
+
+    What the lead passes to ``create_planning_router(get_sections=...)``: e.g.
+    ``[section_from_properties({**properties(r), "geometry_wkt": r.geometry_wkt}) for r in rows]``.
+    """
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+
+    row = {column: text(properties.get(column)) for column in (*SECTION_COLUMNS, "surface")}
+    try:
+        return section_from_row(row)
+    except ValueError as error:
+        raise PlanningInputError(f"section {row['section_id'] or '?'}: {error}") from None
 
 
 def _open_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:

@@ -108,3 +108,18 @@ def test_bad_catalogue(tmp_path: Path, body: str, match: str) -> None:
     path.write_text(body)
     with pytest.raises(PlanningInputError, match=match):
         load_catalogue(path)
+
+
+def test_section_from_server_properties() -> None:
+    from datetime import datetime, timezone
+
+    from voirie.server.planning.loader import section_from_properties
+
+    section = section_from_properties({"section_id": "x", "street": "Rue", "road_class": "primary", "length_m": 40.0,
+                                       "width_m": 8.0, "pci": 55.5, "grade": 2.5, "confidence": 0.7,
+                                       "surveyed_at": datetime(2026, 5, 1, 10, tzinfo=timezone.utc),
+                                       "model_version": None, "geometry_wkt": "LINESTRING (0 0, 1 1)"})
+    assert (section.pci, section.surveyed_at.isoformat(), section.area_m2) == (55.5, "2026-05-01", 320.0)
+    assert not section_from_properties({"section_id": "y", "length_m": 10, "width_m": 5}).has_data
+    with pytest.raises(PlanningInputError, match="section z: length_m"):
+        section_from_properties({"section_id": "z", "length_m": -1, "width_m": 5})
