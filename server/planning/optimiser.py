@@ -61,8 +61,9 @@ def _budget_rows(model: MilpBuilder, options: OptionSet, x: np.ndarray, budgets:
                  budget_col: int | None, carry_over: bool) -> None:
     """Spending per year ≤ budget; with carry-over, spending to date ≤ budgets to date."""
     for y in range(1, options.horizon + 1):
-        in_scope = options.year <= y if carry_over else options.year == y
-        cols, coefs = x[in_scope], options.cost[in_scope]
+        spend = options.cost_by_year[:, :y].sum(axis=1) if carry_over else options.cost_by_year[:, y - 1]
+        in_scope = spend > 0
+        cols, coefs = x[in_scope], spend[in_scope]
         scale = float(y) if carry_over else 1.0
         if budget_col is None:
             limit = float(budgets[:y].sum() if carry_over else budgets[y - 1])
@@ -254,8 +255,7 @@ def solve_needed(options: OptionSet, scenario: Scenario, floor: float, years: ra
         better = _meets(options, scenario, middle, floor, years, step, rel_gap)
         low, high, found = (low, middle, better) if better is not None else (middle, high, found)
     # The plan's own largest annual spend is a budget that works too, and never a larger one.
-    high = min(high, float(np.bincount(options.year[found.selected] - 1, options.cost[found.selected],
-                                       minlength=options.horizon).max()))
+    high = min(high, float(options.cost_by_year[found.selected].sum(axis=0).max(initial=0.0)))
     gap = 1.0 - bound / high if high > 0 else 0.0
     return Choice(found.selected, "optimal" if gap <= rel_gap else "time_limit",
                   f"least annual budget {high:,.0f} € (at most {gap:.1%} above the lower bound)",
@@ -295,12 +295,11 @@ def greedy_plan(options: OptionSet, budgets: np.ndarray, carry_over: bool = Fals
     taken = np.zeros(len(options.sections), dtype=bool)
     chosen = []
     for o in order:
-        s, y = options.section[o], options.year[o] - 1
+        s = options.section[o]
         if taken[s] or benefit[o] <= 0:
             continue
-        trial = spent.copy()
-        trial[y] += options.cost[o]
-        fits = (np.cumsum(trial) <= np.cumsum(budgets) + 1e-6).all() if carry_over else trial[y] <= budgets[y] + 1e-6
+        trial = spent + options.cost_by_year[o]
+        fits = (np.cumsum(trial) <= np.cumsum(budgets) + 1e-6).all() if carry_over else (trial <= budgets + 1e-6).all()
         if fits:
             spent, taken[s] = trial, True
             chosen.append(o)

@@ -36,9 +36,13 @@ class OptionSet:
     section: np.ndarray  # (m,) section index
     treatment: np.ndarray  # (m,) treatment index
     year: np.ndarray  # (m,) 1-based plan year
-    cost: np.ndarray  # (m,) euros
+    cost: np.ndarray  # (m,) euros, all works of the candidate
     pci_after: np.ndarray  # (m,) PCI right after the works
     trajectory: np.ndarray  # (m, horizon) PCI at the end of each year with the works
+    cost_by_year: np.ndarray  # (m, horizon) euros spent each year
+    second_treatment: np.ndarray  # (m,) treatment index of a later major works, -1 if none
+    second_year: np.ndarray  # (m,) its 1-based year, 0 if none
+    second_after: np.ndarray  # (m,) PCI right after it (NaN if none)
 
     @property
     def benefit(self) -> np.ndarray:
@@ -97,14 +101,61 @@ def _candidates(treatments: tuple[Treatment, ...], pci_start: np.ndarray, pci_no
     return {k: (np.concatenate(v) if v else np.empty((0, horizon) if k == "traj" else 0)) for k, v in parts.items()}
 
 
+def _sequences(single: dict[str, np.ndarray], treatments: tuple[Treatment, ...], a: np.ndarray, b: np.ndarray,
+               horizon: int) -> dict[str, np.ndarray]:
+    """Preventive works followed by one major works in a later year (a maintenance cycle)."""
+    minor_rows = np.flatnonzero(~np.array([t.major for t in treatments], dtype=bool)[single["treatment"].astype(int)])
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("row", "second", "year2", "after2", "traj")}
+    for m_index, major in enumerate(treatments):
+        if not major.major:
+            continue
+        for y2 in range(2, horizon + 1):
+            rows = minor_rows[single["year"][minor_rows] < y2]
+            pci = single["traj"][rows, y2 - 2]  # end of the year before = start of y2
+            rows, pci = rows[(pci >= major.pci_min) & (pci <= major.pci_max)], pci[(pci >= major.pci_min) & (pci <= major.pci_max)]
+            if rows.size == 0:
+                continue
+            sec = single["section"][rows].astype(int)
+            after = np.clip(np.maximum(pci, major.pci_after if major.pci_after is not None else pci + major.pci_gain),
+                            0.0, 100.0)
+            held = np.maximum(np.arange(1, horizon - y2 + 2, dtype=float) - major.life_extension_years, 0.0)
+            traj = single["traj"][rows].copy()
+            traj[:, y2 - 1:] = _pci_at(a[sec], b[sec], _age_at(a[sec], b[sec], after[:, None]) + held[None, :])
+            for key, value in (("row", rows), ("second", np.full(rows.size, m_index)),
+                               ("year2", np.full(rows.size, y2)), ("after2", after), ("traj", traj)):
+                parts[key].append(value)
+    return {k: (np.concatenate(v) if v else np.empty((0, horizon) if k == "traj" else 0)) for k, v in parts.items()}
+
+
+def _with_sequences(single: dict[str, np.ndarray], pairs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Singles then pairs, with the second-works columns (-1 / 0 / NaN for singles)."""
+    rows = pairs["row"].astype(int)
+    n = single["section"].size
+    return {
+        "section": np.concatenate([single["section"], single["section"][rows]]),
+        "treatment": np.concatenate([single["treatment"], single["treatment"][rows]]),
+        "year": np.concatenate([single["year"], single["year"][rows]]),
+        "after": np.concatenate([single["after"], single["after"][rows]]),
+        "traj": np.concatenate([single["traj"].reshape(n, pairs["traj"].shape[1]), pairs["traj"]]),
+        "second": np.concatenate([np.full(n, -1), pairs["second"]]),
+        "year2": np.concatenate([np.zeros(n), pairs["year2"]]),
+        "after2": np.concatenate([np.full(n, np.nan), pairs["after2"]]),
+    }
+
+
 def build_options(
     sections: list[Section],
     treatments: tuple[Treatment, ...],
     curves: dict[str, FamilyCurve],
     horizon: int,
     start: date,
+    sequences: bool = True,
 ) -> OptionSet:
-    """Every applicable candidate for the sections with data (the caller drops the others)."""
+    """Every applicable candidate for the sections with data (the caller drops the others).
+
+    With ``sequences``, a preventive treatment may be followed by one major treatment in
+    a later year; a section still gets one candidate, so at most one major works a plan.
+    """
     if not 1 <= horizon <= MAX_HORIZON:
         raise PlanningInputError(f"horizon must be 1–{MAX_HORIZON} years, got {horizon}")
     if not sections:
@@ -117,15 +168,21 @@ def build_options(
     years = np.arange(horizon, dtype=float)[None, :]
     pci_start = _pci_at(a, b, age0 + years)
     pci_none = _pci_at(a, b, age0 + years + 1.0)
-    joined = _candidates(treatments, pci_start, pci_none, a, b, horizon)
+    single = _candidates(treatments, pci_start, pci_none, a, b, horizon)
+    empty = {k: np.empty((0, horizon) if k == "traj" else 0) for k in ("row", "second", "year2", "after2", "traj")}
+    joined = _with_sequences(single, _sequences(single, treatments, a, b, horizon) if sequences else empty)
     area = np.array([s.area_m2 for s in sections])
-    section_idx = joined["section"].astype(int)
-    treatment_idx = joined["treatment"].astype(int)
+    section_idx, year = joined["section"].astype(int), joined["year"].astype(int)
+    second, second_year = joined["second"].astype(int), joined["year2"].astype(int)
     unit_cost = np.array([t.cost_per_m2 for t in treatments])
+    cost_by_year = np.zeros((section_idx.size, horizon))
+    cost_by_year[np.arange(section_idx.size), year - 1] = area[section_idx] * unit_cost[joined["treatment"].astype(int)]
+    later = np.flatnonzero(second >= 0)
+    cost_by_year[later, second_year[later] - 1] += area[section_idx[later]] * unit_cost[second[later]]
     return OptionSet(
         sections=tuple(sections), treatments=tuple(treatments), horizon=horizon, area=area,
         main_road=np.array([is_main_road(s) for s in sections]), pci_start=pci_start, pci_none=pci_none,
-        section=section_idx, treatment=treatment_idx, year=joined["year"].astype(int),
-        cost=area[section_idx] * unit_cost[treatment_idx] if section_idx.size else np.empty(0),
-        pci_after=joined["after"], trajectory=joined["traj"].reshape(-1, horizon),
+        section=section_idx, treatment=joined["treatment"].astype(int), year=year, cost=cost_by_year.sum(axis=1),
+        pci_after=joined["after"], trajectory=joined["traj"].reshape(-1, horizon), cost_by_year=cost_by_year,
+        second_treatment=second, second_year=second_year, second_after=joined["after2"],
     )

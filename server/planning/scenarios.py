@@ -69,19 +69,34 @@ def _year_summaries(options: OptionSet, selected: np.ndarray, budgets: np.ndarra
     length = np.array([s.length_m for s in options.sections])
     summaries = []
     for y in range(options.horizon):
-        in_year = selected[options.year[selected] == y + 1]
+        in_year = selected[(options.year[selected] == y + 1) | (options.second_year[selected] == y + 1)]
         bands = band_of(pci[:, y])
         share = np.bincount(bands, options.area, minlength=len(BANDS)) / options.total_area
         poor = pci[:, y] < BACKLOG_PCI
         backlog = float(options.area[poor] @ _backlog_unit_cost(pci[poor, y], options.treatments))
         summaries.append(YearSummary(
-            year=y + 1, cost=float(options.cost[in_year].sum()),
+            year=y + 1, cost=float(options.cost_by_year[selected, y].sum()),
             budget=None if budgets is None else float(budgets[y]),
             mean_pci=float(options.area @ pci[:, y] / options.total_area), backlog=backlog,
             km_treated=float(length[options.section[in_year]].sum() / 1000.0),
             distribution={name: float(v) for (_, name), v in zip(BANDS, share)},
         ))
     return tuple(summaries)
+
+
+def section_works(options: OptionSet, o: int) -> list[SectionWork]:
+    """The works of candidate ``o``: one treatment, or preventive works then a major one."""
+    i = int(options.section[o])
+    s = options.sections[i]
+    steps = [(int(options.treatment[o]), int(options.year[o]), float(options.pci_start[i, options.year[o] - 1]),
+              float(options.pci_after[o]))]
+    if options.second_treatment[o] >= 0:
+        year2 = int(options.second_year[o])
+        steps.append((int(options.second_treatment[o]), year2, float(options.trajectory[o, year2 - 2]),
+                      float(options.second_after[o])))
+    return [SectionWork(section_id=s.section_id, street=s.street, treatment=options.treatments[t].name, year=year,
+                        cost=float(options.cost_by_year[o, year - 1]), area_m2=s.area_m2, length_m=s.length_m,
+                        pci_before=before, pci_after=after) for t, year, before, after in steps]
 
 
 def evaluate(options: OptionSet, scenario: Scenario, choice: Choice) -> ScenarioResult:
@@ -91,14 +106,8 @@ def evaluate(options: OptionSet, scenario: Scenario, choice: Choice) -> Scenario
         budgets = annual_budgets(scenario, options.horizon)
     elif choice.annual_budget is not None:
         budgets = np.full(options.horizon, choice.annual_budget)
-    works = tuple(
-        SectionWork(section_id=(s := options.sections[options.section[o]]).section_id, street=s.street,
-                    treatment=options.treatments[options.treatment[o]].name, year=int(options.year[o]),
-                    cost=float(options.cost[o]), area_m2=s.area_m2, length_m=s.length_m,
-                    pci_before=float(options.pci_start[options.section[o], options.year[o] - 1]),
-                    pci_after=float(options.pci_after[o]))
-        for o in sorted(choice.selected, key=lambda o: (options.year[o], options.section[o]))
-    )
+    works = tuple(sorted((w for o in choice.selected for w in section_works(options, int(o))),
+                         key=lambda w: (w.year, w.section_id)))
     return ScenarioResult(scenario=scenario, status=choice.status, message=choice.message, works=works,
                           years=_year_summaries(options, choice.selected, budgets), annual_budget=choice.annual_budget,
                           objective=choice.objective, gap=choice.gap, solve_seconds=choice.seconds)

@@ -31,7 +31,7 @@ def _brute_force(options, budgets: np.ndarray, carry_over: bool) -> float:
     best = 0.0
     for combo in itertools.product(*per_section):
         chosen = np.array([o for o in combo if o is not None], dtype=int)
-        spend = np.bincount(options.year[chosen] - 1, options.cost[chosen], minlength=options.horizon)
+        spend = options.cost_by_year[chosen].sum(axis=0)
         spent, limit = (np.cumsum(spend), np.cumsum(budgets)) if carry_over else (spend, budgets)
         if np.all(spent <= limit + 1e-6):
             best = max(best, float(options.benefit[chosen].sum()))
@@ -66,7 +66,7 @@ def test_budget_never_exceeded(carry_over: bool) -> None:
     options = _options(150, 11, horizon=4)
     budgets = np.array([40_000.0, 0.0, 90_000.0, 25_000.0])
     choice = solve_scenario(options, Scenario("b", "budget", tuple(budgets), carry_over=carry_over), time_limit=2)
-    spend = np.bincount(options.year[choice.selected] - 1, options.cost[choice.selected], minlength=4)
+    spend = options.cost_by_year[choice.selected].sum(axis=0)
     assert spend.sum() > 0
     if carry_over:
         assert np.all(np.cumsum(spend) <= np.cumsum(budgets) + 1e-6)
@@ -145,7 +145,7 @@ def test_property_budget_and_one_treatment(seed: int, n: int, horizon: int, budg
     options = _options(n, seed, horizon)
     budgets = (budgets * horizon)[:horizon]
     choice = solve_scenario(options, Scenario("b", "budget", tuple(budgets), carry_over=carry_over), time_limit=2)
-    spend = np.bincount(options.year[choice.selected] - 1, options.cost[choice.selected], minlength=horizon)
+    spend = options.cost_by_year[choice.selected].sum(axis=0)
     limit = np.array(budgets)
     assert np.all((np.cumsum(spend) <= np.cumsum(limit) + 1e-6) if carry_over else (spend <= limit + 1e-6))
     assert len(set(options.section[choice.selected])) == choice.selected.size
@@ -164,3 +164,20 @@ def test_new_network_needs_nothing_and_one_section_gets_a_budget() -> None:
     # PCI 30 is in the mill-and-inlay window (25–60): 600 m² × 35 €/m² beats reconstruction.
     assert target.annual_budget == pytest.approx(21_000.0)
     assert single.treatments[single.treatment[target.selected[0]]].name == "mill_and_inlay"
+
+
+def test_preventive_then_major_sequences() -> None:
+    from voirie.server.planning.scenarios import section_works
+
+    options = _options(60, 12, horizon=5)
+    pairs = np.flatnonzero(options.second_treatment >= 0)
+    assert pairs.size > 0
+    majors = {t.name for t in options.treatments if t.major}
+    for o in pairs[:20]:
+        first, second = section_works(options, int(o))
+        assert first.treatment not in majors and second.treatment in majors  # one major works at most
+        assert first.year < second.year and first.cost + second.cost == pytest.approx(options.cost[o])
+        assert second.pci_after > second.pci_before
+    single = _options(60, 12, horizon=5).cost.size
+    assert build_options(random_sections(60, 12), load_catalogue(), DEFAULT_CURVES, 5, START,
+                         sequences=False).cost.size == single - pairs.size
