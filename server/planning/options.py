@@ -143,6 +143,17 @@ def _with_sequences(single: dict[str, np.ndarray], pairs: dict[str, np.ndarray])
     }
 
 
+def _cost_by_year(treatments: tuple[Treatment, ...], area: np.ndarray, first: np.ndarray, year: np.ndarray,
+                  second: np.ndarray, second_year: np.ndarray, horizon: int) -> np.ndarray:
+    """Euros each candidate spends in each year (``area`` per candidate)."""
+    unit_cost = np.array([t.cost_per_m2 for t in treatments])
+    cost = np.zeros((area.size, horizon))
+    cost[np.arange(area.size), year - 1] = area * unit_cost[first]
+    later = np.flatnonzero(second >= 0)
+    cost[later, second_year[later] - 1] += area[later] * unit_cost[second[later]]
+    return cost
+
+
 def build_options(
     sections: list[Section],
     treatments: tuple[Treatment, ...],
@@ -174,11 +185,8 @@ def build_options(
     area = np.array([s.area_m2 for s in sections])
     section_idx, year = joined["section"].astype(int), joined["year"].astype(int)
     second, second_year = joined["second"].astype(int), joined["year2"].astype(int)
-    unit_cost = np.array([t.cost_per_m2 for t in treatments])
-    cost_by_year = np.zeros((section_idx.size, horizon))
-    cost_by_year[np.arange(section_idx.size), year - 1] = area[section_idx] * unit_cost[joined["treatment"].astype(int)]
-    later = np.flatnonzero(second >= 0)
-    cost_by_year[later, second_year[later] - 1] += area[section_idx[later]] * unit_cost[second[later]]
+    cost_by_year = _cost_by_year(treatments, area[section_idx], joined["treatment"].astype(int), year, second,
+                                 second_year, horizon)
     return OptionSet(
         sections=tuple(sections), treatments=tuple(treatments), horizon=horizon, area=area,
         main_road=np.array([is_main_road(s) for s in sections]), pci_start=pci_start, pci_none=pci_none,
