@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import START, random_sections  # noqa: E402
+from planning_networks import START, random_sections  # noqa: E402
 
 from voirie.server.planning.catalogue import load_catalogue  # noqa: E402
 from voirie.server.planning.deterioration import DEFAULT_CURVES  # noqa: E402

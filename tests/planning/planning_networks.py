@@ -1,11 +1,10 @@
-"""Fixtures of the planning tests: small random networks built in memory."""
+"""Helpers of the planning tests: small random networks built in memory."""
 
 from __future__ import annotations
 
 from datetime import date
 
 import numpy as np
-import pytest
 
 from voirie.server.planning.model import Section
 
@@ -22,8 +21,3 @@ def random_sections(n: int, seed: int, streets: int | None = None) -> list[Secti
                 width_m=float(rng.uniform(5, 9)), pci=float(rng.uniform(10, 98)), surveyed_at=date(2026, 6, 1))
         for i in range(n)
     ]
-
-
-@pytest.fixture()
-def start() -> date:
-    return START
