@@ -44,7 +44,7 @@ def count_step(ctx: Any) -> Any:
     """Render, count, write CountBins (JSONL) and a chart; record them in ``ctx.outputs``."""
     workdir = Path(ctx.workdir) / "count"
     workdir.mkdir(parents=True, exist_ok=True)
-    scene = make_scene(duration_s=30.0, width=640, height=360, seed=11)
+    scene = make_scene(duration_s=24.0, width=640, height=360, fps=12.5, seed=11)
     video = render_video(scene, workdir / "pole_camera.avi")
     truth_csv = write_truth(scene, workdir / "truth.csv")
     config = parse_config(scene_config(scene, camera_id="demo-pole"), "demo")
