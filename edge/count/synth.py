@@ -37,6 +37,7 @@ LANES = {
 LANE_COLOURS = {"walk": (150, 160, 165), "cycle": (90, 120, 90), "road": (80, 80, 80)}
 SPEED_MPS = {"pedestrian": 1.4, "bicycle": 5.0, "motorcycle": 11.0, "car": 10.0, "truck_bus": 8.0}
 DIRECTIONS = ("eastbound", "westbound")
+SYNTH_VERSION = 2  # bump when a change alters rendered clips (benchmark caches key on it)
 _END_MARGIN_S = 2.5
 
 
@@ -116,17 +117,20 @@ def make_scene(duration_s: float = 60.0, width: int = 1280, height: int = 720, f
     wanted = [(name, d) for name in SHAPES for d in DIRECTIONS for _ in range(per_class)]
     rng.shuffle(wanted)
     actors: list[Actor] = [Actor("car", "eastbound", 0.5, 9.0, stop_s=3.0, colour=(40, 40, 170))]
-    free_at: dict[tuple[str, str], float] = {("eastbound", "road"): 0.5 + 8.0}
+    # Per lane: when the next actor may enter, and the speed and exit time of the last one.
+    lanes: dict[tuple[str, str], tuple[float, float, float]] = {("eastbound", "road"): (8.5, 9.0, 11.0)}
     for i, (name, direction) in enumerate(wanted):
         speed = SPEED_MPS[name] * float(rng.uniform(0.85, 1.15))
         lane = {"pedestrian": "walk", "bicycle": "cycle"}.get(name, "road")
-        earliest = i * (duration_s * 0.55) / max(1, len(wanted))
-        enter = max(earliest, free_at.get((direction, lane), 0.0))
-        colour = _visible_colour(rng, LANE_COLOURS[lane])
-        actors.append(Actor(name, direction, round(enter, 2), round(speed, 2), colour=colour))
-        # The next one in this lane waits until this one has fully left: lanes never overlap.
-        span = (width / (speed * width / 1280 * 24.0)) + 2 * SHAPES[name][0] / speed
-        free_at[(direction, lane)] = enter + span * 0.5 + 1.0 if name != "pedestrian" else enter + 4.0
+        free_at, leader_speed, leader_exit = lanes.get((direction, lane), (0.0, speed, 0.0))
+        enter = max(i * (duration_s * 0.55) / max(1, len(wanted)), free_at)
+        if enter < leader_exit:
+            speed = min(speed, leader_speed)  # never catch up with the one ahead: lanes never overlap
+        actors.append(Actor(name, direction, round(enter, 2), round(speed, 2),
+                            colour=_visible_colour(rng, LANE_COLOURS[lane])))
+        length = SHAPES[name][0]
+        exit_s = enter + (width / (width / 1280 * 24.0) + 2 * length) / speed
+        lanes[(direction, lane)] = (enter + (length + 4.0) / speed + 0.5, round(speed, 2), exit_s)
     scene = Scene(width, height, fps, duration_s, (), ir_after_s)
     # No crossing in the last seconds: whether it completes before the end would be a coin toss.
     kept = tuple(a for a in actors if scene.crossing_time(a) < duration_s - _END_MARGIN_S)
