@@ -90,6 +90,7 @@ def synthetic(quick: bool) -> dict[str, dict]:
         print(f"rendering {video.name} …", flush=True)
         render_video(scene, video)
     settings = {"baseline_full_res": {"detect_width": 1280}, "default_640": {"detect_width": 640},
+                "640_every2": {"detect_width": 640, "detect_every": 2},
                 "fast_480_every2": {"detect_width": 480, "detect_every": 2}}
     results = {}
     for name, overrides in settings.items():

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # Background subtraction has no score; a constant keeps every blob in ByteTrack's first stage.
 _BLOB_CONFIDENCE = 0.9
 _WARMUP_FRAMES = 25
+_CROSS_CLASS_IOU = 0.7
 
 
 class CountDetector(Protocol):
@@ -165,13 +166,15 @@ class OnnxCountDetector:
             return Detections.empty(CLASSES)
         mapped = np.array([CLASSES.index(self.config.class_map[n]) if n in self.config.class_map else -1
                            for n in found.names()], np.int64)
-        keep = (mapped >= 0) & (found.confidence >= self.config.confidence)
-        return Detections(
-            xyxy=np.asarray(found.xyxy, np.float32)[keep].reshape(-1, 4),
-            confidence=np.asarray(found.confidence, np.float32)[keep],
-            class_id=mapped[keep],
-            class_names=CLASSES,
-        )
+        keep = np.flatnonzero((mapped >= 0) & (found.confidence >= self.config.confidence))
+        xyxy = np.asarray(found.xyxy, np.float32)[keep].reshape(-1, 4)
+        confidence = np.asarray(found.confidence, np.float32)[keep]
+        # COCO models often box one van as both "car" and "truck" (NMS is per class): two
+        # boxes would be two tracks and two counts. Keep the most confident box per object.
+        boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1).tolist()
+        chosen = np.asarray(cv2.dnn.NMSBoxes(boxes, confidence.tolist(), 0.0, _CROSS_CLASS_IOU), np.int64).reshape(-1)
+        return Detections(xyxy=xyxy[chosen], confidence=confidence[chosen], class_id=mapped[keep][chosen],
+                          class_names=CLASSES)
 
 
 def build_detector(config: CountConfig) -> CountDetector:
