@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from voirie.models import registry
 from voirie.models.errors import ModelError
@@ -28,11 +28,12 @@ def _fail(error: Exception) -> None:
 @models_app.command("list")
 def list_models() -> None:
     """List shipped and registered models."""
-    table = Table("name", "version", "classes", "input", "variants", "F1 (val)", "folder")
+    table = Table("version", "classes", "input", "variants", "F1 (val)")
+    table.columns.insert(0, Column("name", no_wrap=True))
     for manifest, folder in registry.list_manifests():
         f1 = manifest.metrics.get("val", {}).get(manifest.default_variant, {}).get("f1", "")
         table.add_row(", ".join((manifest.name, *manifest.aliases)), manifest.version, ", ".join(manifest.classes),
-                      "×".join(map(str, manifest.input_size)), ", ".join(manifest.files), str(f1), str(folder))
+                      "×".join(map(str, manifest.input_size)), ", ".join(manifest.files), str(f1))
     console.print(table)
 
 
