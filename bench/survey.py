@@ -77,7 +77,7 @@ def our_path(model: str, variant: str, **options):
     return run, detector
 
 
-def ultralytics_path(fp32: Path, imgsz: int):
+def ultralytics_path(fp32: Path, imgsz: list[int]):
     from ultralytics import YOLO
 
     model = YOLO(str(fp32), task="detect")
@@ -118,12 +118,12 @@ def main() -> None:
         results[label] = timed(label, run, frames)
         detector.close()
     best_label = max(results, key=results.get)
-    best_variant, best_detector = configs[best_label][0], None
+    best_variant = configs[best_label][0]
     detect_fps = results[best_label]
     fp32 = folder / manifest.files["fp32"].file
     ultra_fps = None
     if importlib.util.find_spec("ultralytics"):
-        ultra_fps = timed("(c) ultralytics YOLO(fp32.onnx).predict", ultralytics_path(fp32, manifest.input_size[0]), frames)
+        ultra_fps = timed("(c) ultralytics YOLO(fp32.onnx).predict", ultralytics_path(fp32, list(manifest.input_size)), frames)
     else:
         print("(c) ultralytics not installed (train extra): skipped")
     chosen = folder / manifest.files[best_variant].file

@@ -127,7 +127,8 @@ def package_model(
     val: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO val folder for the scores."),
     calibration: Path = typer.Option(..., exists=True, file_okay=False, help="Images for INT8 calibration."),
     name: str = typer.Option("damage-custom"), version: str = typer.Option("1"),
-    imgsz: int = typer.Option(416), license_: str = typer.Option("AGPL-3.0-or-later", "--license"),
+    input_: str = typer.Option("416x416", "--input", help="ONNX input HxW, e.g. 256x416 for 16:9 frames."),
+    license_: str = typer.Option("AGPL-3.0-or-later", "--license"),
     training_data: str = typer.Option("unknown"), notes: Path = typer.Option(None, help="Markdown appended to the card."),
     command: str = typer.Option("", help="The training command, for the card."),
 ) -> None:
@@ -135,7 +136,11 @@ def package_model(
     from voirie.models.training import PackageSpec, package
 
     spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
-    manifest = package(weights, out, val, calibration, spec, (imgsz, imgsz))
+    try:
+        height, width = (int(v) for v in input_.lower().split("x"))
+        manifest = package(weights, out, val, calibration, spec, (height, width))
+    except ValueError as error:  # ModelError included
+        _fail(error)
     print(json.dumps(manifest.metrics["val"]))
 
 

@@ -38,6 +38,7 @@ class DetectorOptions:
     layout: str | None = None  # ultralytics | yolox | yolov5; guessed from the output shape when None
     class_names: tuple[str, ...] | None = None  # overrides the file's metadata
     warmup: bool = True
+    spin: bool = False  # ORT worker threads busy-wait between ops: faster alone, wasteful beside anonymization
 
     def __post_init__(self) -> None:
         if not 0 <= self.confidence <= 1 or not 0 < self.iou <= 1:
@@ -52,6 +53,8 @@ def _session(path: Path, options: DetectorOptions, label: str) -> ort.InferenceS
     settings.intra_op_num_threads = options.threads or (os.cpu_count() or 1)
     settings.inter_op_num_threads = 1  # YOLO graphs are sequential; extra pools only add contention
     settings.log_severity_level = 3
+    if not options.spin:
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
     except Exception as error:  # ORT raises its own Fail/InvalidGraph types
