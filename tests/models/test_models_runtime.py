@@ -119,3 +119,13 @@ def test_yolox_nano_coco_finds_the_two_cars(shared_data: Path) -> None:
     widths, heights = found.xyxy[:, 2] - found.xyxy[:, 0], found.xyxy[:, 3] - found.xyxy[:, 1]
     big = (widths > 120) & (heights > 200)  # a car seen from above is about 150×250 px here
     assert big.sum() == 2
+
+
+def test_yolov5_layout_is_already_decoded(tmp_path: Path) -> None:
+    raw = np.zeros((1, 10, 5 + 2), np.float32)  # 10 rows: not a YOLOX grid, so boxes are in pixels
+    raw[0, 0] = [32, 32, 20, 10, 0.8, 0.25, 1.0]
+    path = build_onnx(tmp_path / "tiny_v5.onnx", raw)
+    found = load_detector(path, class_names=("crack", "pothole")).detect(np.zeros((64, 64, 3), np.uint8))
+    assert found.names() == ["pothole"]
+    np.testing.assert_allclose(found.xyxy[0], [22, 27, 42, 37], atol=1e-4)
+    np.testing.assert_allclose(found.confidence, [0.8], atol=1e-6)
