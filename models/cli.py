@@ -101,6 +101,7 @@ def eval_model(
     map_: str = typer.Option(None, "--map", help="Model→dataset classes, e.g. D00=crack,D10=crack,D40=pothole."),
     variant: str = typer.Option(None, help="fp32 or int8 (registered models)."),
     confidence: float = typer.Option(0.25, min=0.0, max=1.0, help="Score threshold for the reported F1."),
+    examples: Path = typer.Option(None, help="Write 12 annotated photos here (truth green, detections red)."),
 ) -> None:
     """Per-class precision/recall/F1 at IoU ≥ 0.5; the last line is one JSON object."""
     from voirie.models.evaluate import evaluate
@@ -108,7 +109,7 @@ def eval_model(
 
     try:
         detector = load_detector(model, variant=variant, confidence=min(0.05, confidence))
-        result = evaluate(detector, data, map_, confidence)
+        result = evaluate(detector, data, map_, confidence, examples)
     except ModelError as error:
         _fail(error)
     table = Table("class", "precision", "recall", "F1", title=f"{detector.model_id} on {data}")

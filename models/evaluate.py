@@ -140,8 +140,27 @@ def tally_image(found: Detections, class_map: dict[int, int], truth: tuple[np.nd
         tally.add(cls, int(hits.sum()), int((~hits).sum()), len(gt) - int(hits.sum()))
 
 
-def evaluate(detector, folder: Path, class_map_text: str | None = None, confidence: float = 0.25) -> dict:
-    """Run a detector over a YOLO folder; scores at ``confidence`` plus a threshold sweep."""
+def draw_example(image: np.ndarray, found: Detections, truth: tuple[np.ndarray, np.ndarray],
+                 names: tuple[str, ...], threshold: float) -> np.ndarray:
+    """The photo with ground truth (green) and detections above ``threshold`` (red, with scores)."""
+    canvas = image.copy()
+    for box, cls in zip(truth[0].astype(int), truth[1]):
+        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), (0, 200, 0), 2)
+        cv2.putText(canvas, names[cls], (box[0], box[3] - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 200, 0), 2)
+    keep = found.confidence >= threshold
+    for box, name, score in zip(found.xyxy[keep].astype(int), np.array(found.names())[keep], found.confidence[keep]):
+        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), (0, 0, 230), 2)
+        cv2.putText(canvas, f"{name} {score:.2f}", (box[0], box[1] + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 230), 2)
+    return canvas
+
+
+def evaluate(detector, folder: Path, class_map_text: str | None = None, confidence: float = 0.25,
+             examples: Path | None = None, example_count: int = 12) -> dict:
+    """Run a detector over a YOLO folder; scores at ``confidence`` plus a threshold sweep.
+
+    With ``examples``, the first ``example_count`` photos are written there annotated
+    (ground truth green, detections red) so a person can see what the numbers mean.
+    """
     data = YoloFolder.open(folder)
     class_map = parse_class_map(class_map_text, detector.class_names, data.names)
     thresholds = sorted({confidence, *SWEEP})
@@ -157,6 +176,10 @@ def evaluate(detector, folder: Path, class_map_text: str | None = None, confiden
         truth = data.boxes(path, image.shape[1], image.shape[0])
         for threshold, tally in tallies.items():
             tally_image(found, class_map, truth, threshold, tally, len(data.names))
+        if examples is not None and example_count > 0:
+            example_count -= 1
+            examples.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(examples / f"{path.stem}.jpg"), draw_example(image, found, truth, data.names, confidence))
     result = tallies[confidence].scores(data.names)
     result.update(images=len(data.images), ms_per_image=round(1000 * seconds / len(data.images), 2),
                   confidence=confidence,

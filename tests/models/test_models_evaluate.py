@@ -61,12 +61,15 @@ def test_class_map_ignores_unmapped_and_rejects_unknown() -> None:
 
 def test_eval_cli_prints_json_last_line(damage_onnx: Path, val_folder: Path) -> None:
     outcome = CliRunner().invoke(app, ["models", "eval", "--model", str(damage_onnx), "--data", str(val_folder),
-                                       "--map", "crack=crack"])
+                                       "--map", "crack=crack", "--examples", str(val_folder.parent / "ex")])
     assert outcome.exit_code == 0, outcome.output
     result = json.loads(outcome.output.strip().splitlines()[-1])
     # pothole predictions are unmapped, so ignored: 1 hit, 1 false crack, 1 missed pothole
     assert (result["precision"], result["recall"], result["f1"]) == (0.5, 0.5, 0.5)
     assert set(result) >= {"f1", "precision", "recall", "per_class", "images", "ms_per_image"}
+    annotated = cv2.imread(str(val_folder.parent / "ex" / "a.jpg"))
+    blue, green, red = annotated[27, 30].tolist()  # the detected crack's top edge, drawn in red (JPEG: near)
+    assert red > 180 and green < 60 and blue < 60
 
 
 def test_eval_cli_names_a_bad_folder(damage_onnx: Path, tmp_path: Path) -> None:
