@@ -134,17 +134,35 @@ class ModelDetector(Protocol):
     def detect(self, pixels: np.ndarray) -> Detections: ...
 
 
-def load_model_detector(path: str) -> ModelDetector:
-    """The models runtime's detector for a YOLO-format ONNX file.
+def _coco_names() -> tuple[str, ...]:
+    # "_" joins multi-word labels so split() keeps them whole.
+    raw = (
+        "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant stop_sign "
+        "parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe backpack umbrella handbag "
+        "tie suitcase frisbee skis snowboard sports_ball kite baseball_bat baseball_glove skateboard surfboard "
+        "tennis_racket bottle wine_glass cup fork knife spoon bowl banana apple sandwich orange broccoli carrot "
+        "hot_dog pizza donut cake chair couch potted_plant bed dining_table toilet tv laptop mouse remote keyboard "
+        "cell_phone microwave oven toaster sink refrigerator book clock vase scissors teddy_bear hair_drier toothbrush"
+    )
+    return tuple(name.replace("_", " ") for name in raw.split())
 
-    Uses ``voirie.models.load_detector`` when that stage is installed, else the small
-    reader in ``yolo_onnx`` (same contract) so counting works on its own.
+
+COCO80 = _coco_names()
+
+
+def load_model_detector(path: str) -> ModelDetector:
+    """The models runtime's detector for a YOLO-format ONNX file with COCO labels.
+
+    A file without label metadata (YOLOX exports) gets the 80 COCO names in index order;
+    labels stored in the file (ultralytics exports) are kept.
     """
-    try:
-        from voirie.models import load_detector  # type: ignore[attr-defined]
-    except ImportError:
-        from voirie.edge.count.yolo_onnx import load_yolo_onnx as load_detector
-    return load_detector(path)
+    from voirie.models import load_detector
+
+    detector = load_detector(path)
+    generic = tuple(f"class{i}" for i in range(len(COCO80)))
+    if tuple(detector.class_names) == generic:
+        detector = load_detector(path, class_names=COCO80)
+    return detector
 
 
 class OnnxCountDetector:
