@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import column, select, table
+from sqlalchemy import DateTime, column, select, table
 from sqlalchemy.orm import Session
 
 from voirie.server import mobility
@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 # A lightweight table clause: the server's models own the DDL; this only names the columns read.
 count_bins = table(
     "count_bins",
-    *(column(name) for name in (*mobility.CSV_FIELDS, "received_at")),
+    *(column(name, DateTime(timezone=True)) if name.endswith(("_utc", "_at")) else column(name)
+      for name in (*mobility.CSV_FIELDS, "received_at")),
 )
 MAX_ROWS = 200_000  # a year of 15-min bins for one line, 2 directions, 5 classes is ~350k: ask for less
 
@@ -51,11 +52,12 @@ def _load(session: Session, camera_id: str | None, line_id: str | None, start: d
     start, end = _aware(start), _aware(end)
     if start and end and end <= start:
         raise HTTPException(status_code=422, detail=f"end ({end}) must be after start ({start})")
-    # SQLite stores naive UTC; compare in the same form.
+    # SQLite stores naive UTC text; other databases compare aware timestamps.
+    naive = session.get_bind().dialect.name == "sqlite"
     if start:
-        query = query.where(count_bins.c.bin_start_utc >= start.replace(tzinfo=None))
+        query = query.where(count_bins.c.bin_start_utc >= (start.replace(tzinfo=None) if naive else start))
     if end:
-        query = query.where(count_bins.c.bin_start_utc < end.replace(tzinfo=None))
+        query = query.where(count_bins.c.bin_start_utc < (end.replace(tzinfo=None) if naive else end))
     rows = session.execute(query.order_by(count_bins.c.bin_start_utc).limit(MAX_ROWS + 1)).mappings().all()
     if len(rows) > MAX_ROWS:
         raise HTTPException(status_code=413, detail=f"more than {MAX_ROWS} bins: narrow camera_id, line_id or dates")
