@@ -35,7 +35,7 @@ class AnonymizerOptions:
     plate_passes: tuple[Pass, ...] = (Pass(0.0, 1.0, 1280),)
     margin: float = 0.2
     masker: MaskerName = "blur"
-    timeout_s: float = 2.0  # per frame; a stuck detector must not stall the survey
+    timeout_s: float = 5.0  # per frame; a stuck detector must not stall the survey (~20x the usual time)
     max_frame_side: int = 4096  # larger frames are refused: the detectors are not tuned for them
     threads: int = 2
 
@@ -65,7 +65,13 @@ class Anonymizer:
         options = options or AnonymizerOptions()
         faces = FaceDetector(CenterFace(threads=options.threads), options.face_threshold, options.face_passes)
         plates = PlateDetector(TextDetector(threads=options.threads), options.plate_threshold, options.plate_passes)
-        return cls([faces, plates], make_masker(options.masker, options.margin), options)
+        anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
+        anonymizer.warm_up()
+        return anonymizer
+
+    def warm_up(self, width: int = 1280, height: int = 720) -> None:
+        """Build the sessions for this frame size now, so the first survey frame is not slow."""
+        self.detect(np.zeros((height, width, 3), np.uint8))
 
     def detect(self, pixels: np.ndarray) -> Detections:
         """Everything to mask in ``pixels``; AnonymizationError on any detector failure or timeout."""

@@ -2,8 +2,8 @@
 
 The shipped graph has a fixed 10x3x32x32 input and lists its weights as graph inputs,
 which blocks constant folding. We rewrite it once in memory with the ``onnx`` package:
-weights out of the inputs, and the input set to the exact (multiple of 32) size we feed,
-so ONNX Runtime can plan every shape. One session is kept per input size.
+weights out of the inputs, batch 1, height and width free (any multiple of 32), so one
+session serves every frame size.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from voirie.anonymize.errors import AnonymizationError
 from voirie.anonymize.onnx_model import CENTERFACE, ModelSpec, make_session, read_verified, run_with_deadline
@@ -25,8 +24,8 @@ _OUTPUT_CHANNELS = {"537": 1, "538": 2, "539": 2, "540": 10}  # heatmap, scale, 
 _STRIDE = 4
 
 
-def _graph_for_size(model: onnx.ModelProto, height: int, width: int) -> bytes:
-    """Copy of the CenterFace graph with a 1x3xHxW input and matching output shapes."""
+def _dynamic_graph(model: onnx.ModelProto) -> bytes:
+    """Copy of the CenterFace graph with a 1x3xHxW input (H, W free) and matching outputs."""
     graph = onnx.ModelProto()
     graph.CopyFrom(model)
     weights = {init.name for init in graph.graph.initializer}
@@ -34,12 +33,19 @@ def _graph_for_size(model: onnx.ModelProto, height: int, width: int) -> bytes:
     del graph.graph.input[:]
     graph.graph.input.extend(inputs)
     del graph.graph.value_info[:]  # intermediate shapes were computed for 32x32
-    for dim, value in zip(graph.graph.input[0].type.tensor_type.shape.dim, (1, 3, height, width)):
-        dim.dim_value = value
-    for output in graph.graph.output:
-        dims = output.type.tensor_type.shape.dim
-        for dim, value in zip(dims, (1, _OUTPUT_CHANNELS[output.name], height // _STRIDE, width // _STRIDE)):
+    for dim, value in zip(graph.graph.input[0].type.tensor_type.shape.dim, (1, 3, "height", "width")):
+        dim.Clear()
+        if isinstance(value, int):
             dim.dim_value = value
+        else:
+            dim.dim_param = value
+    for output in graph.graph.output:
+        for dim, value in zip(output.type.tensor_type.shape.dim, (1, _OUTPUT_CHANNELS[output.name], "h4", "w4")):
+            dim.Clear()
+            if isinstance(value, int):
+                dim.dim_value = value
+            else:
+                dim.dim_param = value
     return graph.SerializeToString()
 
 
@@ -61,15 +67,8 @@ class CenterFace:
             self._model = onnx.load_from_string(data)
         except Exception as error:  # noqa: BLE001 - a broken file must stop anonymization
             raise AnonymizationError(f"CenterFace model {path} cannot be parsed: {error}") from error
-        self._threads = threads
-        self._sessions: dict[tuple[int, int], ort.InferenceSession] = {}
+        self._session = make_session(_dynamic_graph(self._model), threads)
         self.model_id = spec.model_id
-
-    def _session(self, height: int, width: int) -> ort.InferenceSession:
-        key = (height, width)
-        if key not in self._sessions:
-            self._sessions[key] = make_session(_graph_for_size(self._model, height, width), self._threads)
-        return self._sessions[key]
 
     def detect(self, image: np.ndarray, threshold: float, timeout_s: float) -> FaceBoxes:
         """Faces in ``image`` (HxWx3 BGR uint8, sides multiples of 32), boxes in its pixels."""
@@ -80,7 +79,7 @@ class CenterFace:
         # frames; the CenterFace demo swaps cv2's BGR): our frames are BGR, so flip them.
         blob = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
         heatmap, scale, offset, _ = run_with_deadline(
-            self._session(height, width), {"input.1": blob}, timeout_s, "CenterFace face detector"
+            self._session, {"input.1": blob}, timeout_s, "CenterFace face detector"
         )
         return decode(heatmap, scale, offset, threshold, (height, width))
 

@@ -97,7 +97,7 @@ class _MultiPass:
         self.model_id = network.model_id
 
     def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
-        """Boxes of this detector's class in ``image`` (frame pixels), overlaps between passes merged."""
+        """Boxes of this detector's class in ``image`` (frame pixels), from every pass."""
         height = image.shape[0]
         found = []
         for one in self.passes:
@@ -106,12 +106,10 @@ class _MultiPass:
             boxes = self.network.detect(boxed.image, self.threshold, timeout_s)
             detections = to_detections(boxes, boxed.scale, self.class_id)
             found.append((detections.xyxy + np.array([0, top, 0, top], np.float32), detections.confidence))
+        # No NMS across passes: a face cut by a band edge gives a partial box there and a
+        # whole one in the full-frame pass; keeping both masks the union, which is safe.
         xyxy = np.concatenate([f[0] for f in found]).reshape(-1, 4)
         score = np.concatenate([f[1] for f in found])
-        if len(self.passes) > 1 and len(xyxy):
-            wh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-            keep = np.asarray(cv2.dnn.NMSBoxes(wh.tolist(), score.tolist(), 0.0, 0.5), np.int64).reshape(-1)
-            xyxy, score = xyxy[keep], score[keep]
         return Detections(xyxy=xyxy, confidence=score, class_id=np.full(len(xyxy), self.class_id, np.int64), class_names=CLASS_NAMES)
 
 

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rich.console import Console
 from rich.progress import track
@@ -22,6 +21,7 @@ from rich.table import Table
 from voirie.anonymize.anonymizer import Anonymizer
 from voirie.anonymize.detectors import CLASS_NAMES
 from voirie.anonymize.errors import AnonymizationError
+from voirie.anonymize.images import ImageError, read_image
 from voirie.anonymize.maskers import expanded_boxes
 
 logger = logging.getLogger(__name__)
@@ -104,9 +104,10 @@ def evaluate(anonymizer: Anonymizer, data_dir: Path, console: Console | None = N
     result = EvalResult()
     margin = getattr(anonymizer.masker, "margin", 0.0)
     for path in track(images, description="anonymizing", console=console, transient=True):
-        pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if pixels is None:
-            logger.warning("skipping %s: not a readable image", path)
+        try:
+            pixels = read_image(path)
+        except ImageError as error:
+            logger.warning("skipping %s", error)
             continue
         result.images += 1
         labels = read_labels(data_dir / "labels" / f"{path.stem}.txt", pixels.shape[1], pixels.shape[0])
