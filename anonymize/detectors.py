@@ -126,6 +126,21 @@ class PlateDetector(_MultiPass):
     """PP-OCR text regions (plate candidates) over the given passes."""
 
     class_id = PLATE
+    # A text box covers the characters only; the plate around them (frame, country band,
+    # border) is about 1.2x as wide and 1.8x as tall: grow to that before the masker's margin.
+    GROW_X, GROW_Y = 0.1, 0.4
 
     def __init__(self, network: TextDetector, threshold: float = 0.5, passes: tuple[Pass, ...] = (Pass(),)) -> None:
         super().__init__(network, threshold, passes)
+
+    def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
+        """Text regions grown to plate proportions, in frame pixels."""
+        found = super().detect(image, timeout_s)
+        xyxy = found.xyxy.copy()
+        grow = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1) * (self.GROW_X, self.GROW_Y)
+        xyxy[:, :2] -= grow
+        xyxy[:, 2:] += grow
+        height, width = image.shape[:2]
+        xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
+        xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
+        return Detections(xyxy=xyxy, confidence=found.confidence, class_id=found.class_id, class_names=CLASS_NAMES)
