@@ -20,6 +20,19 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 SCENE_SIZE = (1280, 720)  # width, height of a survey frame
+# Where things appear follows from the camera: a forward-looking survey camera 1.6 m up,
+# level within a few degrees, so the horizon is near mid-height. An object of real size S
+# seen at s pixels is at distance f*S/s, and a point h metres above the road is
+# f*(1.6 - h)/distance = (1.6 - h)*s/S pixels below the horizon (f cancels out).
+CAMERA_HEIGHT_M = 1.6
+HORIZON_JITTER_PX = 40  # pitch of the mount and of the road, about +-2 degrees
+FACE_HEIGHT_M = 0.22  # chin to crown
+PLATE_WIDTH_M = 0.52
+
+
+def below_horizon(size_px: float, size_m: float, height_m: float) -> float:
+    """Pixels below the horizon of a point ``height_m`` above the road on an object of ``size_m`` seen at ``size_px``."""
+    return (CAMERA_HEIGHT_M - height_m) * size_px / size_m
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,10 @@ def compose_scene(
         alpha = _feathered(crop_h, crop_w)
         side = rng.choice([0.0, 0.7]) if rng.random() < 0.8 else 0.3  # pavements, sometimes the middle
         x = int((side + rng.uniform(0, 0.3)) * (width - crop_w))
-        y = int(rng.uniform(0.25, 0.6) * height)
+        horizon = height / 2 + rng.uniform(-HORIZON_JITTER_PX, HORIZON_JITTER_PX)
+        # Faces from a child's (1.0 m) to a tall adult's (1.8 m) height.
+        face_center = horizon + below_horizon(face_h, FACE_HEIGHT_M, rng.uniform(1.0, 1.8))
+        y = int(np.clip(face_center - (inner[1] + inner[3]) / 2 * crop_h, 0, height - crop_h))
         paste(scene, patch, alpha, x, y)
         box = inner * np.array([crop_w, crop_h] * 2) + np.array([x, y] * 2)
         box = np.minimum(box, np.array([width, height] * 2))
@@ -132,7 +148,9 @@ def compose_scene(
         # Distance also softens: a light blur like a far, slightly out-of-focus plate.
         patch = cv2.GaussianBlur(patch, (3, 3), rng.uniform(0.1, 0.8))
         x = int(rng.uniform(0.05, 0.9) * (width - plate_w))
-        y = int(rng.uniform(0.45, 0.9) * height)
+        horizon = height / 2 + rng.uniform(-HORIZON_JITTER_PX, HORIZON_JITTER_PX)
+        plate_center = horizon + below_horizon(plate_w, PLATE_WIDTH_M, rng.uniform(0.3, 0.9))
+        y = int(np.clip(plate_center - patch.shape[0] / 2, 0, height - patch.shape[0]))
         pasted.append(Pasted(1, paste(scene, patch, alpha, x, y)))
     return scene, pasted
 
