@@ -8,14 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from voirie.anonymize import AnonymizationError, Anonymizer, AnonymizerOptions
+from voirie.anonymize import AnonymizationError, Anonymizer
 from voirie.records import Frame
-
-
-@pytest.fixture(scope="module")
-def anonymizer() -> Anonymizer:
-    # A generous limit: the test machine's 2 cores are shared; the timeout has its own test.
-    return Anonymizer.default(AnonymizerOptions(timeout_s=60))
 
 
 def _frame(pixels: np.ndarray) -> Frame:

@@ -54,11 +54,6 @@ class _NonFinite:
         )
 
 
-@pytest.fixture(scope="module")
-def anonymizer() -> Anonymizer:
-    return Anonymizer.default(AnonymizerOptions(timeout_s=60))
-
-
 def test_missing_model_file_is_refused() -> None:
     with pytest.raises(AnonymizationError, match="not found"):
         CenterFace(spec=replace(CENTERFACE, relative_path="no_such_model.onnx"))

@@ -5,17 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from voirie.anonymize import Anonymizer, AnonymizerOptions
+from voirie.anonymize import Anonymizer
 from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share, read_labels
 from voirie.anonymize.images import read_image
 from voirie.anonymize.maskers import expanded_boxes
-
-
-@pytest.fixture(scope="module")
-def anonymizer() -> Anonymizer:
-    return Anonymizer.default(AnonymizerOptions(timeout_s=60))
 
 
 def _unprotected(anonymizer: Anonymizer, folder: Path, limit: int) -> list[str]:
