@@ -33,6 +33,9 @@ install_python_packages() {
   # overwrite opencv-python-headless's cv2; its tracker needs only numpy, scipy and
   # supervision (core dependencies), so it is installed without its declared dependencies.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'trackers>=2.6,<3'
+  # The PP-OCRv4 text detector (plates are text) ships in rapidocr-onnxruntime (Apache-2.0);
+  # same approach: only its model file is used, by our own session.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps rapidocr-onnxruntime==1.4.4
 }
 
 install_system_packages
