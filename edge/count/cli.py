@@ -37,7 +37,16 @@ def _run(source: str, config_path: Path, out: Path) -> None:
     config = _load_or_exit(config_path)
     spec = SourceSpec(source, config.camera_id)
     sink = JsonlSink(out)
-    counter = Counter(config, frame_rate=frame_rate_of(spec))
+    snapshots = None
+    if config.debug_snapshot:
+        from voirie.edge.count.snapshots import SnapshotError, SnapshotWriter
+
+        try:
+            snapshots = SnapshotWriter(out / "snapshots", config.bin_seconds)
+        except SnapshotError as error:
+            console.print(f"[red]{error}")
+            raise typer.Exit(2) from None
+    counter = Counter(config, frame_rate=frame_rate_of(spec), snapshots=snapshots)
     stopping = {"now": False}
     # SIGTERM from systemd: finish the current frame, flush the partial bin, exit cleanly.
     signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))

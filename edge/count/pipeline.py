@@ -36,6 +36,14 @@ class GroundMapper(Protocol):
         ...
 
 
+class SnapshotSink(Protocol):
+    """Takes an occasional frame for an anonymized debug picture (``snapshots.SnapshotWriter``)."""
+
+    def offer(self, frame: Frame) -> object:
+        """Maybe keep this frame (anonymized first)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ScaleGround:
     """Uniform scale, for a side-on camera until a calibration is configured."""
@@ -69,8 +77,9 @@ class Counter:
     """Counts one camera's traffic into bins according to a ``CountConfig``."""
 
     def __init__(self, config: CountConfig, detector: CountDetector | None = None, frame_rate: float = 25.0,
-                 ground: GroundMapper | None = None) -> None:
+                 ground: GroundMapper | None = None, snapshots: SnapshotSink | None = None) -> None:
         self.config = config
+        self.snapshots = snapshots
         self.detector = detector if detector is not None else build_detector(config)
         self.tracker = ObjectTracker(config.tracker, frame_rate)
         self.health = StreamHealth(config.health)
@@ -103,6 +112,8 @@ class Counter:
         detections = self.detector.detect(StreamHealth.apply_gain(frame.pixels, health.gain))
         tracked = self.tracker.update(detections, frame.monotonic_s)
         self._count(tracked, frame)
+        if self.snapshots is not None:
+            self.snapshots.offer(frame)
         return closed
 
     def _count(self, tracked: Detections, frame: Frame) -> None:
