@@ -1,1 +1,45 @@
-"""Calibration: camera intrinsics, mounting and the ground-plane mapping to metres."""
+"""Calibration: camera intrinsics, mounting and the ground-plane mapping to metres.
+
+Used by damage sizing (models), counting (edge) and the quality gate (capture)::
+
+    from voirie.calibration import CameraCalibration, GroundPlane, CalibrationError
+
+    cal = CameraCalibration.load("calibration/front.json")
+    plane = cal.ground_plane()
+    metres = plane.pixel_to_ground(points_px)        # (N, 2), NaN where no usable road
+    crack_m = plane.length_m(polyline_px)
+    record.calibration_id = cal.calibration_id
+
+This package imports no pipeline stage (only ``voirie.records`` and libraries).
+"""
+
+from voirie.calibration.config import (
+    CALIBRATION_SCHEMA_VERSION,
+    CalibrationError,
+    CameraCalibration,
+    IntrinsicsConfig,
+    PoleMountConfig,
+    UsableRegionConfig,
+    VehicleMountConfig,
+    format_errors,
+)
+from voirie.calibration.geometry import GroundPlane, PoseSigmas, angles_from_rotation, camera_rotation
+from voirie.calibration.mounting import PoleFit, angles_from_vanishing_point, solve_pole_pose
+
+__all__ = [
+    "CALIBRATION_SCHEMA_VERSION",
+    "CalibrationError",
+    "CameraCalibration",
+    "GroundPlane",
+    "IntrinsicsConfig",
+    "PoleFit",
+    "PoleMountConfig",
+    "PoseSigmas",
+    "UsableRegionConfig",
+    "VehicleMountConfig",
+    "angles_from_rotation",
+    "angles_from_vanishing_point",
+    "camera_rotation",
+    "format_errors",
+    "solve_pole_pose",
+]
