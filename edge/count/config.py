@@ -146,6 +146,7 @@ class CountConfig(_Strict):
     detect_width: int = Field(default=640, ge=160, le=3840, description="frames are resized to this width to detect")
     detect_every: int = Field(default=1, ge=1, le=10, description="detect on every k-th frame, track in between")
     pixels_per_metre: float | None = Field(default=None, gt=0, le=1000, description="ground scale until calibrated")
+    calibration: Path | None = Field(default=None, description="camera calibration file; replaces pixels_per_metre")
     anchor: Literal["bottom_center", "center"] = "bottom_center"
     lines: tuple[LineConfig, ...] = Field(min_length=1)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
@@ -165,10 +166,11 @@ class CountConfig(_Strict):
         if len(set(ids)) != len(ids):
             raise ValueError(f"line ids must be unique, got {ids}")
         ground = [line.id for line in self.lines if line.coords == "ground"]
-        if ground and self.pixels_per_metre is None:
-            raise ValueError(f"lines {ground} use ground coordinates: set pixels_per_metre (or a calibration)")
-        if self.detector.type == "background" and self.pixels_per_metre is None:
-            raise ValueError("the background detector classifies by size in metres: set pixels_per_metre")
+        scaled = self.pixels_per_metre is not None or self.calibration is not None
+        if ground and not scaled:
+            raise ValueError(f"lines {ground} use ground coordinates: set calibration or pixels_per_metre")
+        if self.detector.type == "background" and not scaled:
+            raise ValueError("the background detector classifies by size in metres: set calibration or pixels_per_metre")
         return self
 
 

@@ -34,6 +34,14 @@ _WARMUP_FRAMES = 25
 _CROSS_CLASS_IOU = 0.7
 
 
+class GroundMapper(Protocol):
+    """Pixels → metres on the road (``voirie.calibration.GroundPlane`` is one)."""
+
+    def to_ground(self, points_px: np.ndarray) -> np.ndarray:
+        """(N, 2) pixels → (N, 2) metres; NaN where a pixel sees no road."""
+        ...
+
+
 class CountDetector(Protocol):
     """What the counter needs from a detector."""
 
@@ -58,12 +66,13 @@ def classify_blob(length_m: float, height_m: float, rules: tuple[SizeRule, ...])
 class BackgroundDetector:
     """Moving blobs on a fixed camera, classified by their size in metres."""
 
-    def __init__(self, config: BackgroundDetectorConfig, pixels_per_metre: float, detect_width: int = 640,
-                 light_change_fraction: float = 0.6) -> None:
-        if pixels_per_metre <= 0:
-            raise ValueError(f"pixels_per_metre must be > 0, got {pixels_per_metre}")
+    def __init__(self, config: BackgroundDetectorConfig, pixels_per_metre: float | None, detect_width: int = 640,
+                 light_change_fraction: float = 0.6, ground: GroundMapper | None = None) -> None:
+        if ground is None and (pixels_per_metre is None or pixels_per_metre <= 0):
+            raise ValueError(f"pixels_per_metre must be > 0 without a calibration, got {pixels_per_metre}")
         self.config = config
         self.pixels_per_metre = pixels_per_metre
+        self.ground = ground
         self.detect_width = detect_width
         self.light_change_fraction = light_change_fraction
         self.light_changes = 0
@@ -103,19 +112,30 @@ class BackgroundDetector:
             logger.info("light change: background model reset")
             self.reset()
             return Detections.empty(CLASSES)
-        ppm = self.pixels_per_metre * scale
+        ppm = (self.pixels_per_metre or 20.0) * scale
         grow = max(3, int(round(0.5 * ppm)) | 1)  # close gaps under ~0.5 m: one vehicle, one blob
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         return self._blobs_to_detections(stats[1:count], ppm, scale)
 
+    def _local_scale(self, stats: np.ndarray, ppm: float, scale: float) -> np.ndarray:
+        """Pixels per metre (detection resolution) at each blob: calibrated, else uniform."""
+        if self.ground is None or not len(stats):
+            return np.full(len(stats), ppm)
+        x, y, w, h = (stats[:, i].astype(float) / scale for i in range(4))
+        left = self.ground.to_ground(np.stack([x, y + h], 1))
+        right = self.ground.to_ground(np.stack([x + w, y + h], 1))
+        metres = np.hypot(*(right - left).T)  # NaN where the bottom edge is off the road
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(metres > 0.05, stats[:, 2] / metres, np.nan)
+
     def _blobs_to_detections(self, stats: np.ndarray, ppm: float, scale: float) -> Detections:
         boxes, class_ids = [], []
-        for x, y, w, h, area in stats.tolist():
-            if area / ppm**2 < self.config.min_area_m2:
+        for (x, y, w, h, area), local in zip(stats.tolist(), self._local_scale(stats, ppm, scale)):
+            if not np.isfinite(local) or area / local**2 < self.config.min_area_m2:
                 continue
-            name = classify_blob(w / ppm, h / ppm, self.config.size_rules)
+            name = classify_blob(w / local, h / local, self.config.size_rules)
             if name is None:
                 continue
             boxes.append((x / scale, y / scale, (x + w) / scale, (y + h) / scale))
@@ -195,10 +215,9 @@ class OnnxCountDetector:
                           class_names=CLASSES)
 
 
-def build_detector(config: CountConfig) -> CountDetector:
-    """The detector a config asks for."""
+def build_detector(config: CountConfig, ground: GroundMapper | None = None) -> CountDetector:
+    """The detector a config asks for (sizes from ``ground`` when calibrated)."""
     if isinstance(config.detector, OnnxDetectorConfig):
         return OnnxCountDetector(config.detector)
-    assert config.pixels_per_metre is not None  # enforced by CountConfig
     return BackgroundDetector(config.detector, config.pixels_per_metre, config.detect_width,
-                              config.health.light_change_fraction)
+                              config.health.light_change_fraction, ground if config.calibration else None)

@@ -18,22 +18,14 @@ from typing import Protocol
 import numpy as np
 
 from voirie.edge.count.bins import BinAggregator, BinKey
-from voirie.edge.count.config import CLASSES, CountConfig
-from voirie.edge.count.detectors import CountDetector, build_detector
+from voirie.edge.count.config import CLASSES, ConfigError, CountConfig
+from voirie.edge.count.detectors import CountDetector, GroundMapper, build_detector
 from voirie.edge.count.health import StreamHealth
 from voirie.edge.count.lines import Crossing, CountLine
 from voirie.edge.count.tracking import ObjectTracker
 from voirie.records import CountBin, Detections, Frame
 
 logger = logging.getLogger(__name__)
-
-
-class GroundMapper(Protocol):
-    """Pixels → metres on the ground plane (the camera calibration's job)."""
-
-    def to_ground(self, points_px: np.ndarray) -> np.ndarray:
-        """(N, 2) pixel points → (N, 2) ground points in metres."""
-        ...
 
 
 class SnapshotSink(Protocol):
@@ -53,6 +45,18 @@ class ScaleGround:
     def to_ground(self, points_px: np.ndarray) -> np.ndarray:
         """Divide by the scale."""
         return np.asarray(points_px, float) / self.pixels_per_metre
+
+
+def build_ground(config: CountConfig) -> GroundMapper | None:
+    """The camera calibration's ground plane, else a uniform scale, else None (pixels only)."""
+    if config.calibration is not None:
+        from voirie.calibration import CalibrationError, CameraCalibration
+
+        try:
+            return CameraCalibration.load(config.calibration).ground_plane()
+        except CalibrationError as error:
+            raise ConfigError(f"calibration {config.calibration}: {error}") from None
+    return ScaleGround(config.pixels_per_metre) if config.pixels_per_metre else None
 
 
 @dataclass
@@ -80,10 +84,10 @@ class Counter:
                  ground: GroundMapper | None = None, snapshots: SnapshotSink | None = None) -> None:
         self.config = config
         self.snapshots = snapshots
-        self.detector = detector if detector is not None else build_detector(config)
+        self.ground = ground or build_ground(config)
+        self.detector = detector if detector is not None else build_detector(config, self.ground)
         self.tracker = ObjectTracker(config.tracker, frame_rate)
         self.health = StreamHealth(config.health)
-        self.ground = ground or (ScaleGround(config.pixels_per_metre) if config.pixels_per_metre else None)
         self.lines = {line.id: CountLine(line.start, line.end, line.directions, line.hysteresis, line.min_travel)
                       for line in config.lines}
         keys = [BinKey(line.id, direction, name) for line in config.lines for direction in line.directions
