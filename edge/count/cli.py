@@ -75,6 +75,17 @@ def _print_eval(result: object) -> None:
     typer.echo(json.dumps({"per_class_error": result.per_class_error, "fps": result.fps}))
 
 
+def _count_main(source: str | None, config: Path | None, out: Path, validate_config: Path | None) -> None:
+    if validate_config is not None:
+        checked = _load_or_exit(validate_config)
+        typer.echo(f"{validate_config}: ok ({len(checked.lines)} lines, detector {checked.detector.type})")
+        return
+    if source is None or config is None:
+        console.print("[red]give --source and --config (or --validate-config FILE)")
+        raise typer.Exit(2)
+    _run(source, config, out)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``voirie count`` (and ``voirie count eval``) to the command line."""
     count_app = typer.Typer(help="Count road users per line, direction and class in 15-minute bins.",
@@ -89,16 +100,8 @@ def register(app: typer.Typer) -> None:
         validate_config: Path = typer.Option(None, "--validate-config", help="Only check this config file."),
     ) -> None:
         """Count a camera or a video; bins go to OUT as JSON lines."""
-        if ctx.invoked_subcommand:
-            return
-        if validate_config is not None:
-            checked = _load_or_exit(validate_config)
-            typer.echo(f"{validate_config}: ok ({len(checked.lines)} lines, detector {checked.detector.type})")
-            return
-        if source is None or config is None:
-            console.print("[red]give --source and --config (or --validate-config FILE)")
-            raise typer.Exit(2)
-        _run(source, config, out)
+        if not ctx.invoked_subcommand:
+            _count_main(source, config, out, validate_config)
 
     @count_app.command("eval")
     def evaluate_command(

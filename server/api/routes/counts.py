@@ -68,23 +68,23 @@ def _load(session: Session, camera_id: str | None, line_id: str | None, start: d
         raise HTTPException(status_code=500, detail="count_bins holds an invalid row") from None
 
 
-def create_counts_router(session_dependency: Callable[..., Any] = get_session) -> APIRouter:
-    """The counts API, reading through ``session_dependency``."""
-    router = APIRouter(prefix="/counts", tags=["counts"])
-    SessionDep = Annotated[Session, Depends(session_dependency)]
-    Camera = Annotated[str | None, Query(max_length=64, description="camera id")]
-    Line = Annotated[str | None, Query(max_length=64, description="counting line id")]
-    Start = Annotated[datetime | None, Query(description="from (inclusive, ISO 8601; naive = UTC)")]
-    End = Annotated[datetime | None, Query(description="to (exclusive)")]
-    Tz = Annotated[str, Query(max_length=64, description="IANA time zone for hours and days")]
+Camera = Annotated[str | None, Query(max_length=64, description="camera id")]
+Line = Annotated[str | None, Query(max_length=64, description="counting line id")]
+Start = Annotated[datetime | None, Query(description="from (inclusive, ISO 8601; naive = UTC)")]
+End = Annotated[datetime | None, Query(description="to (exclusive)")]
+Tz = Annotated[str, Query(max_length=64, description="IANA time zone for hours and days")]
+Classes = Annotated[list[str] | None, Query(description="only these classes")]
 
-    def _tz(tz: str) -> str:
-        try:
-            ZoneInfo(tz)
-        except (ValueError, ZoneInfoNotFoundError):
-            raise HTTPException(status_code=422, detail=f"unknown time zone {tz!r}") from None
-        return tz
 
+def _tz(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise HTTPException(status_code=422, detail=f"unknown time zone {tz!r}") from None
+    return tz
+
+
+def _add_bin_routes(router: APIRouter, SessionDep: Any) -> None:
     @router.get("/bins")
     def list_bins(session: SessionDep, camera_id: Camera = None, line_id: Line = None, start: Start = None,
                   end: End = None) -> list[dict[str, Any]]:
@@ -98,10 +98,19 @@ def create_counts_router(session_dependency: Callable[..., Any] = get_session) -
         report = mobility.telraam_report(_load(session, camera_id, line_id, start, end))
         return {"status_code": 200, "message": "ok", "report": report}
 
+    @router.get("/export.csv", response_class=PlainTextResponse)
+    def export_csv(session: SessionDep, camera_id: Camera = None, line_id: Line = None, start: Start = None,
+                   end: End = None) -> PlainTextResponse:
+        """Every bin as CSV (for spreadsheets and GIS)."""
+        text = mobility.to_csv(_load(session, camera_id, line_id, start, end))
+        return PlainTextResponse(text, media_type="text/csv",
+                                 headers={"Content-Disposition": 'attachment; filename="count_bins.csv"'})
+
+
+def _add_view_routes(router: APIRouter, SessionDep: Any) -> None:
     @router.get("/profile")
     def profile(session: SessionDep, camera_id: Camera = None, line_id: Line = None, start: Start = None,
-                end: End = None, tz: Tz = "UTC", class_name: Annotated[list[str] | None, Query()] = None,
-                ) -> dict[str, Any]:
+                end: End = None, tz: Tz = "UTC", class_name: Classes = None) -> dict[str, Any]:
         """Hourly profiles (weekday, weekend, all), peak hours and the bike share."""
         bins = _load(session, camera_id, line_id, start, end)
         tz = _tz(tz)
@@ -128,14 +137,13 @@ def create_counts_router(session_dependency: Callable[..., Any] = get_session) -
         bins = _load(session, camera_id, line_id, min(before[0], after[0]), max(before[1], after[1]))
         return [asdict(c) for c in mobility.compare_periods(bins, before, after)]
 
-    @router.get("/export.csv", response_class=PlainTextResponse)
-    def export_csv(session: SessionDep, camera_id: Camera = None, line_id: Line = None, start: Start = None,
-                   end: End = None) -> PlainTextResponse:
-        """Every bin as CSV (for spreadsheets and GIS)."""
-        text = mobility.to_csv(_load(session, camera_id, line_id, start, end))
-        return PlainTextResponse(text, media_type="text/csv",
-                                 headers={"Content-Disposition": 'attachment; filename="count_bins.csv"'})
 
+def create_counts_router(session_dependency: Callable[..., Any] = get_session) -> APIRouter:
+    """The counts API, reading through ``session_dependency``."""
+    router = APIRouter(prefix="/counts", tags=["counts"])
+    SessionDep = Annotated[Session, Depends(session_dependency)]
+    _add_bin_routes(router, SessionDep)
+    _add_view_routes(router, SessionDep)
     return router
 
 
