@@ -110,8 +110,11 @@ class LiveSource:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.source, self.camera_id = source, camera_id
-        backend = cv2.CAP_V4L2 if isinstance(source, int) else cv2.CAP_FFMPEG
-        self._capture = cv2.VideoCapture(source, backend)
+        if isinstance(source, int):
+            self._capture = cv2.VideoCapture(source, cv2.CAP_V4L2)
+        else:  # a dead RTSP server must not hang the survey start
+            self._capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG,
+                                             [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000)])
         if not self._capture.isOpened():
             raise CameraError(f"camera {source!r} could not be opened")
         self._queue: queue.Queue[Frame] = queue.Queue(maxsize=queue_size)
