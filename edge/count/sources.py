@@ -1,23 +1,21 @@
 """Frame sources for counting and where the bins go.
 
-``open_source`` reads a video file, a V4L2 index or an RTSP URL with OpenCV and yields
-``voirie.records.Frame``. It is the one place to switch to the capture stage's camera
-sources (``voirie.capture.camera``) once they are merged: same ``Frame`` records out.
-A video file's frames are timed from its frame rate (``start_utc`` + position), a live
-camera's by the clock.
+``open_source`` yields ``voirie.records.Frame`` from a video file, a V4L2 index or an
+RTSP URL via the capture stage (``voirie.capture.camera``). A video file's frames are
+timed from its frame rate (``start_utc`` + position), a live camera's by the clock.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 
+from voirie.capture.camera import VideoFileSource, open_camera
 from voirie.records import CountBin, Frame
 
 logger = logging.getLogger(__name__)
@@ -62,28 +60,20 @@ def frame_rate_of(spec: SourceSpec, default: float = 25.0) -> float:
 
 
 def open_source(spec: SourceSpec) -> Iterator[Frame]:
-    """Frames of one source until it ends; ``SourceError`` when a live source drops."""
-    capture = spec.opener()
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    fps = fps if 1.0 <= fps <= 240.0 else 25.0
-    start = spec.start_utc or datetime.now(timezone.utc)
-    clock0, sequence = time.monotonic(), 0
-    try:
-        while True:
-            ok, pixels = capture.read()
-            if not ok or pixels is None:
-                if spec.live:
-                    raise SourceError(f"source {spec.target!r} stopped delivering frames")
-                return
-            if spec.live:
-                now, mono = datetime.now(timezone.utc), time.monotonic() - clock0
-            else:
-                mono = sequence / fps
-                now = start + timedelta(seconds=mono)
-            yield Frame(pixels=pixels, monotonic_s=mono, time_utc=now, camera_id=spec.camera_id, sequence=sequence)
-            sequence += 1
-    finally:
-        capture.release()
+    """Frames of one source until it ends, through the capture stage's camera sources.
+
+    A live source reads on its own thread into a bounded queue (oldest frame dropped when
+    the counter falls behind); it ends when the stream is gone, and ``run_counter``
+    reopens it with backoff. A file is timed from its frame rate from ``start_utc``.
+    """
+    if spec.live:
+        with open_camera(spec.target, camera_id=spec.camera_id) as camera:
+            yield from camera.frames()
+        return
+    if not Path(spec.target).is_file():
+        raise SourceError(f"video file not found: {spec.target}")
+    with VideoFileSource(spec.target, spec.start_utc or datetime.now(timezone.utc), spec.camera_id) as video:
+        yield from video.frames()
 
 
 class JsonlSink:
