@@ -32,6 +32,7 @@ def plot_counts(counted: Tally, truth: Tally, path: Path, title: str) -> Path:
     ax.bar([x + 0.2 for x in xs], [counted.get(k, 0) for k in keys], 0.4, label="counted", color="#1f77b4")
     ax.set_xticks(list(xs), labels, fontsize=7)
     ax.set_ylabel("crossings")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
@@ -40,11 +41,28 @@ def plot_counts(counted: Tally, truth: Tally, path: Path, title: str) -> Path:
     return path
 
 
+def _line_view(scene: Any, config: Any, path: Path) -> Path:
+    """One rendered frame (synthetic, nobody in it to anonymize) with the counting line drawn."""
+    import cv2
+    import numpy as np
+
+    from voirie.edge.count.synth import background_image, render_frame
+
+    image = render_frame(scene, background_image(scene), int(scene.fps * scene.duration_s / 2), np.random.default_rng(0))
+    for line in config.lines:
+        start, end = tuple(int(v) for v in line.start), tuple(int(v) for v in line.end)
+        cv2.arrowedLine(image, start, end, (0, 255, 255), 2, tipLength=0.03)
+        cv2.putText(image, f"{line.id}: {line.directions[0]} ->", (start[0] + 6, start[1] + 18),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1)
+    cv2.imwrite(str(path), image)
+    return path
+
+
 def count_step(ctx: Any) -> Any:
     """Render, count, write CountBins (JSONL) and a chart; record them in ``ctx.outputs``."""
     workdir = Path(ctx.workdir) / "count"
     workdir.mkdir(parents=True, exist_ok=True)
-    scene = make_scene(duration_s=24.0, width=640, height=360, fps=12.5, seed=11)
+    scene = make_scene(duration_s=40.0, width=640, height=360, fps=12.5, seed=11)
     video = render_video(scene, workdir / "pole_camera.avi")
     truth_csv = write_truth(scene, workdir / "truth.csv")
     config = parse_config(scene_config(scene, camera_id="demo-pole"), "demo")
@@ -64,6 +82,7 @@ def count_step(ctx: Any) -> Any:
                       f"{sink.records} CountBins")
     ctx.outputs["count: CountBins (JSONL)"] = ", ".join(str(p) for p in sink.written)
     ctx.outputs["count: chart"] = str(chart)
+    ctx.outputs["count: camera view"] = str(_line_view(scene, config, workdir / "camera_view.png"))
     ctx.outputs["count: clip + truth"] = f"{video} ({truth_csv.name})"
     ctx.state["count_bins"] = [str(p) for p in sink.written]
     return ctx

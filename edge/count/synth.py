@@ -137,6 +137,11 @@ def make_scene(duration_s: float = 60.0, width: int = 1280, height: int = 720, f
     return Scene(width, height, fps, duration_s, kept, ir_after_s)
 
 
+def background_image(scene: Scene) -> np.ndarray:
+    """The empty street of a scene (facades, sidewalks, cycle lanes, road)."""
+    return _background(scene)
+
+
 def _background(scene: Scene) -> np.ndarray:
     rng = np.random.default_rng(1)
     h, w = scene.height, scene.width
