@@ -25,7 +25,7 @@ LightMode = Literal["day", "night", "ir"]
 # Largest grey-level change between two nearest-neighbour thumbnails still called "the same
 # picture": a live sensor's noise changes some pixel by more than this in every frame.
 _IDENTICAL_MAX_DIFF = 2
-_IR_MAX_CHROMA = 4.0  # mean |B-G| + |G-R| of a monochrome (IR) picture
+_IR_MAX_CHROMA = 8.0  # mean |B-G| + |G-R| of a monochrome (IR) picture after YUV compression
 _NIGHT_BRIGHTNESS = 50.0
 
 
