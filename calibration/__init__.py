@@ -10,6 +10,8 @@ Used by damage sizing (models), counting (edge) and the quality gate (capture)::
     crack_m = plane.length_m(polyline_px)
     record.calibration_id = cal.calibration_id
 
+    check = check_horizon(plane, frame_bgr)          # the quality gate's tilt check
+
 This package imports no pipeline stage (only ``voirie.records`` and libraries).
 """
 
@@ -24,6 +26,7 @@ from voirie.calibration.config import (
     format_errors,
 )
 from voirie.calibration.geometry import GroundPlane, PoseSigmas, angles_from_rotation, camera_rotation
+from voirie.calibration.horizon import HorizonCheck, HorizonLine, HorizonMonitor, check_horizon, expected_horizon
 from voirie.calibration.mounting import PoleFit, angles_from_vanishing_point, solve_pole_pose
 
 __all__ = [
@@ -31,6 +34,9 @@ __all__ = [
     "CalibrationError",
     "CameraCalibration",
     "GroundPlane",
+    "HorizonCheck",
+    "HorizonLine",
+    "HorizonMonitor",
     "IntrinsicsConfig",
     "PoleFit",
     "PoleMountConfig",
@@ -40,6 +46,8 @@ __all__ = [
     "angles_from_rotation",
     "angles_from_vanishing_point",
     "camera_rotation",
+    "check_horizon",
+    "expected_horizon",
     "format_errors",
     "solve_pole_pose",
 ]

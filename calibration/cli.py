@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
-import re
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +25,7 @@ from voirie.calibration.config import (
     VehicleMountConfig,
     format_errors,
 )
+from voirie.calibration.inputs import lens_from, pole_mount_from_csv
 
 logger = logging.getLogger(__name__)
 console = Console()  # summary on stdout, JSON printed after it as the last line
@@ -150,47 +149,6 @@ def _print_intrinsics(result: Any) -> None:
         console.print(f"  skipped {name}: {reason}", highlight=False)
 
 
-def _read_intrinsics(path: Path) -> IntrinsicsConfig:
-    """Intrinsics from `intrinsics --out` or from an existing calibration file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return IntrinsicsConfig.model_validate(data.get("intrinsics", data) if isinstance(data, dict) else data)
-    except FileNotFoundError as error:
-        raise CalibrationError(f"intrinsics file not found: {path}") from error
-    except (OSError, json.JSONDecodeError) as error:
-        raise CalibrationError(f"intrinsics file {path} is not readable JSON: {error}") from error
-    except ValidationError as error:
-        raise CalibrationError(f"intrinsics file {path} is invalid: " + "; ".join(format_errors(error))) from error
-
-
-def _lens(intrinsics: Path | None, nominal: str | None) -> IntrinsicsConfig:
-    """The lens from a file, or nominal from ``1920x1080@90`` (width x height @ horizontal FOV)."""
-    if (intrinsics is None) == (nominal is None):
-        raise CalibrationError("give exactly one of --intrinsics FILE or --nominal WIDTHxHEIGHT@HFOV_DEG")
-    if intrinsics is not None:
-        return _read_intrinsics(intrinsics)
-    match = re.fullmatch(r"(\d+)x(\d+)@(\d+(?:\.\d+)?)", nominal.strip())
-    if not match:
-        raise CalibrationError(f"--nominal must look like 1920x1080@90, got {nominal!r}")
-    return IntrinsicsConfig.from_field_of_view(int(match[1]), int(match[2]), float(match[3]))
-
-
-def _read_points(path: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """CSV with header u_px,v_px,x_m,y_m: image points and their ground coordinates."""
-    image, ground = [], []
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            for line, row in enumerate(csv.DictReader(handle), start=2):
-                try:
-                    image.append((float(row["u_px"]), float(row["v_px"])))
-                    ground.append((float(row["x_m"]), float(row["y_m"])))
-                except (KeyError, TypeError, ValueError) as error:
-                    raise CalibrationError(f"{path} line {line}: need numeric u_px,v_px,x_m,y_m ({error})") from error
-    except FileNotFoundError as error:
-        raise CalibrationError(f"points file not found: {path}") from error
-    return image, ground
-
-
 @calibrate_app.command("mount")
 def mount_command(
     intrinsics: Path | None = typer.Option(None, help="Intrinsics JSON (from `intrinsics --out`) or a calibration file."),
@@ -211,11 +169,11 @@ def mount_command(
 ) -> None:
     """Write a calibration file from intrinsics and the camera's mounting."""
     try:
-        lens = _lens(intrinsics, nominal)
+        lens = lens_from(intrinsics, nominal)
         if mode == "vehicle":
             mount: dict[str, Any] = _vehicle_mount(lens, height_m, pitch_deg, roll_deg, yaw_deg, lane_images)
         elif mode == "pole":
-            mount = _pole_mount(points, origin)
+            mount = pole_mount_from_csv(points, origin)
         else:
             raise CalibrationError(f"--mode must be vehicle or pole, got {mode!r}")
         region = UsableRegionConfig(max_range_m=max_range_m, bonnet_top_row_px=bonnet_top_row_px)
@@ -232,20 +190,6 @@ def mount_command(
     calibration.save(out)
     _print_mount(calibration)
     typer.echo(json.dumps({"calibration_id": calibration.calibration_id, "path": str(out)}))
-
-
-def _pole_mount(points: Path | None, origin: str | None) -> dict[str, Any]:
-    if points is None:
-        raise CalibrationError("pole mode needs --points CSV (u_px,v_px,x_m,y_m)")
-    image, ground = _read_points(points)
-    mount: dict[str, Any] = {"mode": "pole", "image_points_px": image, "ground_points_m": ground}
-    if origin is not None:
-        try:
-            lat, lon = (float(part) for part in origin.split(","))
-        except ValueError as error:
-            raise CalibrationError(f"--origin must look like 48.8566,2.3522, got {origin!r}") from error
-        mount.update(frame="east_north", origin_lat_deg=lat, origin_lon_deg=lon)
-    return mount
 
 
 def _vehicle_mount(

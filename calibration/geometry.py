@@ -280,10 +280,10 @@ class GroundPlane:
         return scale_x, scale_y
 
     def _inside_image(self, points: np.ndarray) -> np.ndarray:
+        # Box corners from detectors use edge coordinates (0..width), pixel centres 0..width-1:
+        # accept both, so a box touching the image border still maps.
         width, height = self.image_size
-        return (points[:, 0] >= -0.5) & (points[:, 0] <= width - 0.5) & (points[:, 1] >= -0.5) & (
-            points[:, 1] <= height - 0.5
-        )
+        return (points[:, 0] >= -1) & (points[:, 0] <= width) & (points[:, 1] >= -1) & (points[:, 1] <= height)
 
 
 def _bilinear(values: np.ndarray, xs: np.ndarray, ys: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

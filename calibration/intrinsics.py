@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from voirie.calibration.config import CalibrationError, IntrinsicsConfig
-from voirie.calibration.targets import BoardPoints, CharucoTarget, CheckerboardTarget, find_board_corners
+from voirie.calibration.targets import BoardPoints, CharucoTarget, CheckerboardTarget
 
 Target = CheckerboardTarget | CharucoTarget
 

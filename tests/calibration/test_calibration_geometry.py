@@ -159,6 +159,13 @@ def test_angles_round_trip(pitch: float, roll: float, yaw: float) -> None:
     assert angles_from_rotation(camera_rotation(pitch, roll, yaw)) == pytest.approx((pitch, roll, yaw), abs=1e-9)
 
 
+def test_box_touching_the_bottom_edge_still_maps(vehicle_calibration: CameraCalibration) -> None:
+    plane = vehicle_calibration.ground_plane()
+    lengths, areas = plane.box_sizes(np.array([[300.0, 400.0, 360.0, 480.0]]))  # y2 = image height
+    assert np.isfinite(lengths).all() and np.isfinite(areas).all()
+    assert np.isnan(plane.pixel_to_ground(np.array([[320.0, 482.0]]))).all()
+
+
 def test_bad_points_shape_is_refused(vehicle_calibration: CameraCalibration) -> None:
     with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
         vehicle_calibration.ground_plane().pixel_to_ground(np.zeros((3, 3)))
