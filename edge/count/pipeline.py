@@ -1,0 +1,207 @@
+"""The counter: frames → detections → tracks → line crossings → ``CountBin`` records.
+
+``Counter.process(frame)`` handles one frame and returns the bins that closed;
+``run_counter`` drives it over a source for days: a source that fails or ends (live) is
+reopened with exponential backoff and the time in between is a gap ("no_data" bins).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from voirie.edge.count.bins import BinAggregator, BinKey
+from voirie.edge.count.config import CLASSES, ConfigError, CountConfig
+from voirie.edge.count.detectors import CountDetector, GroundMapper, build_detector
+from voirie.edge.count.health import StreamHealth
+from voirie.edge.count.lines import Crossing, CountLine
+from voirie.edge.count.tracking import ObjectTracker
+from voirie.records import CountBin, Detections, Frame
+
+logger = logging.getLogger(__name__)
+
+
+class SnapshotSink(Protocol):
+    """Takes an occasional frame for an anonymized debug picture (``snapshots.SnapshotWriter``)."""
+
+    def offer(self, frame: Frame) -> object:
+        """Maybe keep this frame (anonymized first)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScaleGround:
+    """Uniform scale, for a side-on camera until a calibration is configured."""
+
+    pixels_per_metre: float
+
+    def to_ground(self, points_px: np.ndarray) -> np.ndarray:
+        """Divide by the scale."""
+        return np.asarray(points_px, float) / self.pixels_per_metre
+
+
+def build_ground(config: CountConfig) -> GroundMapper | None:
+    """The camera calibration's ground plane, else a uniform scale, else None (pixels only)."""
+    if config.calibration is not None:
+        from voirie.calibration import CalibrationError, CameraCalibration
+
+        try:
+            return CameraCalibration.load(config.calibration).ground_plane()
+        except CalibrationError as error:
+            raise ConfigError(f"calibration {config.calibration}: {error}") from None
+    return ScaleGround(config.pixels_per_metre) if config.pixels_per_metre else None
+
+
+@dataclass
+class CounterStats:
+    """What happened during a run (logged, and printed by the CLI)."""
+
+    frames: int = 0
+    detected_frames: int = 0
+    frozen_frames: int = 0
+    gaps: int = 0
+    crossings: int = 0
+
+
+def _anchors(detections: Detections, anchor: str) -> np.ndarray:
+    xyxy = np.asarray(detections.xyxy, float)
+    x = (xyxy[:, 0] + xyxy[:, 2]) / 2
+    y = xyxy[:, 3] if anchor == "bottom_center" else (xyxy[:, 1] + xyxy[:, 3]) / 2
+    return np.stack([x, y], 1)
+
+
+class Counter:
+    """Counts one camera's traffic into bins according to a ``CountConfig``."""
+
+    def __init__(self, config: CountConfig, detector: CountDetector | None = None, frame_rate: float = 25.0,
+                 ground: GroundMapper | None = None, snapshots: SnapshotSink | None = None) -> None:
+        self.config = config
+        self.snapshots = snapshots
+        self.ground = ground or build_ground(config)
+        self.detector = detector if detector is not None else build_detector(config, self.ground)
+        self.tracker = ObjectTracker(config.tracker, frame_rate)
+        self.health = StreamHealth(config.health)
+        self.lines = {line.id: CountLine(line.start, line.end, line.directions, line.hysteresis, line.min_travel)
+                      for line in config.lines}
+        keys = [BinKey(line.id, direction, name) for line in config.lines for direction in line.directions
+                for name in (line.classes or CLASSES)]
+        self.bins = BinAggregator(config.device_id, config.camera_id, keys, config.bin_seconds,
+                                  config.health.min_coverage, config.health.max_frame_gap_s)
+        self.stats = CounterStats()
+        self._history: dict[int, deque[tuple[float, np.ndarray]]] = {}
+        self._index = 0
+
+    def process(self, frame: Frame) -> list[CountBin]:
+        """Count one frame; returns the bins that closed before it."""
+        health = self.health.check(frame.pixels, frame.monotonic_s)
+        if health.frozen:
+            self.stats.frozen_frames += 1
+            self.bins.gap()  # a frozen picture watches nothing
+            return []
+        if health.mode_changed:
+            self._reset_scene()
+        closed = self.bins.observe(frame.time_utc)
+        self.stats.frames += 1
+        self._index += 1
+        if (self._index - 1) % self.config.detect_every:
+            return closed  # the tracker predicts across skipped frames from timestamps
+        self.stats.detected_frames += 1
+        detections = self.detector.detect(StreamHealth.apply_gain(frame.pixels, health.gain))
+        tracked = self.tracker.update(detections, frame.monotonic_s)
+        self._count(tracked, frame)
+        if self.snapshots is not None:
+            self.snapshots.offer(frame)
+        return closed
+
+    def _count(self, tracked: Detections, frame: Frame) -> None:
+        if len(tracked) == 0:
+            return
+        pixels = _anchors(tracked, self.config.anchor)
+        metres = self.ground.to_ground(pixels) if self.ground else None
+        ids = np.asarray(tracked.tracker_id)
+        names = tracked.names()
+        if metres is not None:
+            self._remember(ids, metres, frame.monotonic_s)
+        for spec in self.config.lines:
+            points = metres if spec.coords == "ground" else pixels
+            _, _, events = self.lines[spec.id].trigger(ids, points, names, frame.monotonic_s)
+            for event in events:
+                self._record(spec.id, spec.classes, event, frame)
+
+    def _record(self, line_id: str, classes: tuple[str, ...] | None, event: Crossing, frame: Frame) -> None:
+        if classes is not None and event.class_name not in classes:
+            return
+        self.stats.crossings += 1
+        self.bins.add(BinKey(line_id, event.direction, event.class_name), frame.time_utc,
+                      self._speed_kmh(event.tracker_id))
+
+    def _remember(self, ids: np.ndarray, metres: np.ndarray, t: float) -> None:
+        for tid, point in zip(ids.tolist(), metres):
+            self._history.setdefault(int(tid), deque(maxlen=64)).append((t, point))
+        if len(self._history) > 2000:  # forget tracks gone for a while (runs for days)
+            for tid in [k for k, v in self._history.items() if t - v[-1][0] > 60]:
+                del self._history[tid]
+
+    def _speed_kmh(self, tracker_id: int) -> float | None:
+        history = self._history.get(tracker_id)
+        if not history or len(history) < 2:
+            return None
+        t1, p1 = history[-1]
+        t0, p0 = next(((t, p) for t, p in history if t1 - t <= 1.0), history[0])
+        if t1 - t0 < 0.2:
+            return None
+        return float(np.hypot(*(p1 - p0)) / (t1 - t0) * 3.6)
+
+    def _reset_scene(self) -> None:
+        self.detector.reset()
+        self.tracker.reset()
+        for line in self.lines.values():
+            line.reset_tracks()
+        self._history.clear()
+
+    def gap(self) -> None:
+        """The stream broke: nothing is watched until the next frame, tracks do not bridge it."""
+        self.stats.gaps += 1
+        self.bins.gap()
+        self._reset_scene()
+
+    def finish(self, end_utc: datetime | None = None) -> list[CountBin]:
+        """Emit the remaining (partial) bins at the end of a run."""
+        return self.bins.flush(end_utc)
+
+    def totals(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Counts so far: ``{line: {direction: {class: n}}}``."""
+        return {line_id: line.counts for line_id, line in self.lines.items()}
+
+
+def run_counter(counter: Counter, open_frames: Callable[[], Iterable[Frame]], sink: Callable[[list[CountBin]], None],
+                live: bool, should_stop: Callable[[], bool] = lambda: False,
+                sleep: Callable[[float], None] = time.sleep, max_reconnects: int | None = None) -> CounterStats:
+    """Count frames until the source ends (file) or ``should_stop`` (live, reconnecting with backoff)."""
+    health = counter.config.health
+    delay, reconnects = health.reconnect_initial_s, 0
+    while True:
+        try:
+            for frame in open_frames():
+                sink(counter.process(frame))
+                delay = health.reconnect_initial_s
+                if should_stop():
+                    break
+        except (OSError, ConnectionError, ValueError) as error:
+            logger.warning("camera %s: source failed: %s", counter.config.camera_id, error)
+        if not live or should_stop() or (max_reconnects is not None and reconnects >= max_reconnects):
+            break
+        counter.gap()
+        logger.info("camera %s: reconnecting in %.0f s", counter.config.camera_id, delay)
+        sleep(delay)
+        delay, reconnects = min(delay * 2, health.reconnect_max_s), reconnects + 1
+    sink(counter.finish())
+    return counter.stats
+
