@@ -12,7 +12,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from voirie.anonymize import Anonymizer, AnonymizerOptions
+from voirie.anonymize import Anonymizer, AnonymizerOptions, make_masker
+from voirie.anonymize.centerface import CenterFace
+from voirie.anonymize.detectors import FaceDetector
 from voirie.capture.sample_drive import make_sample_drive
 from voirie.cli import app
 from voirie.demo import DemoContext
@@ -109,7 +111,8 @@ def test_frames_the_anonymizer_cannot_process_are_never_written(demo: DemoContex
     clip = _short_clip(tmp_path, drive.video, 100)
     # A real anonymizer (real CenterFace and text models) that cannot process a 1280 px
     # frame: every frame raises AnonymizationError, as with a broken model at run time.
-    refusing = Anonymizer.default(AnonymizerOptions(max_frame_side=640))
+    options = AnonymizerOptions(max_frame_side=640)
+    refusing = Anonymizer([FaceDetector(CenterFace(threads=1))], make_masker("blur", 0.2), options)
     result = survey_video(clip, drive.nmea, tmp_path / "out", refusing, None, SurveyConfig(), progress=False)
     assert result.stats.matched > 5 and result.stats.anonymization_dropped == result.stats.matched
     assert result.stats.written == 0
