@@ -80,9 +80,11 @@ def register(app: typer.Typer) -> None:
         device_id: str = typer.Option("edge-01", help="This device's id (goes into every record)."),
         duration: float | None = typer.Option(None, help="Live only: stop after this many seconds."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
+        anonymize_timeout: float = typer.Option(5.0, min=0.1, max=60.0,
+                                                help="Seconds allowed to anonymize one frame; slower frames are dropped."),
     ) -> None:
         """Take an anonymized, geotagged photo every 4 m (replay a drive or run live)."""
-        from voirie.anonymize import Anonymizer
+        from voirie.anonymize import Anonymizer, AnonymizerOptions
         from voirie.edge import survey as runner
 
         console = Console()
@@ -96,7 +98,7 @@ def register(app: typer.Typer) -> None:
         config = runner.SurveyConfig(device_id=device_id, spacing_m=spacing)
         try:
             detector = load_damage_detector(model, console)
-            anonymizer = Anonymizer.default()
+            anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=anonymize_timeout))
             if replay:
                 folder = out or Path("data/surveys") / video.stem
                 result = runner.survey_video(video, track, folder, anonymizer, detector, config,

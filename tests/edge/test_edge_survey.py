@@ -125,7 +125,7 @@ def test_voirie_survey_command_on_a_short_clip(demo: DemoContext, tmp_path: Path
     clip = _short_clip(tmp_path, drive.video, 75)
     out = tmp_path / "cli"
     result = CliRunner().invoke(app, ["survey", "--video", str(clip), "--track", str(drive.gpx),
-                                      "--out", str(out), "--model", "none", "--no-progress"])
+                                      "--out", str(out), "--model", "none", "--no-progress", "--anonymize-timeout", "60"])
     assert result.exit_code == 0, result.output
     assert "photos written" in result.output and str(out) in result.output.replace("\n", "")
     records = read_records(out)
