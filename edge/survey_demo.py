@@ -37,6 +37,7 @@ def survey_step(ctx):
     print_summary(result, ctx.console)
     ctx.outputs["sample drive video"] = str(drive.video)
     ctx.outputs["sample drive track (NMEA)"] = str(drive.nmea)
+    ctx.outputs["sample drive ground truth (damage, face, plate, stop)"] = str(drive.truth)
     ctx.outputs["survey photos (anonymized, EXIF-geotagged)"] = str(survey_dir / "images")
     ctx.outputs["survey records"] = str(survey_dir / "records.jsonl")
     ctx.state.update(survey_dir=survey_dir, device_id=result.device_id, survey_id=result.survey_id,
