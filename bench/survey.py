@@ -1,0 +1,144 @@
+"""Survey throughput on 1280×720 frames: our detection path vs ultralytics' predict loop vs bare ORT.
+
+Run (nice'd, it is a benchmark)::
+
+    nice -n 10 .venv/bin/python bench/survey.py [--model default] [--frames 60]
+
+On the same frames and the same weights it measures
+(a) the whole survey pipeline (decode → quality gate → anonymize → damage ONNX → record),
+    when the survey stage (``voirie.edge.survey``) is installed, else reported as pending;
+(b) our detection path alone (JPEG decode → letterbox → ONNX → decode/NMS), each shipped
+    configuration, the fastest one reported;
+(c) ``ultralytics.YOLO(model_fp32.onnx).predict`` on the plain fp32 export (train extra);
+(d) bare ``onnxruntime`` ``session.run`` on pre-made tensors, same file and input size as (b).
+Frames: the sample drive when present, else the road photos of ../shared/data/road_damage_cpri
+resized to 1280×720 (real survey photos). The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from voirie.models import load_detector, registry
+from voirie.models.decode import letterbox, to_blob
+
+logger = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[1]
+SIZE = (1280, 720)
+
+
+def sample_frames(count: int) -> list[bytes]:
+    """JPEG bytes of ``count`` 1280×720 road frames (decoding is part of every measured path)."""
+    sources = sorted((REPO / "data" / "sample_drive").rglob("*.jpg"))
+    if not sources:
+        sources = sorted((REPO.parent / "shared" / "data" / "road_damage_cpri" / "images").glob("*.jpg"))
+    if not sources:
+        raise SystemExit("no frames: neither data/sample_drive nor ../shared/data/road_damage_cpri found")
+    frames = []
+    for path in sources[:: max(1, len(sources) // count)][:count]:
+        image = cv2.resize(cv2.imread(str(path)), SIZE, interpolation=cv2.INTER_AREA)
+        frames.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return frames
+
+
+def decode(jpeg: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+def timed(label: str, run, frames: list[bytes]) -> float:
+    """Frames per second of ``run(frames)`` after one warm-up pass over a few frames."""
+    run(frames[:3])
+    start = time.perf_counter()
+    run(frames)
+    fps = len(frames) / (time.perf_counter() - start)
+    print(f"{label:<58} {fps:7.2f} frames/s")
+    return fps
+
+
+def our_path(model: str, variant: str, **options):
+    detector = load_detector(model, variant=variant, **options)
+
+    def run(frames: list[bytes]) -> None:
+        if detector.options.workers > 1:  # decode inside the worker threads too: both cores busy
+            detector.detect_batch([decode(f) for f in frames])
+        else:
+            for jpeg in frames:
+                detector.detect(decode(jpeg))
+
+    return run, detector
+
+
+def ultralytics_path(fp32: Path, imgsz: list[int]):
+    from ultralytics import YOLO
+
+    model = YOLO(str(fp32), task="detect")
+
+    def run(frames: list[bytes]) -> None:
+        for jpeg in frames:
+            model.predict(decode(jpeg), imgsz=imgsz, verbose=False, device="cpu")
+
+    return run
+
+
+def bare_ort(path: Path, size_hw: tuple[int, int], frames: list[bytes]):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    tensors = [to_blob([letterbox(decode(f), size_hw)[0]], "ultralytics") for f in frames]
+
+    def run(subset: list[bytes]) -> None:
+        for tensor in tensors[: len(subset)]:
+            session.run(None, {name: tensor})
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--frames", type=int, default=60)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    frames = sample_frames(args.frames)
+    manifest, folder = registry.find_model(args.model)
+    print(f"{len(frames)} frames of {SIZE[0]}×{SIZE[1]}; model {manifest.name} {manifest.version}")
+    configs = {f"(b) ours {v}, {t} thread(s), {w} worker(s)": (v, t, w)
+               for v in manifest.files for t, w in ((0, 1), (1, 2))}
+    results = {}
+    for label, (variant, threads, workers) in configs.items():
+        run, detector = our_path(args.model, variant, threads=threads, workers=workers)
+        results[label] = timed(label, run, frames)
+        detector.close()
+    best_label = max(results, key=results.get)
+    best_variant = configs[best_label][0]
+    detect_fps = results[best_label]
+    fp32 = folder / manifest.files["fp32"].file
+    ultra_fps = None
+    if importlib.util.find_spec("ultralytics"):
+        ultra_fps = timed("(c) ultralytics YOLO(fp32.onnx).predict", ultralytics_path(fp32, list(manifest.input_size)), frames)
+    else:
+        print("(c) ultralytics not installed (train extra): skipped")
+    chosen = folder / manifest.files[best_variant].file
+    bare_fps = timed(f"(d) bare onnxruntime session.run, {best_variant}", bare_ort(chosen, manifest.input_size, frames), frames)
+    pipeline_fps = None
+    print("(a) survey pipeline: pending (voirie.edge.survey is not on this branch yet)")
+    val = manifest.metrics.get("val", {})
+    print(f"fastest detection path: {best_label}; F1 on val: "
+          + ", ".join(f"{k} {v.get('f1')}" for k, v in val.items()))
+    if ultra_fps:
+        print(f"detect / ultralytics = {detect_fps / ultra_fps:.2f}× (target ≥ 1.5×)")
+    print(f"detect / bare ORT = {detect_fps / bare_fps:.2f} (target ≥ 0.85)")
+    print(json.dumps({"pipeline_fps": pipeline_fps, "detect_fps": round(detect_fps, 2),
+                      "ultralytics_fps": ultra_fps and round(ultra_fps, 2), "bare_ort_fps": round(bare_fps, 2)}))
+
+
+if __name__ == "__main__":
+    main()

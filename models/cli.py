@@ -1,0 +1,179 @@
+"""``voirie models list|verify|info|register|eval|package`` and ``voirie train damage``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from voirie.models import registry
+from voirie.models.errors import ModelError
+
+logger = logging.getLogger(__name__)
+console = Console()
+
+models_app = typer.Typer(help="Damage models: list, verify, inspect, register, evaluate.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models (needs the train extra: pip install 'voirie[train]').", no_args_is_help=True)
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=False)  # plain echo: rich would wrap long paths
+    raise typer.Exit(2)
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """List shipped and registered models."""
+    table = Table("version", "classes", "input", "variants", "F1 (val)")
+    table.columns.insert(0, Column("name", no_wrap=True))
+    for manifest, folder in registry.list_manifests():
+        f1 = manifest.metrics.get("val", {}).get(manifest.default_variant, {}).get("f1", "")
+        table.add_row(", ".join((manifest.name, *manifest.aliases)), manifest.version, ", ".join(manifest.classes),
+                      "×".join(map(str, manifest.input_size)), ", ".join(manifest.files), str(f1))
+    console.print(table)
+
+
+@models_app.command()
+def verify(name: str = typer.Argument(None, help="Model name; all models when omitted.")) -> None:
+    """Check every model file's sha256 against its manifest."""
+    failures = 0
+    for manifest, folder in registry.list_manifests():
+        if name and name not in (manifest.name, *manifest.aliases):
+            continue
+        for variant in manifest.files:
+            try:
+                registry.verify_file(manifest, folder, variant)
+                console.print(f"[green]ok[/green] {manifest.name} {variant}")
+            except ModelError as error:
+                failures += 1
+                console.print(f"[red]FAILED[/red] {error}")
+    if failures:
+        raise typer.Exit(1)
+
+
+@models_app.command()
+def info(name: str = typer.Argument(..., help="Model name or alias.")) -> None:
+    """Print a model's manifest."""
+    try:
+        manifest, folder = registry.find_model(name)
+    except ModelError as error:
+        _fail(error)
+    console.print_json(json.dumps({**manifest.model_dump(mode="json"), "folder": str(folder)}))
+
+
+@models_app.command("register")
+def register_model(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Your ONNX detector."),
+    name: str = typer.Option(..., help="Registry name (lowercase, digits, . _ -)."),
+    version: str = typer.Option("1", help="Your version label."),
+    classes: str = typer.Option(None, help="Comma-separated class names (default: from the ONNX metadata)."),
+    license_: str = typer.Option("unknown", "--license", help="Licence of the weights."),
+    training_data: str = typer.Option("unknown", help="What it was trained on."),
+    overwrite: bool = typer.Option(False, help="Replace a registered model of that name."),
+) -> None:
+    """Register a user-supplied ONNX (e.g. a YOLO11 trained on RDD2022 elsewhere)."""
+    from voirie.models.runtime import load_detector
+
+    try:
+        names = tuple(c.strip() for c in classes.split(",")) if classes else None
+        detector = load_detector(path, class_names=names)  # checks it is a detector we can run
+        manifest = registry.Manifest(
+            name=name, version=version, classes=detector.class_names, input_size=detector.input_size,
+            layout=detector.layout, license=license_, training_data=training_data,
+            files={"fp32": registry.ModelFile(file=path.name, sha256=registry.sha256_file(path),
+                                              bytes=path.stat().st_size)},
+            default_variant="fp32", description=f"user-registered model from {path.name}",
+        )
+        folder = registry.register(path, manifest, overwrite=overwrite)
+    except (ModelError, ValueError) as error:
+        _fail(error)
+    console.print(f"registered [bold]{name}[/bold] in {folder}")
+
+
+@models_app.command("eval")
+def eval_model(
+    model: str = typer.Option("default", help="Registry name or path to an ONNX file."),
+    data: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO folder: images/, labels/, data.yaml."),
+    map_: str = typer.Option(None, "--map", help="Model→dataset classes, e.g. D00=crack,D10=crack,D40=pothole."),
+    variant: str = typer.Option(None, help="fp32 or int8 (registered models)."),
+    confidence: float = typer.Option(0.25, min=0.0, max=1.0, help="Score threshold for the reported F1."),
+    examples: Path = typer.Option(None, help="Write 12 annotated photos here (truth green, detections red)."),
+) -> None:
+    """Per-class precision/recall/F1 at IoU ≥ 0.5; the last line is one JSON object."""
+    from voirie.models.evaluate import evaluate
+    from voirie.models.runtime import load_detector
+
+    try:
+        detector = load_detector(model, variant=variant, confidence=min(0.05, confidence))
+        result = evaluate(detector, data, map_, confidence, examples)
+    except ModelError as error:
+        _fail(error)
+    table = Table("class", "precision", "recall", "F1", title=f"{detector.model_id} on {data}")
+    for name, scores in result["per_class"].items():
+        table.add_row(name, *(f"{scores[k]:.3f}" for k in ("precision", "recall", "f1")))
+    table.add_row("all", *(f"{result[k]:.3f}" for k in ("precision", "recall", "f1")))
+    console.print(table)
+    console.print(f"F1 by threshold: {result.pop('sweep')}")
+    print(json.dumps(result))
+
+
+@models_app.command("package")
+def package_model(
+    weights: Path = typer.Option(..., exists=True, help="ultralytics checkpoint (.pt)."),
+    out: Path = typer.Option(..., help="Model folder to write (ONNX fp32 + INT8, manifest, card)."),
+    val: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO val folder for the scores."),
+    calibration: Path = typer.Option(..., exists=True, file_okay=False, help="Images for INT8 calibration."),
+    name: str = typer.Option("damage-custom"), version: str = typer.Option("1"),
+    input_: str = typer.Option("416x416", "--input", help="ONNX input HxW, e.g. 256x416 for 16:9 frames."),
+    license_: str = typer.Option("AGPL-3.0-or-later", "--license"),
+    training_data: str = typer.Option("unknown"), notes: Path = typer.Option(None, help="Markdown appended to the card."),
+    command: str = typer.Option("", help="The training command, for the card."),
+) -> None:
+    """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
+    from voirie.models.training import PackageSpec, package
+
+    spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
+    try:
+        height, width = (int(v) for v in input_.lower().split("x"))
+        manifest = package(weights, out, val, calibration, spec, (height, width))
+    except ValueError as error:  # ModelError included
+        _fail(error)
+    print(json.dumps(manifest.metrics["val"]))
+
+
+@train_app.command("damage")
+def train_damage(
+    data: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO folder or RDD Pascal-VOC XML tree."),
+    out: Path = typer.Option(Path("runs/damage-model"), help="Where the ONNX files, manifest and card go."),
+    classes: str = typer.Option(",".join(("D00", "D10", "D20", "D40")), help="VOC classes to keep, in order."),
+    model: str = typer.Option("yolo11n.yaml", help="Architecture YAML (from scratch) or a local .pt to fine-tune."),
+    imgsz: int = typer.Option(416), epochs: int = typer.Option(60, min=1), batch: int = typer.Option(16, min=1),
+    device: str = typer.Option("cpu", help="cpu, or a GPU index such as 0."),
+    name: str = typer.Option("damage-custom", help="Registry name written into the manifest."),
+    resume: bool = typer.Option(False, help="Resume the interrupted run in runs/damage/NAME."),
+) -> None:
+    """Train a damage detector, export ONNX fp32 + INT8, evaluate, and write the model card."""
+    from voirie.models.datasets import prepare_dataset
+    from voirie.models.training import PackageSpec, TrainConfig, command_line, package, train
+
+    try:
+        work = Path("runs/damage") / name / "dataset"
+        data_yaml, _ = prepare_dataset(data, work, tuple(c.strip() for c in classes.split(",")))
+        config = TrainConfig(model=model, imgsz=imgsz, epochs=epochs, batch=batch, device=device, name=name)
+        best = train(config, data_yaml, resume=resume)
+        spec = PackageSpec(name, "1", "AGPL-3.0-or-later (ultralytics YOLO architecture)", str(data), command_line())
+        manifest = package(best, out, work / "val", work / "train" / "images", spec, (imgsz, imgsz))
+    except ModelError as error:
+        _fail(error)
+    console.print(f"model written to {out} (default variant {manifest.default_variant})")
+    print(json.dumps(manifest.metrics["val"]))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``voirie models ...`` and ``voirie train ...`` to the main command."""
+    app.add_typer(models_app, name="models")
+    app.add_typer(train_app, name="train")

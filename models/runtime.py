@@ -1,0 +1,183 @@
+"""The ONNX detector runtime: ``load_detector(...)`` → ``OnnxDetector.detect(pixels)``.
+
+The edge box never imports torch: a detector is one ONNX Runtime session, tuned for a
+small CPU (intra-op threads, full graph optimisation), warmed up at load so the first
+survey frame is not slow, with letterbox, decode and NMS in numpy/OpenCV.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from voirie.models import registry
+from voirie.models.decode import DecodeOptions, Letterbox, detections_from_onnx_yolo, letterbox, to_blob, yolox_grid
+from voirie.models.errors import ModelError
+from voirie.models.onnx_info import OnnxInfo, check_layout, class_count, describe, read_opset
+from voirie.records import Detections
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """How to run a detector; every field has a sensible edge default."""
+
+    confidence: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
+    threads: int = 0  # ONNX Runtime intra-op threads; 0 = one per core
+    workers: int = 1  # images run in parallel by detect_batch (each session.run is thread-safe)
+    imgsz: tuple[int, int] | None = None  # required only for a dynamic-shape export without metadata
+    layout: str | None = None  # ultralytics | yolox | yolov5; guessed from the output shape when None
+    class_names: tuple[str, ...] | None = None  # overrides the file's metadata
+    warmup: bool = True
+    spin: bool = False  # ORT worker threads busy-wait between ops: faster alone, wasteful beside anonymization
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.confidence <= 1 or not 0 < self.iou <= 1:
+            raise ValueError(f"confidence must be in [0, 1] and iou in (0, 1], got {self.confidence}, {self.iou}")
+        if self.threads < 0 or self.workers < 1 or self.max_det < 1:
+            raise ValueError("threads must be >= 0, workers >= 1 and max_det >= 1")
+
+
+def _session(path: Path, options: DetectorOptions, label: str) -> ort.InferenceSession:
+    settings = ort.SessionOptions()
+    settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    settings.intra_op_num_threads = options.threads or (os.cpu_count() or 1)
+    settings.inter_op_num_threads = 1  # YOLO graphs are sequential; extra pools only add contention
+    settings.log_severity_level = 3
+    if not options.spin:
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
+    except Exception as error:  # ORT raises its own Fail/InvalidGraph types
+        raise ModelError(f"model {label}: ONNX Runtime cannot load {path}: {error}") from error
+
+
+class OnnxDetector:
+    """A YOLO-family object detector running in ONNX Runtime on BGR uint8 images."""
+
+    def __init__(self, path: Path, options: DetectorOptions = DetectorOptions(), *,
+                 model_id: str | None = None, model_version: str = "unversioned",
+                 class_names: tuple[str, ...] | None = None) -> None:
+        self.path = Path(path)
+        self.model_id = model_id or self.path.stem
+        self.model_version = model_version
+        self.options = options
+        opset = read_opset(self.path, self.model_id)  # first: a clearer message than ORT's for corrupt files
+        self._session = _session(self.path, options, self.model_id)
+        self.info: OnnxInfo = describe(self._session, opset, self.model_id)
+        self.input_size = self._input_size()
+        output_shape = self._probe_output_shape()
+        self.layout = check_layout(output_shape, self.input_size, self.model_id, options.layout)
+        self.class_names = self._class_names(options.class_names or class_names, class_count(output_shape, self.layout))
+        self._grid = yolox_grid(self.input_size) if self.layout == "yolox" else None
+        self._decode = DecodeOptions(options.confidence, options.iou, options.max_det)
+        self._pool = ThreadPoolExecutor(options.workers) if options.workers > 1 else None
+        logger.info("loaded %s v%s (%s, %s, input %s, classes %s)", self.model_id, model_version,
+                    self.layout, self.info.input_type, self.input_size, self.class_names)
+
+    def _input_size(self) -> tuple[int, int]:
+        size = self.info.input_size or self.options.imgsz or self.info.metadata_size()
+        if size is None:
+            raise ModelError(f"model {self.model_id}: input size is dynamic and not in the metadata; pass imgsz=(H, W)")
+        if size[0] % 32 or size[1] % 32:
+            raise ModelError(f"model {self.model_id}: input size {size} must be multiples of 32 (YOLO strides)")
+        return size
+
+    def _probe_output_shape(self) -> tuple[int, ...]:
+        """Run once on a grey image: warms the session up and gives the real output shape."""
+        blob = np.full((1, 3, *self.input_size), 0.5, np.dtype(self.info.input_type))
+        try:
+            output = self._run(blob)
+        except ModelError:
+            raise
+        except Exception as error:
+            raise ModelError(f"model {self.model_id}: inference failed on a 1×3×{self.input_size} input: {error}") from error
+        if self.options.warmup:
+            self._session.run(None, {self.info.input_name: blob})
+        return tuple(int(d) for d in output.shape)
+
+    def _class_names(self, given: tuple[str, ...] | None, count: int) -> tuple[str, ...]:
+        names = given or self.info.class_names()
+        if names is None:
+            logger.warning("model %s has no class names; using class0..class%d", self.model_id, count - 1)
+            return tuple(f"class{i}" for i in range(count))
+        if len(names) != count:
+            raise ModelError(f"model {self.model_id}: output has {count} classes but {len(names)} names were given: {names}")
+        return tuple(names)
+
+    def _prepare(self, pixels: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+            shape = getattr(pixels, "shape", None)
+            raise ModelError(f"model {self.model_id}: expected an H×W×3 uint8 BGR image, got {type(pixels).__name__} {shape}")
+        return letterbox(pixels, self.input_size, center=self.layout != "yolox")
+
+    def _run(self, blob: np.ndarray) -> np.ndarray:
+        output = self._session.run(None, {self.info.input_name: blob})[0]
+        if not np.isfinite(output).all():
+            raise ModelError(f"model {self.model_id}: output contains NaN or infinite values (broken export or weights)")
+        return output
+
+    def _detect_one(self, pixels: np.ndarray) -> Detections:
+        canvas, box = self._prepare(pixels)
+        raw = self._run(to_blob([canvas], self.layout, np.dtype(self.info.input_type)))[0]
+        return self._to_detections(raw, box)
+
+    def _to_detections(self, raw: np.ndarray, box: Letterbox) -> Detections:
+        found = detections_from_onnx_yolo(raw, self.layout, box, self.class_names, self._decode, self._grid)
+        found.metadata.update(model_id=self.model_id, model_version=self.model_version)
+        return found
+
+    def detect(self, pixels: np.ndarray) -> Detections:
+        """Detect objects in one BGR uint8 image; boxes in the image's pixels."""
+        return self._detect_one(pixels)
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+        """Detect in several images: one batched run when the export allows, else in parallel."""
+        if not images:
+            return []
+        if self.info.dynamic_batch and len(images) > 1:
+            prepared = [self._prepare(image) for image in images]
+            raw = self._run(to_blob([c for c, _ in prepared], self.layout, np.dtype(self.info.input_type)))
+            return [self._to_detections(raw[i], box) for i, (_, box) in enumerate(prepared)]
+        if self._pool is not None:
+            return list(self._pool.map(self._detect_one, images))
+        return [self._detect_one(image) for image in images]
+
+    def close(self) -> None:
+        """Stop the worker threads (the session is freed with the object)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def load_detector(model: str | Path = registry.DEFAULT_ALIAS, variant: str | None = None, **options) -> OnnxDetector:
+    """Load a detector by registry name (``default``, ``damage-default``), or by ONNX path.
+
+    A registered model (or a file with a manifest beside it) is refused when its sha256
+    does not match the manifest. ``options`` are :class:`DetectorOptions` fields.
+    """
+    settings = DetectorOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    path = Path(model)
+    if path.suffix == ".onnx" or path.exists():
+        if not path.is_file():
+            raise ModelError(f"model {model}: no such ONNX file")
+        found = registry.manifest_beside(path)
+        if found is None:
+            logger.info("loading unregistered model %s (no manifest, no checksum check)", path)
+            return OnnxDetector(path, settings)
+        manifest, folder = found
+    else:
+        manifest, folder = registry.find_model(str(model))
+    checked = registry.verify_file(manifest, folder, variant)
+    fields = {**settings.__dict__, "layout": settings.layout or manifest.layout,
+              "imgsz": settings.imgsz or tuple(manifest.input_size)}
+    return OnnxDetector(checked, DetectorOptions(**fields),
+                        model_id=manifest.name, model_version=manifest.version, class_names=manifest.classes)
