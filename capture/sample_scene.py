@@ -1,0 +1,208 @@
+"""Drawing the sample drive: road texture, perspective warp, pedestrian and parked car.
+
+All randomness is seeded, so the same code draws the same pixels. Coordinates on the
+road: ``s`` metres along the track (forward), ``x`` metres across it (+ right).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from voirie.capture import sample_drive as cfg
+
+_SEED = 20250514
+_PITCH = math.radians(cfg.CAM_PITCH_DEG)
+_CX, _CY = cfg.WIDTH / 2.0, cfg.HEIGHT / 2.0
+_HORIZON = int(_CY - cfg.FOCAL_PX * math.tan(_PITCH))
+
+
+def _px(s: float, x: float) -> tuple[int, int]:
+    """Texture pixel (column, row) of road point (s, x)."""
+    return int(round((x + cfg.HALF_WIDTH_M) / cfg.TEXTURE_RES_M)), int(round(s / cfg.TEXTURE_RES_M))
+
+
+def road_texture(length_m: float) -> np.ndarray:
+    """Top-down BGR texture of the whole road: asphalt, sidewalks, markings, damage."""
+    rng = np.random.default_rng(_SEED)
+    rows, cols = int(length_m / cfg.TEXTURE_RES_M), int(2 * cfg.HALF_WIDTH_M / cfg.TEXTURE_RES_M)
+    # Blurred grain: a real asphalt look without per-pixel noise that bloats the video.
+    grain = cv2.GaussianBlur(rng.normal(0.0, 22.0, (rows, cols)).astype(np.float32), (5, 5), 1.0)
+    patches = cv2.resize(rng.normal(0.0, 7.0, (rows // 40 + 1, cols // 40 + 1)).astype(np.float32), (cols, rows))
+    grey = np.clip(92.0 + grain + patches, 0, 255).astype(np.uint8)
+    texture = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    curb = int((cfg.HALF_WIDTH_M - cfg.ROAD_HALF_M) / cfg.TEXTURE_RES_M)
+    for side in (slice(0, curb), slice(cols - curb, cols)):  # concrete sidewalks, lighter
+        texture[:, side] = np.clip(texture[:, side].astype(np.int16) + 55, 0, 255).astype(np.uint8)
+    _markings(texture, length_m)
+    _damage(texture, rng)
+    return texture
+
+
+def _markings(texture: np.ndarray, length_m: float) -> None:
+    white = (225, 228, 228)
+    width = max(1, int(0.12 / cfg.TEXTURE_RES_M))
+    for edge in (-3.2, 3.2):  # solid edge lines
+        cv2.line(texture, _px(0, edge), _px(length_m, edge), white, width)
+    for start in np.arange(2.0, length_m, 13.0):  # centre line: 3 m dashes, 10 m gaps (French T1)
+        cv2.line(texture, _px(start, 0), _px(start + 3.0, 0), white, width)
+    cv2.rectangle(texture, _px(cfg.STOP_LINE_M, 0.1), _px(cfg.STOP_LINE_M + 0.5, 3.2), white, -1)
+
+
+def _damage(texture: np.ndarray, rng: np.random.Generator) -> None:
+    crack = (38, 38, 40)
+    thick = max(2, int(0.04 / cfg.TEXTURE_RES_M))
+    for kind, s0, s1, x0, x1 in cfg.DAMAGE:
+        if kind in ("longitudinal_crack", "transverse_crack"):
+            steps = 30
+            s = np.linspace(s0, s1, steps) + (rng.normal(0, 0.08, steps) if kind == "transverse_crack" else 0)
+            x = np.linspace(x0, x1, steps) + (rng.normal(0, 0.06, steps) if kind == "longitudinal_crack" else 0)
+            points = np.array([_px(a, b) for a, b in zip(s, x)], np.int32)
+            cv2.polylines(texture, [points], False, crack, thick + 1)
+        elif kind == "alligator_crack":
+            _alligator(texture, rng, s0, s1, x0, x1, crack)
+        elif kind == "pothole":
+            centre = _px((s0 + s1) / 2, (x0 + x1) / 2)
+            axes = (int((x1 - x0) / 2 / cfg.TEXTURE_RES_M), int((s1 - s0) / 2 / cfg.TEXTURE_RES_M))
+            cv2.ellipse(texture, centre, (axes[0] + 4, axes[1] + 4), 0, 0, 360, (70, 72, 75), -1)
+            cv2.ellipse(texture, centre, axes, 0, 0, 360, (22, 22, 25), -1)
+        elif kind == "patch":
+            cv2.rectangle(texture, _px(s0, x0), _px(s1, x1), (58, 60, 62), -1)
+            cv2.rectangle(texture, _px(s0, x0), _px(s1, x1), (30, 30, 32), thick)
+
+
+def _alligator(texture: np.ndarray, rng: np.random.Generator, s0: float, s1: float, x0: float, x1: float, colour) -> None:
+    """A net of small polygons (the 'crocodile skin' of fatigue cracking)."""
+    cell = 0.25
+    for s in np.arange(s0, s1, cell):
+        for x in np.arange(x0, x1, cell):
+            corners = [(s + ds * cell + rng.normal(0, 0.04), x + dx * cell + rng.normal(0, 0.04))
+                       for ds, dx in ((0, 0), (0, 1), (1, 1), (1, 0))]
+            points = np.array([_px(a, b) for a, b in corners], np.int32)
+            cv2.polylines(texture, [points], True, colour, 2)
+
+
+def background() -> np.ndarray:
+    """Sky, a row of house fronts on the horizon, and verge below it (static: far away)."""
+    image = np.zeros((cfg.HEIGHT, cfg.WIDTH, 3), np.uint8)
+    for row in range(_HORIZON):
+        image[row] = (235 - row // 4, 200 - row // 6, 160 - row // 8)  # BGR sky, lighter low
+    rng = np.random.default_rng(_SEED + 1)
+    x = 0
+    while x < cfg.WIDTH:  # tuffeau stone fronts with slate roofs and windows
+        w, h = int(rng.integers(90, 170)), int(rng.integers(40, 90))
+        top = _HORIZON - h
+        cv2.rectangle(image, (x, top), (x + w, _HORIZON), (170, 200, 215), -1)
+        cv2.rectangle(image, (x, top - 12), (x + w, top), (90, 85, 80), -1)
+        for wx in range(x + 10, x + w - 15, 28):
+            cv2.rectangle(image, (wx, top + 10), (wx + 12, top + 26), (80, 70, 60), -1)
+        x += w + 4
+    image[_HORIZON:] = (80, 110, 95)
+    return image
+
+
+def render_frame(texture: np.ndarray, backdrop: np.ndarray, s_cam: float) -> np.ndarray:
+    """The camera's view with the camera ``s_cam`` metres along the road."""
+    r0 = max(0, int((s_cam + cfg.VIEW_NEAR_M) / cfg.TEXTURE_RES_M))
+    r1 = min(len(texture), int((s_cam + cfg.VIEW_FAR_M) / cfg.TEXTURE_RES_M))
+    crop = texture[r0:r1]
+    res = cfg.TEXTURE_RES_M
+    to_ground = np.array([[res, 0, -cfg.HALF_WIDTH_M], [0, res, r0 * res - s_cam], [0, 0, 1]])
+    sin, cos, h = math.sin(_PITCH), math.cos(_PITCH), cfg.CAM_HEIGHT_M
+    to_camera = np.array([[1, 0, 0], [0, -sin, h * cos], [0, cos, h * sin]])
+    intrinsics = np.array([[cfg.FOCAL_PX, 0, _CX], [0, cfg.FOCAL_PX, _CY], [0, 0, 1]])
+    homography = intrinsics @ to_camera @ to_ground
+    image = backdrop.copy()
+    cv2.warpPerspective(crop, homography, (cfg.WIDTH, cfg.HEIGHT), dst=image,
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
+    return image
+
+
+def project(z: float, x: float, up: float) -> tuple[float, float, float]:
+    """Image (u, v) and depth of the point ``z`` m ahead, ``x`` right, ``up`` above the road."""
+    y = cfg.CAM_HEIGHT_M - up
+    sin, cos = math.sin(_PITCH), math.cos(_PITCH)
+    yc, zc = y * cos - z * sin, y * sin + z * cos
+    return _CX + cfg.FOCAL_PX * x / zc, _CY + cfg.FOCAL_PX * yc / zc, zc
+
+
+@dataclass
+class Sprites:
+    """The upright things: a pedestrian with a real face, a car with a plate."""
+
+    face: np.ndarray
+    plate: np.ndarray
+
+    @classmethod
+    def load(cls, face_path: Path, registration: str) -> Sprites:
+        face = cv2.imread(str(face_path), cv2.IMREAD_COLOR)
+        if face is None:
+            raise FileNotFoundError(f"sample-drive face image missing or unreadable: {face_path}")
+        return cls(face=face, plate=_plate_image(registration))
+
+    def draw(self, image: np.ndarray, s_cam: float) -> dict:
+        """Draw far to near; return the image boxes of the face and the plate when visible."""
+        boxes: dict = {}
+        items = sorted(((cfg.CAR["s_m"], self._car), (cfg.PERSON["s_m"], self._person)), reverse=True)
+        for s, draw in items:
+            z = s - s_cam
+            if z > 1.0:
+                boxes.update(draw(image, z))
+        return boxes
+
+    def _person(self, image: np.ndarray, z: float) -> dict:
+        x, height = cfg.PERSON["x_m"], cfg.PERSON["height_m"]
+        _block(image, z, x - 0.18, x + 0.18, 0.0, 0.85, (60, 50, 45))  # legs
+        _block(image, z, x - 0.24, x + 0.24, 0.85, 1.50, (40, 60, 150))  # red coat
+        box = _paste(image, self.face, z, x - 0.15, x + 0.15, 1.46, height)
+        return {"face_xyxy": box} if box else {}
+
+    def _car(self, image: np.ndarray, z: float) -> dict:
+        x = cfg.CAR["x_m"]
+        _block(image, z, x - 0.85, x + 0.85, 0.25, 1.0, (150, 110, 40))  # body, blue
+        _block(image, z, x - 0.65, x + 0.65, 1.0, 1.45, (70, 60, 50))  # rear window
+        for side in (-0.65, 0.55):
+            _block(image, z, x + side, x + side + 0.1, 0.0, 0.3, (20, 20, 20))  # tyres
+            _block(image, z, x + side - 0.1, x + side + 0.2, 0.75, 0.9, (30, 30, 200))  # lights
+        box = _paste(image, self.plate, z, x - 0.26, x + 0.26, 0.45, 0.56)
+        return {"plate_xyxy": box} if box else {}
+
+
+def _rect(z: float, x0: float, x1: float, y0: float, y1: float) -> tuple[int, int, int, int]:
+    u0, v1, _ = project(z, x0, y0)
+    u1, v0, _ = project(z, x1, y1)
+    return int(round(u0)), int(round(v0)), int(round(u1)), int(round(v1))
+
+
+def _block(image: np.ndarray, z: float, x0: float, x1: float, y0: float, y1: float, colour) -> None:
+    u0, v0, u1, v1 = _rect(z, x0, x1, y0, y1)
+    cv2.rectangle(image, (u0, v0), (u1, v1), colour, -1)
+
+
+def _paste(image: np.ndarray, sprite: np.ndarray, z: float, x0: float, x1: float, y0: float, y1: float) -> list[int] | None:
+    """Paste ``sprite`` scaled to its projected rectangle; the visible box, or None."""
+    u0, v0, u1, v1 = _rect(z, x0, x1, y0, y1)
+    if u1 - u0 < 2 or v1 - v0 < 2:
+        return None
+    scaled = cv2.resize(sprite, (u1 - u0, v1 - v0), interpolation=cv2.INTER_AREA)
+    a0, b0 = max(u0, 0), max(v0, 0)
+    a1, b1 = min(u1, image.shape[1]), min(v1, image.shape[0])
+    if a1 - a0 < 2 or b1 - b0 < 2:
+        return None
+    image[b0:b1, a0:a1] = scaled[b0 - v0:b1 - v0, a0 - u0:a1 - u0]
+    return [a0, b0, a1, b1]
+
+
+def _plate_image(registration: str) -> np.ndarray:
+    """A French/EU plate, 520 x 110 mm at 1 px/mm: blue EU band, black characters on white."""
+    plate = np.full((110, 520, 3), 250, np.uint8)
+    cv2.rectangle(plate, (0, 0), (44, 109), (160, 60, 10), -1)  # EU band (BGR blue)
+    cv2.putText(plate, "F", (10, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+    cv2.rectangle(plate, (476, 0), (519, 109), (160, 60, 10), -1)  # region band
+    cv2.putText(plate, registration, (56, 82), cv2.FONT_HERSHEY_DUPLEX, 2.1, (10, 10, 10), 5, cv2.LINE_AA)
+    cv2.rectangle(plate, (0, 0), (519, 109), (20, 20, 20), 3)
+    return plate

@@ -1,0 +1,312 @@
+"""The survey loop: one anonymized, geotagged photo (and its record) every 4 m of road.
+
+    fixes (file or gpsd) -> FixFilter -> DistanceTrigger -> marks
+    camera frames ----------------------------------------> FrameMatcher -> (mark, frame)
+    (mark, frame) -> quality gate -> anonymizer (fail-closed) -> damage detector (optional)
+                  -> FrameRecord -> SurveyWriter (JPEG with EXIF GPS + records.jsonl)
+
+Replaying a file, the whole track is known first, so the loop decodes only the frames
+that can be nearest a mark (``grab()`` the others): that, not the models, decides how fast
+a replay runs. Live, the camera and gpsd run on their own threads and marks reach the
+matcher when the fix after them arrives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from geographiclib.geodesic import Geodesic
+
+from voirie.anonymize import AnonymizationError
+from voirie.capture.camera import VideoFileSource
+from voirie.capture.gnss import FixFilter, read_track
+from voirie.capture.quality import QualityConfig, QualityGate
+from voirie.capture.trigger import DistanceTrigger, FrameMatcher, TriggerMark
+from voirie.edge.writer import SurveyWriter
+from voirie.records import AnonymizedFrame, Detections, Frame, FrameRecord, GeoFix
+
+logger = logging.getLogger(__name__)
+
+
+class Anonymizes(Protocol):
+    name: str
+
+    def __call__(self, frame: Frame) -> AnonymizedFrame: ...
+
+
+class DetectsDamage(Protocol):
+    model_id: str
+    model_version: str
+
+    def detect(self, pixels: Any) -> Detections: ...
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    """Identity of the run and the knobs of the loop."""
+
+    device_id: str = "edge-01"
+    survey_id: str | None = None  # default: "survey-<UTC start>"
+    camera_id: str = "cam0"
+    spacing_m: float = 4.0
+    max_offset_s: float = 0.1  # a mark with no frame this close is not photographed
+    max_speed_mps: float = 70.0
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.spacing_m <= 100:
+            raise ValueError(f"spacing_m must be within [0.5, 100], got {self.spacing_m}")
+        if not 0 < self.max_offset_s <= 1:
+            raise ValueError(f"max_offset_s must be within (0, 1], got {self.max_offset_s}")
+
+
+@dataclass
+class SurveyStats:
+    """What happened to every fix and frame of a run."""
+
+    fixes: int = 0
+    fixes_rejected: Counter = field(default_factory=Counter)
+    marks: int = 0
+    marks_unmatched: int = 0
+    frames_read: int = 0
+    frames_decoded: int = 0
+    camera_dropped: int = 0  # live only: frames the bounded queue dropped
+    matched: int = 0
+    quality_rejected: Counter = field(default_factory=Counter)
+    anonymization_dropped: int = 0
+    detector_failed: int = 0
+    written: int = 0
+    faces_masked: int = 0
+    plates_masked: int = 0
+    detections: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def frames_per_s(self) -> float:
+        """Camera frames processed per second of wall time (the whole loop)."""
+        return self.frames_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["frames_per_s"] = round(self.frames_per_s, 2)
+        return out
+
+
+@dataclass
+class SurveyResult:
+    survey_dir: Path
+    survey_id: str
+    device_id: str
+    stats: SurveyStats
+
+
+def frame_position(mark: TriggerMark, frame_time: datetime) -> tuple[GeoFix, float]:
+    """The mark's fix moved to the frame's instant (dead reckoning over <= 20 ms)."""
+    dt = (frame_time - mark.time_utc).total_seconds()
+    speed = mark.fix.speed_mps or 0.0
+    shift = speed * dt
+    fix = mark.fix
+    if abs(shift) > 1e-3 and fix.heading_deg is not None:
+        moved = Geodesic.WGS84.Direct(fix.lat, fix.lon, fix.heading_deg, shift)
+        fix = fix.model_copy(update={"lat": moved["lat2"], "lon": moved["lon2"]})
+    return fix.model_copy(update={"time_utc": frame_time}), max(0.0, mark.distance_m + shift)
+
+
+class SurveyPipeline:
+    """From a matched (mark, frame) to a written record; every step counted in ``stats``."""
+
+    def __init__(self, writer: SurveyWriter, anonymizer: Anonymizes, detector: DetectsDamage | None,
+                 config: SurveyConfig, survey_id: str) -> None:
+        self.writer, self.anonymizer, self.detector = writer, anonymizer, detector
+        self.config, self.survey_id = config, survey_id
+        self.gate = QualityGate(config.quality)
+        self.stats = SurveyStats()
+
+    def process(self, mark: TriggerMark, frame: Frame) -> FrameRecord | None:
+        """Gate, anonymize, detect, write; None when the frame was rejected or dropped."""
+        self.stats.matched += 1
+        fix, distance = frame_position(mark, frame.time_utc)
+        verdict = self.gate.check(frame.pixels, fix)
+        if not verdict.kept:
+            self.stats.quality_rejected[verdict.reason] += 1
+            return None
+        frame = dataclasses.replace(frame, fix=fix, distance_m=distance)
+        try:
+            anonymized = self.anonymizer(frame)
+        except AnonymizationError as error:  # fail closed: the frame is never written
+            self.stats.anonymization_dropped += 1
+            logger.warning("frame %d dropped, anonymization failed: %s", frame.sequence, error)
+            return None
+        detections, model = self._detect(anonymized)
+        record = self._record(anonymized, fix, distance, detections, model, verdict.scores)
+        written = self.writer.write(anonymized, record)
+        self.stats.written += 1
+        self.stats.faces_masked += anonymized.faces_masked
+        self.stats.plates_masked += anonymized.plates_masked
+        self.stats.detections += len(record.detections)
+        return written
+
+    def _detect(self, anonymized: AnonymizedFrame) -> tuple[tuple, tuple[str | None, str | None]]:
+        if self.detector is None:
+            return (), (None, None)
+        try:
+            found = self.detector.detect(anonymized.pixels)
+        except Exception as error:  # noqa: BLE001 - a model failure must not lose the photo
+            self.stats.detector_failed += 1
+            logger.warning("damage detector failed on frame %d: %r", anonymized.frame.sequence, error)
+            return (), (None, None)  # no model id: "not analysed", not "no damage"
+        return tuple(found.to_records()), (self.detector.model_id, self.detector.model_version)
+
+    def _record(self, anonymized: AnonymizedFrame, fix: GeoFix, distance: float, detections: tuple,
+                model: tuple[str | None, str | None], quality) -> FrameRecord:
+        frame, c = anonymized.frame, self.config
+        return FrameRecord(
+            record_id=FrameRecord.make_id(c.device_id, self.survey_id, frame.camera_id, frame.sequence),
+            device_id=c.device_id, survey_id=self.survey_id, camera_id=frame.camera_id,
+            sequence=frame.sequence, time_utc=frame.time_utc, fix=fix, distance_m=distance,
+            image_width=frame.width, image_height=frame.height, detections=detections, quality=quality,
+            model_id=model[0], model_version=model[1], anonymizer=anonymized.anonymizer,
+            faces_masked=anonymized.faces_masked, plates_masked=anonymized.plates_masked,
+        )
+
+
+def default_survey_id(start: datetime) -> str:
+    return "survey-" + start.strftime("%Y%m%dT%H%M%SZ")
+
+
+def track_marks(fixes: Iterable[GeoFix], config: SurveyConfig, stats: SurveyStats) -> list[TriggerMark]:
+    """Run a whole recorded track through the fix filter and the distance trigger."""
+    fix_filter, trigger = FixFilter(config.max_speed_mps), DistanceTrigger(config.spacing_m)
+    marks: list[TriggerMark] = []
+    first: GeoFix | None = None
+    for fix in fixes:
+        stats.fixes += 1
+        first = first or fix
+        if fix_filter.accept(fix):
+            marks.extend(trigger.update(fix))
+    stats.fixes_rejected.update(fix_filter.rejected)
+    stats.marks = len(marks)
+    return marks
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]survey"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[written]} photos"), TimeRemainingColumn(), disable=not enabled)
+
+
+def _near_mark(offsets: list[float], t: float, window: float) -> bool:
+    i = bisect_left(offsets, t)
+    return any(0 <= j < len(offsets) and abs(offsets[j] - t) <= window for j in (i - 1, i))
+
+
+def survey_video(video: str | Path, track: str | Path, out_dir: str | Path, anonymizer: Anonymizes,
+                 detector: DetectsDamage | None = None, config: SurveyConfig | None = None, *,
+                 video_start_utc: datetime | None = None, progress: bool = True) -> SurveyResult:
+    """Survey a recorded drive: a video file and its NMEA/GPX track (same clock).
+
+    The video's first frame is taken at ``video_start_utc`` (default: the track's first fix).
+    """
+    config = config or SurveyConfig()
+    started = time.perf_counter()
+    stats = SurveyStats()
+    fixes = list(read_track(track))
+    marks = track_marks(fixes, config, stats)
+    start = video_start_utc or fixes[0].time_utc
+    survey_id = config.survey_id or default_survey_id(start)
+    source = VideoFileSource(video, start, config.camera_id)
+    # Frames farther than half a frame period from every mark can never be the nearest one:
+    # grab them (cheap) and decode only the candidates.
+    window = min(config.max_offset_s, 0.5 / source.fps + 1e-3)
+    offsets = [(m.time_utc - start).total_seconds() for m in marks]
+    matcher: FrameMatcher[Frame] = FrameMatcher(config.max_offset_s, keep_s=max(1.0, config.max_offset_s))
+    matcher.add_marks(marks)
+    with SurveyWriter(out_dir) as writer, source, _progress(progress) as bar:
+        pipeline = SurveyPipeline(writer, anonymizer, detector, config, survey_id)
+        pipeline.stats = stats
+        task = bar.add_task("survey", total=source.frame_count or None, written=0)
+        while (stamp := source.grab()) is not None:
+            stats.frames_read += 1
+            if stamp.sequence % 10 == 0:
+                bar.update(task, completed=stamp.sequence, written=stats.written)
+            if not _near_mark(offsets, stamp.monotonic_s, window):
+                continue
+            frame = source.retrieve(stamp)
+            if frame is None:
+                continue
+            stats.frames_decoded += 1
+            for mark, chosen in matcher.offer(frame.time_utc, frame):
+                pipeline.process(mark, chosen)
+        for mark, chosen in matcher.flush():
+            pipeline.process(mark, chosen)
+        bar.update(task, completed=stats.frames_read, written=stats.written)
+    stats.marks_unmatched = sum(matcher.unmatched.values())
+    stats.elapsed_s = time.perf_counter() - started
+    return SurveyResult(Path(out_dir), survey_id, config.device_id, stats)
+
+
+def survey_live(camera: int | str, out_dir: str | Path, anonymizer: Anonymizes, detector: DetectsDamage | None = None,
+                config: SurveyConfig | None = None, *, gpsd_host: str = "127.0.0.1", gpsd_port: int = 2947,
+                duration_s: float | None = None) -> SurveyResult:
+    """Survey live from a camera and gpsd until Ctrl-C (or ``duration_s``).
+
+    Frame times are the system clock at capture: keep it synchronised (chrony fed by gpsd).
+    """
+    import threading
+
+    from voirie.capture.camera import open_camera
+    from voirie.capture.gnss import GpsdSource
+
+    config = config or SurveyConfig()
+    started = time.perf_counter()
+    survey_id = config.survey_id or default_survey_id(datetime.now().astimezone())
+    stats, new_marks, lock, stop = SurveyStats(), [], threading.Lock(), threading.Event()
+    fix_filter, trigger = FixFilter(config.max_speed_mps), DistanceTrigger(config.spacing_m)
+
+    def follow_gnss() -> None:  # on its own thread: gpsd reads block
+        for fix in GpsdSource(gpsd_host, gpsd_port).fixes():
+            stats.fixes += 1
+            if stop.is_set():
+                return
+            if fix_filter.accept(fix):
+                with lock:
+                    new_marks.extend(trigger.update(fix))
+
+    threading.Thread(target=follow_gnss, name="gnss", daemon=True).start()
+    matcher: FrameMatcher[Frame] = FrameMatcher(config.max_offset_s, keep_s=1.5)
+    with SurveyWriter(out_dir) as writer, open_camera(camera, config.camera_id) as source:
+        pipeline = SurveyPipeline(writer, anonymizer, detector, config, survey_id)
+        pipeline.stats = stats
+        try:
+            for frame in source.frames():
+                stats.frames_read += 1
+                with lock:
+                    marks, new_marks[:] = list(new_marks), []
+                stats.marks += len(marks)
+                matcher.add_marks(marks)
+                for mark, chosen in matcher.offer(frame.time_utc, frame):
+                    pipeline.process(mark, chosen)
+                if duration_s is not None and time.perf_counter() - started > duration_s:
+                    break
+        except KeyboardInterrupt:
+            logger.info("survey stopped by the operator")
+        finally:
+            stop.set()
+            for mark, chosen in matcher.flush():
+                pipeline.process(mark, chosen)
+            stats.frames_decoded = stats.frames_read
+            stats.camera_dropped = source.dropped
+    stats.fixes_rejected.update(fix_filter.rejected)
+    stats.marks_unmatched = sum(matcher.unmatched.values())
+    stats.elapsed_s = time.perf_counter() - started
+    return SurveyResult(Path(out_dir), survey_id, config.device_id, stats)

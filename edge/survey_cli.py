@@ -1,0 +1,113 @@
+"""``voirie survey``: photograph the road every 4 m, anonymized and geotagged.
+
+    voirie survey --video drive.mp4 --track drive.nmea [--out DIR] [--model default|none|PATH]
+    voirie survey --camera 0 --gpsd [--gpsd-host H --gpsd-port P]
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+logger = logging.getLogger(__name__)
+
+
+def load_damage_detector(model: str, console: Console | None = None):
+    """The damage detector for ``--model``: None for ``none``; a missing default is a warning, not an error."""
+    if model.lower() == "none":
+        return None
+    from voirie.models import ModelError, load_detector
+
+    try:
+        return load_detector(model)
+    except ModelError as error:
+        if model != "default":
+            raise
+        # No damage model shipped yet: photos and records still have value (evidence,
+        # later analysis); records then say model_id None = "not analysed".
+        (console or Console(stderr=True)).print(f"[yellow]no damage detector: {error}; surveying without one")
+        return None
+
+
+def print_summary(result, console: Console) -> None:
+    """The run's counts as a table, and where the output is."""
+    s = result.stats
+    table = Table(title=f"survey {result.survey_id}")
+    table.add_column("step")
+    table.add_column("count", justify="right")
+    rows = [
+        ("GNSS fixes read", s.fixes), ("fixes rejected", _counts(s.fixes_rejected)),
+        ("4 m marks", s.marks), ("marks with no frame near", s.marks_unmatched),
+        ("camera frames read", s.frames_read), ("frames decoded", s.frames_decoded),
+        ("frames dropped by the camera queue", s.camera_dropped),
+        ("rejected by the quality gate", _counts(s.quality_rejected)),
+        ("dropped: anonymization failed", s.anonymization_dropped),
+        ("photos written", s.written), ("faces / plates masked", f"{s.faces_masked} / {s.plates_masked}"),
+        ("damage detections", s.detections), ("detector failures", s.detector_failed),
+        ("frames per second (whole loop)", f"{s.frames_per_s:.1f}"),
+    ]
+    for label, value in rows:
+        table.add_row(label, str(value))
+    console.print(table)
+    console.print(f"photos and records in [bold]{result.survey_dir}[/] (records.jsonl, images/)")
+
+
+def _counts(counter) -> str:
+    total = sum(counter.values())
+    return f"{total} ({', '.join(f'{k}: {v}' for k, v in sorted(counter.items()))})" if total else "0"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``voirie survey`` to the command line."""
+
+    @app.command()
+    def survey(
+        video: Path | None = typer.Option(None, help="Recorded drive video (replay)."),
+        track: Path | None = typer.Option(None, help="Its GNSS track, NMEA 0183 or GPX."),
+        video_start: datetime | None = typer.Option(None, help="UTC time of the video's first frame (default: first fix)."),
+        camera: str | None = typer.Option(None, help="Live camera: V4L2 index (0) or RTSP URL."),
+        gpsd: bool = typer.Option(False, "--gpsd", help="Live GNSS from gpsd."),
+        gpsd_host: str = typer.Option("127.0.0.1", help="gpsd host."),
+        gpsd_port: int = typer.Option(2947, help="gpsd port."),
+        out: Path | None = typer.Option(None, help="Output folder (default data/surveys/<survey id>)."),
+        model: str = typer.Option("default", help="Damage model: default, none, a registered name or a .onnx path."),
+        spacing: float = typer.Option(4.0, min=0.5, max=100.0, help="Metres between photos."),
+        device_id: str = typer.Option("edge-01", help="This device's id (goes into every record)."),
+        duration: float | None = typer.Option(None, help="Live only: stop after this many seconds."),
+        progress: bool = typer.Option(True, help="Show a progress bar."),
+        anonymize_timeout: float = typer.Option(5.0, min=0.1, max=60.0,
+                                                help="Seconds allowed to anonymize one frame; slower frames are dropped."),
+    ) -> None:
+        """Take an anonymized, geotagged photo every 4 m (replay a drive or run live)."""
+        from voirie.anonymize import Anonymizer, AnonymizerOptions
+        from voirie.edge import survey as runner
+
+        console = Console()
+        replay = video is not None or track is not None
+        if replay == (camera is not None or gpsd) or (replay and (video is None or track is None)):
+            raise typer.BadParameter("give either --video FILE --track FILE, or --camera SOURCE --gpsd")
+        if camera is not None and not gpsd:
+            raise typer.BadParameter("live surveys need --gpsd for positions")
+        if video_start is not None and video_start.tzinfo is None:
+            video_start = video_start.replace(tzinfo=timezone.utc)  # times without a zone are UTC
+        config = runner.SurveyConfig(device_id=device_id, spacing_m=spacing)
+        try:
+            detector = load_damage_detector(model, console)
+            anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=anonymize_timeout))
+            if replay:
+                folder = out or Path("data/surveys") / video.stem
+                result = runner.survey_video(video, track, folder, anonymizer, detector, config,
+                                             video_start_utc=video_start, progress=progress)
+            else:
+                folder = out or Path("data/surveys") / runner.default_survey_id(datetime.now().astimezone())
+                result = runner.survey_live(camera, folder, anonymizer, detector, config,
+                                            gpsd_host=gpsd_host, gpsd_port=gpsd_port, duration_s=duration)
+        except ValueError as error:  # bad input (video, track, camera): one clear line, no traceback
+            console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(2) from error
+        print_summary(result, console)
