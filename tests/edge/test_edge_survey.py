@@ -88,8 +88,13 @@ def test_photos_are_geotagged_anonymized_and_recorded(demo: DemoContext, truth: 
 
 
 def test_face_is_blurred_in_the_written_photo(demo: DemoContext, truth: dict) -> None:
-    records = [r for r in read_records(demo.state["survey_dir"]) if r.faces_masked]
-    record = records[-1]
+    def face_height(record) -> int:
+        box = truth["per_frame"][record.sequence].get("face_xyxy")
+        return box[3] - box[1] if box else 0
+
+    # The photo where the pedestrian's face is largest: it must be found and blurred.
+    record = max(read_records(demo.state["survey_dir"]), key=face_height)
+    assert face_height(record) >= 30 and record.faces_masked >= 1
     box = truth["per_frame"][record.sequence]["face_xyxy"]
     written = cv2.imread(str(Path(demo.state["survey_dir"]) / record.image_file))
     capture = cv2.VideoCapture(str(demo.state["sample_drive"].video))
