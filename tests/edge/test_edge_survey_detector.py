@@ -41,8 +41,9 @@ def _tiny_damage_model(path: Path) -> Path:
     return path
 
 
-def test_detections_and_model_id_are_recorded(tmp_path: Path) -> None:
-    drive = make_sample_drive(tmp_path / "drive")
+def test_detections_and_model_id_are_recorded(tmp_path: Path, tmp_path_factory) -> None:
+    # Shared with the sample-drive tests of this session (make_sample_drive caches by folder).
+    drive = make_sample_drive(tmp_path_factory.getbasetemp() / "sample_drive_shared")
     capture = cv2.VideoCapture(str(drive.video))
     clip = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (1280, 720))
