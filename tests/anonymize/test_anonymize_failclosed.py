@@ -14,7 +14,7 @@ from voirie.anonymize import AnonymizationError, Anonymizer, AnonymizerOptions, 
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.images import ImageError, decode_image
 from voirie.anonymize.detectors import CLASS_NAMES, FaceDetector
-from voirie.anonymize.onnx_model import CENTERFACE
+from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8
 from voirie.anonymize.stage import StageCounts, anonymize_frames, write_jpeg
 from voirie.anonymize.synthetic import render_plate
 from voirie.records import Detections, Frame
@@ -177,3 +177,20 @@ def _overlaps(detections: Detections, box: tuple[int, int, int, int]) -> bool:
     x1, y1, x2, y2 = box
     d = detections.xyxy
     return bool(((d[:, 0] < x2) & (d[:, 2] > x1) & (d[:, 1] < y2) & (d[:, 3] > y1)).any())
+
+
+def test_shipped_int8_model_is_checked_too(tmp_path: Path) -> None:
+    data = bytearray(CENTERFACE_INT8.locate().read_bytes())
+    data[-100] ^= 0x01
+    altered = tmp_path / "centerface_int8.onnx"
+    altered.write_bytes(bytes(data))
+    with pytest.raises(AnonymizationError, match="sha256"):
+        CenterFace(spec=CENTERFACE_INT8, model_path=str(altered))
+
+
+def test_int8_and_float_models_both_run_on_a_face_free_scene() -> None:
+    """Both face models load and run; on a face-free scene neither reports faces."""
+    image, _ = _plate_scene()
+    for spec in (CENTERFACE, CENTERFACE_INT8):
+        detector = FaceDetector(CenterFace(threads=1, spec=spec))
+        assert len(detector.detect(image, 60)) == 0

@@ -19,7 +19,7 @@ def _digest(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def drives(tmp_path_factory) -> tuple:
-    first = make_sample_drive(tmp_path_factory.mktemp("a"))
+    first = make_sample_drive(tmp_path_factory.getbasetemp() / "sample_drive_shared")
     second = make_sample_drive(tmp_path_factory.mktemp("b"))
     return first, second
 
