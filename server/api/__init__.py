@@ -1,0 +1,1 @@
+"""HTTP API: routers per resource, dependencies in ``deps``."""
