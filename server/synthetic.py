@@ -76,7 +76,8 @@ def evidence_jpeg(record: FrameRecord, quality: int = 70) -> bytes:
     for d in record.detections:
         x1, y1, x2, y2 = (v / 4 for v in d.box_xyxy)
         draw.line((x1, y1, x2, y2), fill=(30, 30, 30), width=2)
-    image = image.resize((record.image_width, record.image_height)).filter(ImageFilter.GaussianBlur(2))
+    # Evidence is a thumbnail (half size): boxes are in full-image pixels, the map scales them.
+    image = image.filter(ImageFilter.GaussianBlur(1)).resize((w * 2, h * 2))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
