@@ -23,7 +23,7 @@ from voirie.server.geo import Projector
 
 logger = logging.getLogger(__name__)
 
-ID_KEYS = ("segment_id", "id", "fid", "osm_id", "gid")
+ID_KEYS = ("segment_id", "section_id", "id", "fid", "osm_id", "gid")
 NAME_KEYS = ("name", "street", "nom", "nom_voie")
 CLASS_KEYS = ("road_class", "highway", "class", "fclass", "nature")
 WIDTH_KEYS = ("width_m", "width", "largeur")

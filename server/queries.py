@@ -19,7 +19,7 @@ COLUMNS = (Section.section_id, Section.street, Section.road_class, Section.sourc
            Section.width_m, Section.pci, Section.grade, Section.confidence, Section.surveyed_at,
            Section.survey_id, Section.model_version, Section.frames, Section.damage,
            Section.geometry_json, Section.geometry_wkt)
-PROPERTY_NAMES = ("street", "road_class", "source", "length_m", "width_m", "pci", "grade", "confidence",
+PROPERTY_NAMES = ("section_id", "street", "road_class", "source", "length_m", "width_m", "pci", "grade", "confidence",
                   "surveyed_at", "survey_id", "model_version", "frames", "damage")
 
 

@@ -64,6 +64,8 @@ async function loadSections(fit) {
     state.map.addLayer({ id: "sections", type: "line", source: "sections",
       layout: { "line-cap": "round", "line-join": "round" },
       paint: { "line-color": colourExpression(), "line-width": ["interpolate", ["linear"], ["zoom"], 12, 3, 18, 10] } });
+    state.map.addLayer({ id: "selected", type: "line", source: "sections", filter: ["==", ["get", "section_id"], ""],
+      paint: { "line-color": "#1565c0", "line-width": 3, "line-gap-width": 8 } });
     state.map.on("click", "sections", (e) => showSection(e.features[0].id || e.features[0].properties.section_id));
     state.map.on("mouseenter", "sections", () => { state.map.getCanvas().style.cursor = "pointer"; });
     state.map.on("mouseleave", "sections", () => { state.map.getCanvas().style.cursor = ""; });
@@ -131,9 +133,10 @@ function detectionList(frame) {
 async function showSection(sectionId) {
   const s = await api("/api/v1/sections/" + encodeURIComponent(sectionId));
   state.selected = sectionId;
+  state.map.setFilter("selected", ["==", ["get", "section_id"], sectionId]);
   const damage = Object.entries(s.damage || {}).map(([k, v]) => `${escapeHtml(k)} × ${v}`).join(", ") || "none";
   const history = s.history.map((h) => `${h.surveyed_at.slice(0, 10)}: grade ${h.grade} (PCI ${h.pci})`).join("<br>");
-  const frames = s.frames.filter((f) => f.detections.length || f.evidence_url).map((f) =>
+  const frames = s.frame_records.filter((f) => f.detections.length || f.evidence_url).map((f) =>
     `${photoHtml(f)}<ul class="dets">${detectionList(f)}</ul>`).join("");
   document.getElementById("details").innerHTML = `<h2>Section ${escapeHtml(s.section_id)}</h2>
     <div><span class="grade-badge" style="background:${gradeColour(s.grade)}">${s.grade ?? "–"}</span> PCI <b>${s.pci ?? "–"}</b></div>

@@ -88,7 +88,7 @@ def test_review_regrades_and_exports_yolo_labels(live):
     assert live.ingest(auth, frames, "b1").status_code == 200
     worst = max(live.client.get("/api/v1/sections.geojson").json()["features"], key=lambda f: f["properties"]["grade"])
     detail = live.client.get(f"/api/v1/sections/{worst['id']}").json()
-    detections = [d for f in detail["frames"] for d in f["detections"]]
+    detections = [d for f in detail["frame_records"] for d in f["detections"]]
     inspector = live.key("inspector")
     url = "/api/v1/detections/{}/review"
     assert live.client.post(url.format(detections[0]["detection_id"]), json={"action": "reject"},

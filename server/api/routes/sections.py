@@ -78,7 +78,7 @@ def section_detail(section_id: str, session: SessionDep, _: ReaderDep) -> dict[s
             "history": [{"survey_id": h.survey_id, "surveyed_at": h.surveyed_at.isoformat(), "pci": h.pci,
                          "grade": h.grade, "confidence": h.confidence, "model_version": h.model_version}
                         for h in history],
-            "frames": _frames_of(session, section) if section.survey_id else []}
+            "frame_records": _frames_of(session, section) if section.survey_id else []}
 
 
 @router.get("/summary", summary="Network summary: km per grade step, PCI histogram")

@@ -1,0 +1,35 @@
+"""The demo's map step on a survey folder (records.jsonl + images/), end to end."""
+
+from __future__ import annotations
+
+import csv
+
+from rich.console import Console
+
+from voirie.demo import DemoContext
+from voirie.server.demo import map_step, read_survey, synthetic_survey
+
+SECTIONS_CSV = ["section_id", "street", "road_class", "length_m", "width_m", "pci", "grade", "confidence",
+                "surveyed_at", "model_version", "geometry_wkt"]
+
+
+def test_map_step_syncs_survey_and_writes_outputs(tmp_path):
+    survey = synthetic_survey(tmp_path / "survey")
+    with (survey / "records.jsonl").open("a") as out:
+        out.write('{"schema": 1, "broken": true}\n')  # a bad line is skipped, not fatal
+    ctx = DemoContext(workdir=tmp_path / "demo", console=Console(quiet=True), state={"survey_dir": str(survey)})
+    ctx = map_step(ctx)
+    records = read_survey(survey)
+    with open(ctx.state["sections_csv"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == SECTIONS_CSV
+    assert all(row["grade"] and row["model_version"] == "rdd-yolo@1.0" for row in rows)
+    assert ctx.state["database_url"].startswith("sqlite:///") and ctx.state["server_url"].startswith("http://127.0.0.1:")
+    html = (tmp_path / "demo" / "server" / "map.html").read_text()
+    assert "maplibregl" in html and "VOIRIE_EMBED" in html and "/vendor/" not in html  # works from disk
+    assert "map snapshot (HTML)" in ctx.outputs and "sections CSV" in ctx.outputs
+    import sqlite3
+
+    path = ctx.state["database_url"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*), SUM(has_evidence) FROM frames").fetchone() == (len(records), len(records))
