@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from types import SimpleNamespace
 from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from voirie.server.condition import distress_of, pci_from_quantities
@@ -24,6 +25,7 @@ from voirie.server.crud import get_meta, set_meta
 from voirie.server.geo import Projector, projector_for
 from voirie.server.matching import SectionIndex
 from voirie.server.models import DetectionRow, FrameRow, Section, SectionHistory
+from voirie.server.queries import PROPERTY_NAMES, feature_json, properties
 from voirie.server.tracks import derive_sections
 
 logger = logging.getLogger(__name__)
@@ -129,10 +131,22 @@ def grade_sections(session: Session, settings: Settings) -> int:
     session.execute(delete(SectionHistory))
     if history:
         session.execute(insert(SectionHistory), history)
-    empty = {"pci": None, "grade": None, "confidence": None, "surveyed_at": None, "survey_id": None,
-             "model_version": None, "frames": 0, "damage": {}}
-    session.execute(update(Section), [{"section_id": sid, **current.get(sid, empty)} for sid in sections])
+    if sections:
+        session.execute(update(Section.__table__).where(Section.section_id == bindparam("sid")),
+                        [_section_update(s, current.get(sid, EMPTY)) for sid, s in sections.items()])
     return len(current)
+
+
+EMPTY = {"pci": None, "grade": None, "confidence": None, "surveyed_at": None, "survey_id": None,
+         "model_version": None, "frames": 0, "damage": {}}
+
+
+def _section_update(section: Section, condition: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of one section's UPDATE: condition columns and the stored Feature text."""
+    values = {name: condition[name] for name in EMPTY}
+    props = properties(SimpleNamespace(**{**{n: getattr(section, n) for n in PROPERTY_NAMES}, **values}))
+    return {"sid": section.section_id, **values,
+            "feature_json": feature_json(section.section_id, section.geometry_json, props)}
 
 
 class ConditionService:

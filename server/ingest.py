@@ -117,9 +117,9 @@ def _write(session: Session, request: IngestRequest, device_id: str,
             detections.extend(_detection_rows(record))
         else:
             bins.append({**record.model_dump(exclude={"schema_version"}), "received_at": now})
-    for table, rows in ((FrameRow, frames), (DetectionRow, detections), (CountBinRow, bins)):
-        if rows:
-            session.execute(insert(table), rows)
+    for model, rows in ((FrameRow, frames), (DetectionRow, detections), (CountBinRow, bins)):
+        if rows:  # Core insert on the table: the ORM bulk path costs ~3x more per row
+            session.execute(insert(model.__table__), rows)
     if known is None:
         session.add(IngestBatch(batch_id=request.batch_id, device_id=device_id,
                                 accepted=len(result.accepted), duplicates=len(result.duplicates)))

@@ -164,6 +164,9 @@ class Section(Base):
     model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     frames: Mapped[int] = mapped_column(Integer, default=0)
     damage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> count
+    # The section as a GeoJSON Feature, rewritten whenever it is graded: serving the map is
+    # then a string join, not 12,500 dict encodings per request.
+    feature_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 Index("ix_sections_bbox", Section.minx, Section.miny, Section.maxx, Section.maxy)

@@ -192,8 +192,15 @@ def section_rows(segment: RoadSegment, projector: Projector, length_m: float, wi
             "pci": None, "grade": None, "confidence": None, "surveyed_at": None, "survey_id": None,
             "model_version": None, "frames": 0, "damage": {},
         })
+        rows[-1]["feature_json"] = _feature(rows[-1])
     return rows
 
+
+
+def _feature(row: dict[str, Any]) -> str:
+    from voirie.server.queries import PROPERTY_NAMES, feature_json
+
+    return feature_json(row["section_id"], row["geometry_json"], {n: row[n] for n in PROPERTY_NAMES})
 
 
 def store_network(session: Any, segments: list[RoadSegment], settings: Any) -> int:

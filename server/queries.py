@@ -70,21 +70,33 @@ def count_sections(session: Session, f: SectionFilter) -> int:
     return int(session.scalar(_where(select(func.count()).select_from(Section), f)) or 0)
 
 
-def properties(row: Row) -> dict[str, Any]:
-    """JSON-ready properties of a section row."""
+def properties(row: Any) -> dict[str, Any]:
+    """JSON-ready properties of a section (row, ORM object or anything with the attributes)."""
     props = {name: getattr(row, name) for name in PROPERTY_NAMES}
     if props["surveyed_at"] is not None:
         props["surveyed_at"] = props["surveyed_at"].isoformat()
     return props
 
 
-def feature_collection(rows: list[Row], extra: dict[str, Any] | None = None) -> str:
-    """GeoJSON text; geometries are stored as GeoJSON already, so they are not re-encoded."""
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    features = ",".join(
-        f'{{"type":"Feature","id":{dumps(r.section_id)},"geometry":{r.geometry_json},'
-        f'"properties":{dumps(properties(r))}}}'
-        for r in rows
-    )
-    head = "".join(f"{dumps(k)}:{dumps(v)}," for k, v in (extra or {}).items())
-    return f'{{"type":"FeatureCollection",{head}"features":[{features}]}}'
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def feature_json(section_id: str, geometry_json: str, props: dict[str, Any]) -> str:
+    """One GeoJSON Feature as text (geometry is stored as GeoJSON already)."""
+    return f'{{"type":"Feature","id":{_dumps(section_id)},"geometry":{geometry_json},"properties":{_dumps(props)}}}'
+
+
+def feature_texts(session: Session, f: SectionFilter, limit: int | None = None, offset: int = 0) -> list[str]:
+    """Stored Feature texts of the sections matching ``f`` (the fast path for maps)."""
+    columns = (Section.feature_json, Section.damage) if f.damage_class else (Section.feature_json,)
+    query = _where(select(*columns), f).order_by(Section.section_id)
+    if f.damage_class is None:
+        return list(session.scalars(query.offset(offset).limit(limit)))
+    texts = [r.feature_json for r in session.execute(query) if (r.damage or {}).get(f.damage_class)]
+    return texts[offset: None if limit is None else offset + limit]
+
+
+def feature_collection(features: list[str], extra: dict[str, Any] | None = None) -> str:
+    """A FeatureCollection around Feature texts, with extra top-level members (OGC paging)."""
+    head = "".join(f"{_dumps(k)}:{_dumps(v)}," for k, v in (extra or {}).items())
+    return f'{{"type":"FeatureCollection",{head}"features":[{",".join(features)}]}}'

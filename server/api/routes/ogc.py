@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from voirie.server.api.deps import ReaderDep, SessionDep
 from voirie.server.models import DetectionRow, FrameRow
-from voirie.server.queries import SectionFilter, count_sections, feature_collection, select_sections
+from voirie.server.queries import SectionFilter, count_sections, feature_collection, feature_texts
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["ogc-api-features"])
@@ -97,10 +97,10 @@ def items(collection_id: str, request: Request, session: SessionDep, _: ReaderDe
     if collection_id == "sections":
         f = SectionFilter(bbox=box)
         matched = count_sections(session, f)
-        rows = select_sections(session, f, limit=limit, offset=offset)
-        extra = {"numberMatched": matched, "numberReturned": len(rows),
-                 "links": _links(request, matched, len(rows), limit, offset)}
-        return Response(feature_collection(rows, extra), media_type="application/geo+json")
+        texts = feature_texts(session, f, limit=limit, offset=offset)
+        extra = {"numberMatched": matched, "numberReturned": len(texts),
+                 "links": _links(request, matched, len(texts), limit, offset)}
+        return Response(feature_collection(texts, extra), media_type="application/geo+json")
     features, matched, returned = _detection_items(session, box, limit, offset)
     head = json.dumps({"numberMatched": matched, "numberReturned": returned,
                        "links": _links(request, matched, returned, limit, offset)})[1:-1]

@@ -16,7 +16,7 @@ from voirie.server.api.deps import AdminDep, ConditionsDep, ReaderDep, SessionDe
 from voirie.server.condition import GRADE_COLOURS
 from voirie.server.crud import set_meta
 from voirie.server.models import DetectionRow, FrameRow, Section, SectionHistory
-from voirie.server.queries import SectionFilter, feature_collection, properties, select_sections
+from voirie.server.queries import SectionFilter, feature_collection, feature_texts, properties, select_sections
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["sections"])
@@ -35,8 +35,8 @@ def _filter(grade_min: float | None, grade_max: float | None, damage_class: str 
 def sections_geojson(session: SessionDep, _: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
                      grade_max: float | None = Query(None, ge=1, le=5), damage_class: str | None = None,
                      surveyed_from: datetime | None = None, surveyed_to: datetime | None = None) -> Response:
-    rows = select_sections(session, _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to))
-    return Response(feature_collection(rows), media_type="application/geo+json")
+    texts = feature_texts(session, _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to))
+    return Response(feature_collection(texts), media_type="application/geo+json")
 
 
 @router.get("/sections.csv", summary="Sections with their condition (CSV, WKT geometry)")
