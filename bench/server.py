@@ -11,21 +11,24 @@ Last line: one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import socket
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.progress import Progress
 
-from voirie.server.core.config import Settings
-from voirie.server.main import create_app
-from voirie.server.runner import ServerThread
 from voirie.server.synthetic import frames_along
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,31 @@ def grid_network(km: float) -> list[list[tuple[float, float]]]:
         lon0, lat0 = 1.80 + 0.004 * (i // 2), 50.90 + 0.004 * (i // 2)
         roads.append([(1.80, lat0), (1.80 + dlon, lat0)] if i % 2 == 0 else [(lon0, 50.90), (lon0, 50.90 + dlat)])
     return roads
+
+
+@contextlib.contextmanager
+def served(data_dir: Path) -> Iterator[str]:
+    """``voirie serve`` in its own process (as deployed: the client does not share its GIL)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "VOIRIE_DATA_DIR": str(data_dir), "VOIRIE_BOOTSTRAP_ADMIN_KEY": ADMIN}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "voirie.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/api/v1/map-config", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("voirie serve did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def ingest(client: httpx.Client, auth: dict, bodies: list[bytes], frames: int) -> float:
@@ -96,8 +124,7 @@ def main() -> None:
         {"type": "Feature", "properties": {"id": f"road{k}", "name": f"Rue {k}"},
          "geometry": {"type": "LineString", "coordinates": road}} for k, road in enumerate(roads)]}
     with tempfile.TemporaryDirectory() as folder:
-        app = create_app(Settings(data_dir=Path(folder) / "data", bootstrap_admin_key=ADMIN))
-        with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+        with served(Path(folder) / "data") as url, httpx.Client(base_url=url, timeout=600) as client:
             admin = {"Authorization": f"Bearer {ADMIN}"}
             client.put("/api/v1/network", content=json.dumps(network), headers=admin).raise_for_status()
             token = client.post("/api/v1/devices", json={"device_id": "car-1"}, headers=admin).json()["token"]
