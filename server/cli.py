@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,7 +15,7 @@ network_app = typer.Typer(help="The city's road network.", no_args_is_help=True)
 server_app = typer.Typer(help="Server administration on the configured database.", no_args_is_help=True)
 
 
-def _session_factory():  # noqa: ANN202 - (Settings, sessionmaker)
+def _session_factory() -> tuple[Any, Any]:
     from voirie.server.core.config import Settings
     from voirie.server.core.db import make_engine, make_session_factory
     from voirie.server.models import Base

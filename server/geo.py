@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
@@ -37,9 +38,7 @@ class Projector:
         return shapely.transform(geometry, lambda xy: _apply(self.inverse, xy))
 
 
-def _apply(transformer: Transformer, xy):  # noqa: ANN001, ANN202 - shapely callback
-    import numpy as np
-
+def _apply(transformer: Transformer, xy: np.ndarray) -> np.ndarray:
     x, y = transformer.transform(xy[:, 0], xy[:, 1])
     return np.column_stack([x, y])
 

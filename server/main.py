@@ -45,12 +45,14 @@ def _vendor_routes(app: FastAPI) -> None:
 
     @app.get("/vendor/{name}", include_in_schema=False)
     def vendor_file(name: str) -> FileResponse:
+        """MapLibre GL JS files from the local ``maplibre`` package (no CDN)."""
         if name not in ("maplibre-gl.js", "maplibre-gl.css"):
             raise HTTPException(status_code=404, detail="not found")
         return FileResponse(vendor / name, headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
+        """The map page."""
         return FileResponse(STATIC_DIR / "index.html")
 
 

@@ -27,6 +27,7 @@ class UtcDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store UTC (naive on SQLite)."""
         if value is not None and value.tzinfo is None:
             raise ValueError(f"refusing a naive datetime {value!r}: times are stored in UTC")
         if value is None or dialect.name != "sqlite":
@@ -34,6 +35,7 @@ class UtcDateTime(TypeDecorator):
         return value.astimezone(timezone.utc).replace(tzinfo=None)  # SQLite stores text without zone
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Read back as aware UTC."""
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, MultiLineString, shape
@@ -142,9 +143,7 @@ def read_geopackage(path: Path) -> list[RoadSegment]:
     return segments
 
 
-def _reproject(transformer: Transformer, xy):  # noqa: ANN001, ANN202 - shapely callback
-    import numpy as np
-
+def _reproject(transformer: Transformer, xy: np.ndarray) -> np.ndarray:
     x, y = transformer.transform(xy[:, 0], xy[:, 1])
     return np.column_stack([x, y])
 

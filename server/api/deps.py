@@ -7,7 +7,7 @@ are set by ``create_app`` so tests can pass their own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -26,15 +26,18 @@ _bearer = HTTPBearer(auto_error=False, description="device token (vdt_…) or AP
 
 
 def get_settings(request: Request) -> Settings:
+    """The app's settings."""
     return request.app.state.settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """A database session for one request."""
     with request.app.state.session_factory() as session:
         yield session
 
 
 def get_conditions(request: Request) -> ConditionService:
+    """The app's condition service."""
     return request.app.state.conditions
 
 
@@ -61,8 +64,9 @@ def current_device(session: SessionDep, credentials: CredentialsDep) -> Device:
 DeviceDep = Annotated[Device, Depends(current_device)]
 
 
-def _key_with_role(needed: str):  # noqa: ANN202 - dependency factory
+def _key_with_role(needed: str) -> Callable[..., ApiKey]:
     def dependency(session: SessionDep, credentials: CredentialsDep) -> ApiKey:
+        """The API key presented, if its role suffices."""
         if credentials is None:
             raise _unauthorized(f"an API key with role {needed} is required (Authorization: Bearer vak_…)")
         key = api_key_for(session, credentials.credentials)

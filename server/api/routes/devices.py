@@ -17,6 +17,7 @@ router = APIRouter(tags=["devices"])
 
 @router.post("/devices", status_code=201, response_model=DeviceCreated, summary="Register a device (admin)")
 def register_device(device_in: DeviceCreate, session: SessionDep, _: AdminDep) -> DeviceCreated:
+    """Register a device (admin)."""
     try:
         return crud.create_device(session, device_in)
     except crud.DeviceExistsError as error:
@@ -25,11 +26,13 @@ def register_device(device_in: DeviceCreate, session: SessionDep, _: AdminDep) -
 
 @router.get("/devices", response_model=list[DevicePublic], summary="List devices (admin)")
 def list_devices(session: SessionDep, _: AdminDep) -> list[Device]:
+    """List devices (admin)."""
     return list(session.scalars(select(Device).order_by(Device.device_id)))
 
 
 @router.delete("/devices/{device_id}", response_model=DevicePublic, summary="Revoke a device's token (admin)")
 def revoke_device(device_id: str, session: SessionDep, _: AdminDep) -> Device:
+    """Revoke a device's token (admin)."""
     device = session.get(Device, device_id)
     if device is None:
         raise HTTPException(status_code=404, detail=f"no device {device_id!r}")
@@ -40,4 +43,5 @@ def revoke_device(device_id: str, session: SessionDep, _: AdminDep) -> Device:
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, summary="Create a person's API key (admin)")
 def create_api_key(key_in: ApiKeyCreate, session: SessionDep, _: AdminDep) -> ApiKeyCreated:
+    """Create a person's API key (admin)."""
     return crud.create_api_key(session, key_in.name, key_in.role)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
@@ -18,7 +19,7 @@ _JPEG_BODY = {"requestBody": {"required": True, "content": {"image/jpeg": {
     "schema": {"type": "string", "format": "binary"}}}}}
 
 
-def _evidence_path(settings: SettingsDep, record_id: str):  # noqa: ANN202 - Path
+def _evidence_path(settings: SettingsDep, record_id: str) -> Path:
     # record ids are UUIDs made by the device; refuse anything that could leave the folder.
     if not record_id.replace("-", "").isalnum():
         raise HTTPException(status_code=422, detail=f"record_id must be alphanumeric with dashes, got {record_id!r}")
@@ -30,6 +31,7 @@ def _evidence_path(settings: SettingsDep, record_id: str):  # noqa: ANN202 - Pat
             summary="Upload the blurred JPEG of one of this device's frame records")
 async def put_evidence(record_id: str, request: Request, device: DeviceDep, session: SessionDep,
                        settings: SettingsDep) -> None:
+    """Upload the blurred JPEG of one of this device's frame records."""
     path = _evidence_path(settings, record_id)
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "image/jpeg":
         raise HTTPException(status_code=415, detail="evidence must be sent as image/jpeg")
@@ -54,6 +56,7 @@ async def put_evidence(record_id: str, request: Request, device: DeviceDep, sess
 @router.get("/evidence/{record_id}", response_class=FileResponse, responses={404: {}},
             summary="The blurred JPEG of a frame record")
 def get_evidence(record_id: str, settings: SettingsDep, _: ReaderDep) -> FileResponse:
+    """The blurred JPEG of a frame record."""
     path = _evidence_path(settings, record_id)
     if not path.is_file():
         raise HTTPException(status_code=404, detail=f"no evidence for {record_id!r}")

@@ -36,6 +36,7 @@ def _gpkg_response(write) -> Response:  # noqa: ANN001 - callable(path) -> Path
 
 @router.get("/exports/sections.gpkg", summary="Sections as a GeoPackage layer (opens in QGIS)")
 def sections_gpkg(session: SessionDep, _: ReaderDep) -> Response:
+    """Sections as a GeoPackage layer (opens in QGIS)."""
     rows = select_sections(session, SectionFilter())
     features = [(shapely.from_wkt(r.geometry_wkt), {**properties(r), "section_id": r.section_id}) for r in rows]
     return _gpkg_response(lambda path: write_geopackage(path, "sections", "LINESTRING", features, SECTION_COLUMNS))
@@ -43,6 +44,7 @@ def sections_gpkg(session: SessionDep, _: ReaderDep) -> Response:
 
 @router.get("/exports/detections.gpkg", summary="Detections as a GeoPackage point layer")
 def detections_gpkg(session: SessionDep, _: ReaderDep) -> Response:
+    """Detections as a GeoPackage point layer."""
     query = select(DetectionRow, FrameRow).join(FrameRow, FrameRow.record_id == DetectionRow.record_id)
     features = [(shapely.Point(f.lon, f.lat),
                  {"detection_id": d.detection_id, "record_id": d.record_id, "section_id": f.section_id,
@@ -54,6 +56,7 @@ def detections_gpkg(session: SessionDep, _: ReaderDep) -> Response:
 
 @router.get("/exports/state.zip", summary="Full server state in open formats (admin)")
 def state_export(session: SessionDep, settings: SettingsDep, _: AdminDep) -> Response:
+    """Full server state in open formats (admin)."""
     return Response(export_state(session, settings.evidence_dir), media_type="application/zip",
                     headers={"Content-Disposition": 'attachment; filename="voirie-state.zip"'})
 
@@ -63,6 +66,7 @@ def state_export(session: SessionDep, settings: SettingsDep, _: AdminDep) -> Res
                 "schema": {"type": "string", "format": "binary"}}}}})
 async def state_import(request: Request, session: SessionDep, settings: SettingsDep,
                        conditions: ConditionsDep, _: AdminDep) -> dict[str, int]:
+    """Restore a full state export (admin; replaces)."""
     try:
         counts = import_state(session, await request.body(), settings.evidence_dir)
     except StateImportError as error:

@@ -41,6 +41,7 @@ async def _read_json(request: Request, max_bytes: int) -> object:
              responses={400: {}, 401: {}, 403: {}, 409: {}, 413: {}, 422: {}},
              summary="Store a batch of records (idempotent by record id)")
 async def ingest(request: Request, device: DeviceDep, session: SessionDep, settings: SettingsDep) -> object:
+    """Store a batch of records (idempotent by record id)."""
     payload = await _read_json(request, settings.max_body_bytes)
     try:
         batch = IngestRequest.model_validate(payload)

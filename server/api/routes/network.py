@@ -22,6 +22,7 @@ _BODY = {"requestBody": {"required": True, "content": {
 @router.put("/network", openapi_extra=_BODY, responses={400: {}, 401: {}, 403: {}},
             summary="Replace the road network (GeoJSON or GeoPackage line layer; admin)")
 async def import_network(request: Request, session: SessionDep, settings: SettingsDep, _: AdminDep) -> dict:
+    """Replace the road network (GeoJSON or GeoPackage line layer; admin)."""
     body = await request.body()
     suffix = ".gpkg" if body[:16].startswith(b"SQLite format 3") else ".geojson"
     with tempfile.TemporaryDirectory() as folder:

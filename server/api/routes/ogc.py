@@ -33,11 +33,13 @@ def _collection(request: Request, cid: str) -> dict[str, Any]:
 
 @router.get("/conformance", summary="OGC API conformance classes")
 def conformance() -> dict[str, list[str]]:
+    """OGC API conformance classes."""
     return {"conformsTo": CONFORMANCE}
 
 
 @router.get("/collections", summary="OGC API collections")
 def collections(request: Request) -> dict[str, Any]:
+    """OGC API collections."""
     base = str(request.base_url).rstrip("/")
     return {"links": [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}],
             "collections": [_collection(request, cid) for cid in COLLECTIONS]}
@@ -45,6 +47,7 @@ def collections(request: Request) -> dict[str, Any]:
 
 @router.get("/collections/{collection_id}", responses={404: {}}, summary="One OGC API collection")
 def collection(collection_id: str, request: Request) -> dict[str, Any]:
+    """One OGC API collection."""
     if collection_id not in COLLECTIONS:
         raise HTTPException(status_code=404, detail=f"no collection {collection_id!r}; have {sorted(COLLECTIONS)}")
     return _collection(request, collection_id)
@@ -91,6 +94,7 @@ def _detection_items(session: SessionDep, bbox: tuple | None, limit: int, offset
 def items(collection_id: str, request: Request, session: SessionDep, _: ReaderDep,
           bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat (CRS84)"),
           limit: int = Query(100, ge=1, le=10000), offset: int = Query(0, ge=0, le=10_000_000)) -> Response:
+    """Features of a collection (GeoJSON), with bbox and paging."""
     if collection_id not in COLLECTIONS:
         raise HTTPException(status_code=404, detail=f"no collection {collection_id!r}")
     box = _bbox(bbox)

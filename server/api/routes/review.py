@@ -18,6 +18,7 @@ router = APIRouter(tags=["review"])
 @router.post("/detections/{detection_id}/review", response_model=ReviewPublic, status_code=201,
              responses={404: {}, 422: {}}, summary="Confirm, relabel or reject a detection (inspector)")
 def review_detection(detection_id: str, review: ReviewCreate, session: SessionDep, key: InspectorDep) -> ReviewRow:
+    """Confirm, relabel or reject a detection (inspector)."""
     try:
         return apply_review(session, detection_id, review, reviewer=key.name)
     except ReviewError as error:
@@ -27,10 +28,12 @@ def review_detection(detection_id: str, review: ReviewCreate, session: SessionDe
 
 @router.get("/reviews", response_model=list[ReviewPublic], summary="Review log, newest first")
 def list_reviews(session: SessionDep, _: ReaderDep) -> list[ReviewRow]:
+    """Review log, newest first."""
     return list(session.scalars(select(ReviewRow).order_by(ReviewRow.id.desc()).limit(1000)))
 
 
 @router.get("/exports/yolo-corrections.zip", summary="Reviewed frames as YOLO labels (inspector)")
 def export_yolo(session: SessionDep, _: InspectorDep) -> Response:
+    """Reviewed frames as YOLO labels (inspector)."""
     return Response(yolo_export(session), media_type="application/zip",
                     headers={"Content-Disposition": 'attachment; filename="yolo-corrections.zip"'})

@@ -35,12 +35,14 @@ def _filter(grade_min: float | None, grade_max: float | None, damage_class: str 
 def sections_geojson(session: SessionDep, _: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
                      grade_max: float | None = Query(None, ge=1, le=5), damage_class: str | None = None,
                      surveyed_from: datetime | None = None, surveyed_to: datetime | None = None) -> Response:
+    """Sections with their condition (GeoJSON)."""
     texts = feature_texts(session, _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to))
     return Response(feature_collection(texts), media_type="application/geo+json")
 
 
 @router.get("/sections.csv", summary="Sections with their condition (CSV, WKT geometry)")
 def sections_csv(session: SessionDep, _: ReaderDep) -> Response:
+    """Sections with their condition (CSV, WKT geometry)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -69,6 +71,7 @@ def _frames_of(session: SessionDep, section: Section) -> list[dict[str, Any]]:
 
 @router.get("/sections/{section_id}", summary="One section: condition, history, photos, detections")
 def section_detail(section_id: str, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
+    """One section: condition, history, photos, detections."""
     section = session.get(Section, section_id)
     if section is None:
         raise HTTPException(status_code=404, detail=f"no section {section_id!r}")
@@ -83,6 +86,7 @@ def section_detail(section_id: str, session: SessionDep, _: ReaderDep) -> dict[s
 
 @router.get("/summary", summary="Network summary: km per grade step, PCI histogram")
 def summary(session: SessionDep, _: ReaderDep) -> dict[str, Any]:
+    """Network summary: km per grade step, PCI histogram."""
     rows = session.execute(select(Section.length_m, Section.grade, Section.pci)).all()
     km_per_step = [0.0] * 8
     histogram = [0] * 10
@@ -104,6 +108,7 @@ def summary(session: SessionDep, _: ReaderDep) -> dict[str, Any]:
 
 @router.get("/streets", summary="Condition per street (length-weighted)")
 def streets(session: SessionDep, _: ReaderDep) -> list[dict[str, Any]]:
+    """Condition per street (length-weighted)."""
     acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0])
     for street, length, pci in session.execute(select(Section.street, Section.length_m, Section.pci)
                                                .where(Section.pci.is_not(None))):
@@ -121,6 +126,7 @@ def streets(session: SessionDep, _: ReaderDep) -> list[dict[str, Any]]:
 
 @router.get("/changes", summary="Sections that got worse since their previous survey")
 def changes(session: SessionDep, _: ReaderDep, min_grade_increase: float = Query(0.5, ge=0, le=4)) -> list[dict]:
+    """Sections that got worse since their previous survey."""
     history: dict[str, list[SectionHistory]] = defaultdict(list)
     for h in session.scalars(select(SectionHistory).order_by(SectionHistory.surveyed_at)):
         history[h.section_id].append(h)
@@ -135,6 +141,7 @@ def changes(session: SessionDep, _: ReaderDep, min_grade_increase: float = Query
 
 @router.post("/recompute", summary="Recompute matching and grades now (admin)")
 def recompute(session: SessionDep, conditions: ConditionsDep, _: AdminDep) -> dict[str, bool]:
+    """Recompute matching and grades now (admin)."""
     set_meta(session, "conditions_dirty", "1")
     session.commit()
     return {"recomputed": conditions.ensure_current()}
@@ -142,5 +149,6 @@ def recompute(session: SessionDep, conditions: ConditionsDep, _: AdminDep) -> di
 
 @router.get("/map-config", summary="Settings the map page needs")
 def map_config(settings: SettingsDep) -> dict[str, Any]:
+    """Settings the map page needs."""
     return {"tile_url": settings.tile_url, "tile_attribution": settings.tile_attribution,
             "grade_colours": list(GRADE_COLOURS)}
