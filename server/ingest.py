@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voirie.records import CountBin, FrameRecord
 from voirie.server.crud import set_meta
-from voirie.server.models import CountBinRow, DetectionRow, FrameRow, IngestBatch, IngestRequest, utcnow
+from voirie.server.models import CountBinRow, DetectionRow, FrameRow, IngestBatch, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -43,27 +43,62 @@ class IngestResult:
     replayed: bool = False
 
 
-def parse_batch(request: IngestRequest, device_id: str) -> list[FrameRecord | CountBin]:
-    """Validate every record and check it belongs to ``device_id``; raise ``IngestError``."""
-    if request.device_id != device_id:
+class _FrameItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["frame_record"]
+    record: FrameRecord
+
+
+class _CountItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["count_bin"]
+    record: CountBin
+
+
+class ParsedBatch(BaseModel):
+    """A batch with every record validated (what ``IngestRequest`` documents)."""
+
+    model_config = ConfigDict(extra="forbid")
+    batch_id: str = Field(min_length=1, max_length=128)
+    device_id: str = Field(min_length=1, max_length=64)
+    records: list[Annotated[_FrameItem | _CountItem, Field(discriminator="kind")]]
+
+
+def _problem(error: dict[str, Any]) -> dict[str, Any]:
+    """``{"index", "field", "message"}`` from a pydantic error (index when inside a record)."""
+    loc = list(error["loc"])
+    if len(loc) >= 2 and loc[0] == "records" and isinstance(loc[1], int):
+        rest = loc[2:]
+        if rest and rest[0] in RECORD_TYPES:
+            rest = rest[1:]
+        if rest and rest[0] == "record":
+            rest = rest[1:]
+        field_name = ".".join(map(str, rest)) or ("kind" if "tag" in error["type"] else "record")
+        return {"index": loc[1], "field": field_name, "message": error["msg"]}
+    return {"field": ".".join(map(str, loc)) or "body", "message": error["msg"]}
+
+
+def decode_batch(body: bytes, device_id: str, max_records: int = 100_000) -> tuple[str, list[FrameRecord | CountBin]]:
+    """Parse and validate a batch straight from JSON bytes (one pass in pydantic-core) and
+    check every record belongs to ``device_id``; raise ``IngestError``."""
+    try:
+        batch = ParsedBatch.model_validate_json(body)
+    except ValidationError as error:
+        problems = error.errors()
+        if problems and problems[0]["type"] == "json_invalid":
+            raise IngestError(400, [{"field": "body", "message": f"not valid JSON: {problems[0]['msg']}"}]) from error
+        raise IngestError(422, [_problem(p) for p in problems[:100]]) from error
+    if len(batch.records) > max_records:
+        raise IngestError(413, [{"field": "records", "message": f"{len(batch.records)} records; at most "
+                                                                f"{max_records} per batch"}])
+    if batch.device_id != device_id:
         raise IngestError(403, [{"field": "device_id", "message":
-                                 f"token belongs to {device_id!r}, batch says {request.device_id!r}"}])
-    records, errors = [], []
-    for index, item in enumerate(request.records):
-        try:
-            record = RECORD_TYPES[item.kind].model_validate(item.record)
-        except ValidationError as error:
-            for problem in error.errors():
-                errors.append({"index": index, "field": ".".join(str(p) for p in problem["loc"]),
-                               "message": problem["msg"]})
-            continue
-        if record.device_id != device_id:
+                                 f"token belongs to {device_id!r}, batch says {batch.device_id!r}"}])
+    for index, item in enumerate(batch.records):
+        if item.record.device_id != device_id:
             raise IngestError(403, [{"index": index, "field": "device_id", "message":
-                                     f"record of device {record.device_id!r}; this token is {device_id!r}"}])
-        records.append(record)
-    if errors:
-        raise IngestError(422, errors)
-    return records
+                                     f"record of device {item.record.device_id!r}; this token is {device_id!r}"}])
+    return batch.batch_id, [item.record for item in batch.records]
 
 
 def _frame_row(record: FrameRecord, now: Any) -> dict[str, Any]:
@@ -97,10 +132,9 @@ def _existing_ids(session: Session, records: list[FrameRecord | CountBin]) -> se
     return found
 
 
-def _write(session: Session, request: IngestRequest, device_id: str,
-           records: list[FrameRecord | CountBin]) -> IngestResult:
-    result = IngestResult(batch_id=request.batch_id)
-    known = session.get(IngestBatch, request.batch_id)
+def _write(session: Session, batch_id: str, device_id: str, records: list[FrameRecord | CountBin]) -> IngestResult:
+    result = IngestResult(batch_id=batch_id)
+    known = session.get(IngestBatch, batch_id)
     if known is not None and known.device_id != device_id:
         raise IngestError(409, [{"field": "batch_id", "message": "batch id already used by another device"}])
     result.replayed = known is not None
@@ -121,21 +155,22 @@ def _write(session: Session, request: IngestRequest, device_id: str,
         if rows:  # Core insert on the table: the ORM bulk path costs ~3x more per row
             session.execute(insert(model.__table__), rows)
     if known is None:
-        session.add(IngestBatch(batch_id=request.batch_id, device_id=device_id,
+        session.add(IngestBatch(batch_id=batch_id, device_id=device_id,
                                 accepted=len(result.accepted), duplicates=len(result.duplicates)))
     if frames:
         set_meta(session, "conditions_dirty", "1")
     return result
 
 
-def ingest_batch(session: Session, request: IngestRequest, device_id: str) -> IngestResult:
-    """Store a batch in one transaction; a concurrent replay that races us is retried once."""
-    records = parse_batch(request, device_id)
+def ingest_batch(session: Session, body: bytes, device_id: str, max_records: int = 100_000) -> IngestResult:
+    """Validate a JSON batch and store it in one transaction; a concurrent replay that
+    races us is retried once (the second pass sees its records as duplicates)."""
+    batch_id, records = decode_batch(body, device_id, max_records)
     for attempt in range(2):
         try:
-            result = _write(session, request, device_id, records)
+            result = _write(session, batch_id, device_id, records)
             session.commit()
-            logger.debug("batch %s: %d accepted, %d duplicates", request.batch_id,
+            logger.debug("batch %s: %d accepted, %d duplicates", batch_id,
                          len(result.accepted), len(result.duplicates))
             return result
         except IntegrityError:

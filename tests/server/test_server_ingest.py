@@ -48,10 +48,11 @@ def test_malformed_bodies_get_clear_4xx(live):
     auth = {**live.register("car-1"), "Content-Type": "application/json"}
     cases = [
         (b"{not json", {}, 400, "not valid JSON"),
+        (b"[1, 2]", {}, 422, '"field":"body"'),
         (b"\x1f\x8bnope", {"Content-Encoding": "gzip"}, 400, "gzip"),
         (json.dumps({"batch_id": "b", "records": []}).encode(), {}, 422, "device_id"),
         (json.dumps({"batch_id": "b", "device_id": "car-1", "records": [{"kind": "selfie", "record": {}}]}).encode(),
-         {}, 422, "records.0.kind"),
+         {}, 422, '{"index":0,"field":"kind"'),
     ]
     for body, headers, status, needle in cases:
         answer = live.client.post("/api/v1/ingest", content=body, headers={**auth, **headers})
