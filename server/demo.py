@@ -45,11 +45,11 @@ def read_survey(survey_dir: Path) -> list[FrameRecord]:
     return records
 
 
-def synthetic_survey(folder: Path) -> Path:
+def synthetic_survey(folder: Path, streets: tuple[list[tuple[float, float]], ...] = DEMO_STREETS) -> Path:
     """Write a small synthetic survey (records.jsonl + images/) and return its folder."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     records = []
-    for k, street in enumerate(DEMO_STREETS):
+    for k, street in enumerate(streets):
         records += frames_along(street, survey_id="demo-survey", seed=k, first_sequence=len(records),
                                 damage_rate=0.15 + 0.25 * k)
     with (folder / "records.jsonl").open("w") as out:

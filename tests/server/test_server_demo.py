@@ -14,7 +14,7 @@ SECTIONS_CSV = ["section_id", "street", "road_class", "length_m", "width_m", "pc
 
 
 def test_map_step_syncs_survey_and_writes_outputs(tmp_path):
-    survey = synthetic_survey(tmp_path / "survey")
+    survey = synthetic_survey(tmp_path / "survey", streets=([(1.8520, 50.9490), (1.8545, 50.9502)],))
     with (survey / "records.jsonl").open("a") as out:
         out.write('{"schema": 1, "broken": true}\n')  # a bad line is skipped, not fatal
     ctx = DemoContext(workdir=tmp_path / "demo", console=Console(quiet=True), state={"survey_dir": str(survey)})

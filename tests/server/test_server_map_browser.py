@@ -82,6 +82,11 @@ def test_map_page_offline_renders_and_shows_details(live, browser):
     assert "km per grade" in page.inner_text("#summary")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "server-map.png"))
+    # An inspector rejects a detection from the page: it is marked and the grade recomputes.
+    page.fill("#apikey", live.key("inspector")["Authorization"].split()[1])
+    page.click("#details button[data-action=reject] >> nth=0")
+    page.wait_for_function("document.querySelector('#details').innerText.includes('rejected')", timeout=10_000)
+    assert live.sql("SELECT COUNT(*) FROM reviews WHERE action = 'reject'") == [(1,)]
     assert outside == [] and errors == []
 
 

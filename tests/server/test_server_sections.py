@@ -110,3 +110,26 @@ def test_review_regrades_and_exports_yolo_labels(live):
     label = archive.read(f"labels/{record_id}.txt").decode().splitlines()
     cls = archive.read("classes.txt").decode().split().index("pothole")
     assert any(line.split()[0] == str(cls) and all(0 <= float(v) <= 1 for v in line.split()[1:]) for line in label)
+
+
+def test_geopackage_in_a_projected_crs_is_reprojected(tmp_path):
+    import sqlite3
+
+    import shapely
+    from pyproj import Transformer
+    from shapely.geometry import LineString
+
+    from voirie.server.gpkg import write_geopackage
+    from voirie.server.network import read_network
+
+    to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+    line = LineString([to_l93.transform(lon, lat) for lon, lat in STREET])
+    path = write_geopackage(tmp_path / "roads.gpkg", "troncons", "LINESTRING",
+                            [(line, {"nom_voie": "Rue Royale", "nature": "Route à 1 chaussée", "largeur": 6.5})],
+                            {"nom_voie": "TEXT", "nature": "TEXT", "largeur": "REAL"})
+    with sqlite3.connect(path) as conn:  # declare the layer as Lambert-93, as IGN BD TOPO ships it
+        conn.execute("INSERT INTO gpkg_spatial_ref_sys VALUES ('RGF93 / Lambert-93', 2154, 'EPSG', 2154, 'x', '')")
+        conn.execute("UPDATE gpkg_geometry_columns SET srs_id = 2154")
+    (segment,) = read_network(path)
+    assert (segment.name, segment.road_class, segment.width_m) == ("Rue Royale", "Route à 1 chaussée", 6.5)
+    assert shapely.equals_exact(segment.line, LineString(STREET), tolerance=1e-6)
