@@ -10,9 +10,10 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from voirie import __version__
@@ -56,6 +57,13 @@ def _vendor_routes(app: FastAPI) -> None:
         return FileResponse(STATIC_DIR / "index.html")
 
 
+async def _database_busy(request: Request, error: OperationalError) -> JSONResponse:
+    """A locked or unreachable database is temporary: 503 tells devices to retry later."""
+    logger.warning("database error on %s %s: %s", request.method, request.url.path, error.orig)
+    return JSONResponse(status_code=503, content={"detail": "database busy or unavailable; retry later"},
+                        headers={"Retry-After": "5"})
+
+
 def create_app(settings: Settings | None = None, session_factory: sessionmaker | None = None,
                conditions: ConditionService | None = None) -> FastAPI:
     """Build the app; creates the tables and the bootstrap admin key when configured."""
@@ -72,6 +80,7 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.conditions = conditions or ConditionService(settings, session_factory)
+    app.add_exception_handler(OperationalError, _database_busy)
     app.include_router(api_router)
     app.include_router(ogc_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

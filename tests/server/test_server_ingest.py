@@ -73,3 +73,16 @@ def test_gzip_batch_with_count_bins_lands_in_count_bins_table(live):
     columns = [row[1] for row in live.sql("PRAGMA table_info(count_bins)")]
     assert set(columns) == set(CountBin.model_fields) - {"schema_version"} | {"received_at"}
     assert sorted(live.sql("SELECT class_name, count, status FROM count_bins")) == [("bicycle", 6, "ok"), ("car", 41, "ok")]
+
+
+def test_concurrent_replays_store_each_record_once(live):
+    from concurrent.futures import ThreadPoolExecutor
+
+    auth = live.register("car-1")
+    frames = frames_along(STREET, damage_rate=0.5, seed=2)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: live.ingest(auth, frames, "same-batch"), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    accepted = [rid for a in answers for rid in a.json()["accepted"]]
+    assert sorted(accepted) == sorted(f.record_id for f in frames)  # each stored exactly once
+    assert live.sql("SELECT COUNT(*) FROM frames") == [(len(frames),)]
