@@ -62,7 +62,7 @@ def _inline(html: str, embed: dict[str, Any]) -> str:
 
 def standalone_html(base_url: str, path: Path, max_details: int = 2000) -> Path:
     """One self-contained HTML file of the current map (photos left out to stay small)."""
-    paths = ["/api/v1/map-config", "/api/v1/sections.geojson", "/api/v1/summary"]
+    paths = ["/api/v1/map-config", "/api/v1/sections.geojson", "/api/v1/summary", "/api/v1/streets"]
     with httpx.Client(base_url=base_url, timeout=60) as client:
         embed = {p: client.get(p).raise_for_status().json() for p in paths}
         surveyed = [f["id"] for f in embed["/api/v1/sections.geojson"]["features"]

@@ -109,6 +109,14 @@ async function renderSummary() {
      mean PCI ${s.mean_pci ?? "–"}</div><h2>km per grade</h2>${steps.join("")}<h2>PCI histogram (sections)</h2>${hist.join("")}`;
 }
 
+async function renderStreets() {
+  const streets = (await api("/api/v1/streets")).sort((a, b) => b.grade - a.grade).slice(0, 10);
+  document.getElementById("streets-body").innerHTML = streets.map((s) =>
+    `<div class="legend-row"><span class="swatch" style="background:${gradeColour(s.grade)}"></span>
+     ${escapeHtml(s.street)} · grade ${s.grade} · PCI ${s.pci} · ${(s.length_m / 1000).toFixed(2)} km</div>`).join("")
+    || '<span class="muted">no graded street yet</span>';
+}
+
 function escapeHtml(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
@@ -124,10 +132,11 @@ function photoHtml(frame) {
 }
 
 function detectionList(frame) {
+  // A static snapshot cannot write: review buttons only on the live server.
+  const buttons = (d) => window.VOIRIE_EMBED ? "" : ["confirm", "relabel", "reject"].map((a) =>
+    `<button data-det="${d.detection_id}" data-action="${a}">${a}</button>`).join(" ");
   return frame.detections.map((d) => `<li>${escapeHtml(d.reviewed_class || d.class_name)} · conf ${d.confidence.toFixed(2)} ·
-      <em>${d.review_status}</em> <button data-det="${d.detection_id}" data-action="confirm">confirm</button>
-      <button data-det="${d.detection_id}" data-action="relabel">relabel</button>
-      <button data-det="${d.detection_id}" data-action="reject">reject</button></li>`).join("");
+      <em>${d.review_status}</em> ${buttons(d)}</li>`).join("");
 }
 
 async function showSection(sectionId) {
@@ -160,6 +169,7 @@ async function review(detectionId, action) {
     headers: { "Content-Type": "application/json", Authorization: "Bearer " + key } });
   await loadSections(false);
   await renderSummary();
+  await renderStreets();
   await showSection(state.selected);
 }
 
@@ -175,6 +185,7 @@ async function main() {
   state.map.on("load", async () => {
     await loadSections(true);
     await renderSummary();
+    await renderStreets();
     state.map.once("idle", () => { window.voirieReady = true; });
   });
   document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); loadSections(false); });

@@ -80,6 +80,7 @@ def test_map_page_offline_renders_and_shows_details(live, browser):
     assert page.locator("#details .photo .box").count() == sum(target["properties"]["damage"].values())
     page.wait_for_function("[...document.querySelectorAll('#details img')].every(i => i.complete && i.naturalWidth > 0)")
     assert "km per grade" in page.inner_text("#summary")
+    assert "(unnamed)" in page.inner_text("#streets")  # derived sections have no street name
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "server-map.png"))
     # An inspector rejects a detection from the page: it is marked and the grade recomputes.
