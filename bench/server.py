@@ -5,7 +5,9 @@ Run: ``nice -n 10 .venv/bin/python bench/server.py`` (``--km 25`` for a quick ru
 Baselines measured in the same run: a bare SQLite ``executemany`` of the same frame rows
 (no HTTP, no validation: the floor ingest cannot beat) and ``json.dumps`` of the same
 FeatureCollection built as Python dicts (the naive way to serve GeoJSON).
-Last line: one JSON object.
+GeoJSON is timed on a body built from the database (first request after a recompute and
+an uncached filter; the worse of the two) and, separately, served from the per-generation
+cache. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -128,14 +130,18 @@ def measure(km: float, batch: int) -> dict:
             started = time.perf_counter()
             client.post("/api/v1/recompute", headers=admin).raise_for_status()
             recompute_s = time.perf_counter() - started
-            geojson_ms, body = timed_get(client, "/api/v1/sections.geojson", repeat=7)
+            cold_ms, _ = timed_get(client, "/api/v1/sections.geojson", repeat=1)  # builds the body
+            cached_ms, body = timed_get(client, "/api/v1/sections.geojson", repeat=7)
+            uncached_ms, _ = timed_get(client, "/api/v1/sections.geojson?grade_min=1", repeat=1)
         floor = sqlite_floor([(f.record_id, f.device_id, f.survey_id, f.time_utc.isoformat(), f.fix.lat, f.fix.lon,
                                f.to_json()) for f in frames], Path(folder))
     collection = json.loads(body)
     started = time.perf_counter()
     json.dumps(collection)
     naive_ms = 1000 * (time.perf_counter() - started)
+    geojson_ms = max(cold_ms, uncached_ms)  # the goal is judged on a body built from the database
     return {"ingest_records_per_s": round(rate), "geojson_250km_ms": round(geojson_ms, 1),
+            "geojson_250km_cached_ms": round(cached_ms, 1),
             "network_km": round(sum(f["properties"]["length_m"] for f in collection["features"]) / 1000, 1),
             "frames": len(frames), "sections": len(collection["features"]), "recompute_s": round(recompute_s, 2),
             "sqlite_floor_records_per_s": round(floor), "ingest_vs_sqlite_floor": round(rate / floor, 3),
@@ -154,7 +160,7 @@ def main() -> None:
     console.print(f"ingest {r['ingest_records_per_s']:,} records/s over HTTP (goal ≥ 5,000; "
                   f"bare SQLite floor {r['sqlite_floor_records_per_s']:,}/s)")
     console.print(f"sections GeoJSON {r['network_km']:.0f} km, {r['sections']} sections: {r['geojson_250km_ms']} ms "
-                  f"(goal ≤ 300 ms; json.dumps alone {r['naive_json_dumps_ms']} ms); recompute {r['recompute_s']} s")
+                  f"(goal ≤ 300 ms; cached {r['geojson_250km_cached_ms']} ms; json.dumps alone {r['naive_json_dumps_ms']} ms); recompute {r['recompute_s']} s")
     print(json.dumps(r))
 
 

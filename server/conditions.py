@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
+from collections.abc import Callable
 from types import SimpleNamespace
 from collections import Counter, defaultdict
 from typing import Any
@@ -156,18 +158,37 @@ class ConditionService:
         self.settings = settings
         self.session_factory = session_factory
         self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], bytes] = {}
 
-    def ensure_current(self) -> bool:
-        """Recompute if needed; True when a recompute ran."""
+    def ensure_current(self) -> str:
+        """Recompute if needed; returns the *generation* of the grades, a random token kept
+        in the database and renewed by every recompute (so several workers agree on it, and
+        a restored state can never reuse a cached token)."""
         with self._lock, self.session_factory() as session:
+            generation = get_meta(session, "generation", "0")
             if get_meta(session, "conditions_dirty", "0") != "1":
-                return False
+                return generation
             matched = match_frames(session, self.settings)
             graded = grade_sections(session, self.settings)
+            generation = uuid.uuid4().hex
+            set_meta(session, "generation", generation)
             set_meta(session, "conditions_dirty", "0")
             session.commit()
             logger.info("recomputed conditions: %d frames matched, %d sections graded", matched, graded)
-            return True
+            return generation
+
+    def cached(self, generation: str, key: str, build: Callable[[], bytes]) -> bytes:
+        """A response body for ``key`` at ``generation`` (built once per generation): the
+        map reloads the same GeoJSON many times between surveys."""
+        with self._lock:
+            body = self._cache.get((generation, key))
+        if body is None:
+            body = build()
+            with self._lock:
+                if len(self._cache) >= 32 or any(g != generation for g, _ in self._cache):
+                    self._cache.clear()
+                self._cache[(generation, key)] = body
+        return body
 
     def mark_dirty(self, session: Session) -> None:
         """Flag that grades must be recomputed (caller commits)."""

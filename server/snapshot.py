@@ -26,7 +26,7 @@ def chromium_path() -> str | None:
     return candidate if Path(candidate).is_file() else None
 
 
-def screenshot(url: str, path: Path, timeout_ms: int = 30_000, size: tuple[int, int] = (1400, 900)) -> Path:
+def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, int] = (1400, 900)) -> Path:
     """Open the map page in headless Chromium, wait until sections render, save a PNG."""
     from playwright.sync_api import sync_playwright  # dev/demo extra: imported only when used
 

@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from voirie import __version__
+from voirie.server.crud import set_meta
 from voirie.server.models import ApiKey, Base, UtcDateTime
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def import_state(session: Session, data: bytes, evidence_dir: Path) -> dict[str,
         if rows:
             session.execute(insert(table), rows)
         counts[table.name] = len(rows)
+    set_meta(session, "conditions_dirty", "1")  # regrade (and drop cached maps) on next read
     session.commit()
     evidence_dir.mkdir(parents=True, exist_ok=True)
     for name in names:

@@ -86,11 +86,11 @@ _viewer = _key_with_role("viewer")
 
 def reader(request: Request, session: SessionDep, credentials: CredentialsDep) -> str:
     """Reads are open when ``public_read``; otherwise a viewer key is needed. Grades are
-    brought up to date first, so every read sees the latest ingest and review."""
+    brought up to date first, so every read sees the latest ingest and review; returns
+    the grades' generation (for caching)."""
     if not request.app.state.settings.public_read:
         _viewer(session, credentials)
-    request.app.state.conditions.ensure_current()
-    return "reader"
+    return request.app.state.conditions.ensure_current()
 
 
 ReaderDep = Annotated[str, Depends(reader)]

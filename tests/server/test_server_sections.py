@@ -103,6 +103,8 @@ def test_review_regrades_and_exports_yolo_labels(live):
         assert live.client.post(url.format(d["detection_id"]), json={"action": "reject"}, headers=inspector).status_code == 201
     after = live.client.get(f"/api/v1/sections/{worst['id']}").json()
     assert after["grade"] < worst["properties"]["grade"]
+    regraded = {f["id"]: f for f in live.client.get("/api/v1/sections.geojson").json()["features"]}
+    assert regraded[worst["id"]]["properties"]["grade"] == after["grade"]  # the cached map was renewed
     assert after["damage"] == {"pothole": 1} and after["confidence"] > 0
     archive = zipfile.ZipFile(io.BytesIO(live.client.get("/api/v1/exports/yolo-corrections.zip", headers=inspector).content))
     assert "pothole" in archive.read("classes.txt").decode().split()

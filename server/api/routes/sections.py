@@ -32,12 +32,14 @@ def _filter(grade_min: float | None, grade_max: float | None, damage_class: str 
 
 
 @router.get("/sections.geojson", summary="Sections with their condition (GeoJSON)")
-def sections_geojson(session: SessionDep, _: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
+def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
                      grade_max: float | None = Query(None, ge=1, le=5), damage_class: str | None = None,
                      surveyed_from: datetime | None = None, surveyed_to: datetime | None = None) -> Response:
     """Sections with their condition (GeoJSON)."""
-    texts = feature_texts(session, _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to))
-    return Response(feature_collection(texts), media_type="application/geo+json")
+    f = _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to)
+    body = conditions.cached(generation, f"geojson/{f}",
+                             lambda: feature_collection(feature_texts(session, f)).encode())
+    return Response(body, media_type="application/geo+json", headers={"X-Voirie-Generation": generation})
 
 
 @router.get("/sections.csv", summary="Sections with their condition (CSV, WKT geometry)")
@@ -140,11 +142,11 @@ def changes(session: SessionDep, _: ReaderDep, min_grade_increase: float = Query
 
 
 @router.post("/recompute", summary="Recompute matching and grades now (admin)")
-def recompute(session: SessionDep, conditions: ConditionsDep, _: AdminDep) -> dict[str, bool]:
+def recompute(session: SessionDep, conditions: ConditionsDep, _: AdminDep) -> dict[str, str]:
     """Recompute matching and grades now (admin)."""
     set_meta(session, "conditions_dirty", "1")
     session.commit()
-    return {"recomputed": conditions.ensure_current()}
+    return {"generation": conditions.ensure_current()}
 
 
 @router.get("/map-config", summary="Settings the map page needs")
