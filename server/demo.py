@@ -54,12 +54,50 @@ def synthetic_survey(folder: Path, streets: tuple[list[tuple[float, float]], ...
                                 damage_rate=0.15 + 0.25 * k)
     with (folder / "records.jsonl").open("w") as out:
         for record in records:
+            # Like the survey writer: image_file is relative to the survey folder.
+            record = record.model_copy(update={"image_file": f"images/{record.image_file}"})
             out.write(record.to_json() + "\n")
-            (folder / "images" / record.image_file).write_bytes(evidence_jpeg(record))
+            (folder / record.image_file).write_bytes(evidence_jpeg(record))
     return folder
 
 
-def upload(base_url: str, admin_key: str, records: list[FrameRecord], images: Path | None) -> dict[str, int]:
+def evidence_file(survey_dir: Path, record: FrameRecord) -> Path | None:
+    """The JPEG of a record: ``image_file`` relative to the survey folder (or to images/)."""
+    if not record.image_file:
+        return None
+    for path in (survey_dir / record.image_file, survey_dir / "images" / record.image_file):
+        if path.is_file():
+            return path
+    return None
+
+
+def thumbnail(data: bytes, max_bytes: int, max_width: int = 1280) -> bytes:
+    """Shrink a JPEG until it fits the server's evidence cap (the device normally does this)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    quality = 80
+    while len(data) > max_bytes and max_width >= 160:
+        scale = min(1.0, max_width / image.width)
+        small = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
+        buffer = io.BytesIO()
+        small.save(buffer, format="JPEG", quality=quality)
+        data, max_width, quality = buffer.getvalue(), max_width // 2, max(50, quality - 10)
+    return data
+
+
+def _put_evidence(client: httpx.Client, auth: dict[str, str], record: FrameRecord, path: Path) -> bool:
+    data = thumbnail(path.read_bytes(), Settings.model_fields["evidence_max_bytes"].default)
+    answer = client.put(f"/api/v1/evidence/{record.record_id}", content=data,
+                        headers={**auth, "Content-Type": "image/jpeg"})
+    if answer.status_code != 204:
+        logger.warning("evidence of %s refused (%d): %s", record.record_id, answer.status_code, answer.text[:200])
+    return answer.status_code == 204
+
+
+def upload(base_url: str, admin_key: str, records: list[FrameRecord], survey_dir: Path) -> dict[str, int]:
     """Register each device, send its records in gzip batches, then its evidence JPEGs."""
     stats = {"accepted": 0, "duplicates": 0, "evidence": 0}
     with httpx.Client(base_url=base_url, timeout=120) as client:
@@ -77,10 +115,8 @@ def upload(base_url: str, admin_key: str, records: list[FrameRecord], images: Pa
                 stats["accepted"] += len(answer["accepted"])
                 stats["duplicates"] += len(answer["duplicates"])
             for record in mine:
-                path = images / record.image_file if images and record.image_file else None
-                if path is not None and path.is_file():
-                    client.put(f"/api/v1/evidence/{record.record_id}", content=path.read_bytes(),
-                               headers={**auth, "Content-Type": "image/jpeg"}).raise_for_status()
+                path = evidence_file(survey_dir, record)
+                if path is not None and _put_evidence(client, auth, record, path):
                     stats["evidence"] += 1
     return stats
 
@@ -109,7 +145,7 @@ def map_step(ctx: Any) -> Any:
     settings = Settings(data_dir=folder / "data", bootstrap_admin_key=admin_key)
     (settings.data_dir / "voirie.sqlite3").unlink(missing_ok=True)  # each demo starts clean
     server = ServerThread(create_app(settings)).start()
-    stats = upload(server.url, admin_key, records, survey_dir / "images")
+    stats = upload(server.url, admin_key, records, survey_dir)
     ctx.console.print(f"synced {stats['accepted']} frame records ({stats['duplicates']} duplicates), "
                       f"{stats['evidence']} evidence photos")
     csv_path = folder / "sections.csv"

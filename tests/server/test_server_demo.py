@@ -33,3 +33,22 @@ def test_map_step_syncs_survey_and_writes_outputs(tmp_path):
     path = ctx.state["database_url"].removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*), SUM(has_evidence) FROM frames").fetchone() == (len(records), len(records))
+
+
+def test_thumbnail_fits_the_evidence_cap():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from voirie.server.demo import thumbnail
+
+    noise = np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)  # incompressible
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="JPEG", quality=95)
+    big = buffer.getvalue()
+    assert len(big) > 512_000
+    small = thumbnail(big, 512_000)
+    assert len(small) <= 512_000 and small[:3] == b"\xff\xd8\xff"
+    assert Image.open(io.BytesIO(small)).width <= 1280
+    assert thumbnail(small, 512_000) == small  # already small enough: untouched
