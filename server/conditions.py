@@ -26,7 +26,7 @@ from voirie.server.core.config import Settings
 from voirie.server.crud import get_meta, set_meta
 from voirie.server.geo import Projector, projector_for
 from voirie.server.matching import SectionIndex
-from voirie.server.models import DetectionRow, FrameRow, Section, SectionHistory
+from voirie.server.models import DetectionRow, FrameRow, Meta, Section, SectionHistory
 from voirie.server.queries import PROPERTY_NAMES, feature_json, properties
 from voirie.server.tracks import derive_sections
 
@@ -168,11 +168,16 @@ class ConditionService:
             generation = get_meta(session, "generation", "0")
             if get_meta(session, "conditions_dirty", "0") != "1":
                 return generation
+            # Claim the work with an UPDATE: it takes the database write lock, so another
+            # process (a second worker, a CLI import) waits and then finds nothing to do.
+            claim = update(Meta).where(Meta.key == "conditions_dirty", Meta.value == "1").values(value="0")
+            if session.execute(claim).rowcount != 1:
+                session.rollback()
+                return get_meta(session, "generation", "0")
             matched = match_frames(session, self.settings)
             graded = grade_sections(session, self.settings)
             generation = uuid.uuid4().hex
             set_meta(session, "generation", generation)
-            set_meta(session, "conditions_dirty", "0")
             session.commit()
             logger.info("recomputed conditions: %d frames matched, %d sections graded", matched, graded)
             return generation

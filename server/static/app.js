@@ -188,7 +188,10 @@ async function main() {
     await renderStreets();
     state.map.once("idle", () => { window.voirieReady = true; });
   });
-  document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); loadSections(false); });
+  document.getElementById("filters").addEventListener("submit", (e) => {
+    e.preventDefault();
+    loadSections(false).catch((err) => { document.getElementById("summary-body").textContent = "error: " + err.message; console.error(err); });
+  });
   document.getElementById("details").addEventListener("click", (e) => {
     const button = e.target.closest("button[data-det]");
     if (button) review(button.dataset.det, button.dataset.action).catch((err) => alert(err.message));

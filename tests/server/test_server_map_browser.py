@@ -44,6 +44,7 @@ def _offline_page(browser, base_url: str):
 
     page.route("**/*", route)
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     return page, outside, errors
 
 
