@@ -1,0 +1,19 @@
+"""All routers; adding a resource is one line here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from voirie.server.api.routes import devices, evidence, exports, ingest, network, ogc, review, sections
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(devices.router)
+api_router.include_router(ingest.router)
+api_router.include_router(evidence.router)
+api_router.include_router(network.router)
+api_router.include_router(sections.router)
+api_router.include_router(review.router)
+api_router.include_router(exports.router)
+
+# OGC API Features lives at the root (/collections, /conformance) as clients expect.
+ogc_router = ogc.router

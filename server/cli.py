@@ -1,0 +1,116 @@
+"""Commands: ``voirie serve``, ``voirie network import FILE`` and ``voirie server …``
+(API keys, devices, state export/import) working directly on the configured database."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+network_app = typer.Typer(help="The city's road network.", no_args_is_help=True)
+server_app = typer.Typer(help="Server administration on the configured database.", no_args_is_help=True)
+
+
+def _session_factory() -> tuple[Any, Any]:
+    from voirie.server.core.config import Settings
+    from voirie.server.core.db import make_engine, make_session_factory
+    from voirie.server.models import Base
+
+    settings = Settings()
+    engine = make_engine(settings)
+    Base.metadata.create_all(engine)
+    return settings, make_session_factory(engine)
+
+
+def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+          port: int = typer.Option(8000, min=1, max=65535, help="TCP port.")) -> None:
+    """Start the road-condition server and map (database from DATABASE_URL)."""
+    import uvicorn
+
+    from voirie.server.main import create_app
+
+    typer.echo(f"map on http://{host}:{port}/  API docs on http://{host}:{port}/docs")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@network_app.command("import")
+def network_import(file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                               help="GeoJSON or GeoPackage line layer")) -> None:
+    """Replace the road network with FILE and split it into sections."""
+    from voirie.server.network import NetworkError, read_network, store_network
+
+    settings, factory = _session_factory()
+    try:
+        segments = read_network(file)
+        with factory() as session:
+            count = store_network(session, segments, settings)
+            session.commit()
+    except NetworkError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"imported {len(segments)} roads as {count} sections of ~{settings.section_length_m:g} m")
+
+
+@server_app.command("create-key")
+def create_key(name: str = typer.Option(..., help="Who the key is for."),
+               role: str = typer.Option("viewer", help="viewer, inspector or admin")) -> None:
+    """Create an API key for a person and print it once."""
+    from voirie.server.crud import create_api_key
+
+    _, factory = _session_factory()
+    with factory() as session:
+        created = create_api_key(session, name, role)
+    typer.echo(created.key)
+
+
+@server_app.command("register-device")
+def register_device(device_id: str = typer.Argument(..., help="The edge device's id."),
+                    name: str = typer.Option("", help="A human name.")) -> None:
+    """Register a device and print its token once."""
+    from voirie.server.crud import DeviceExistsError, create_device
+    from voirie.server.models import DeviceCreate
+
+    _, factory = _session_factory()
+    try:
+        with factory() as session:
+            typer.echo(create_device(session, DeviceCreate(device_id=device_id, name=name)).token)
+    except DeviceExistsError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+
+
+@server_app.command("export-state")
+def export_state_cmd(out: Path = typer.Argument(..., help="Zip file to write.")) -> None:
+    """Write the whole server state (tables as JSON Lines, evidence JPEGs) to a zip."""
+    from voirie.server.state import export_state
+
+    settings, factory = _session_factory()
+    with factory() as session:
+        out.write_bytes(export_state(session, settings.evidence_dir))
+    typer.echo(f"wrote {out}")
+
+
+@server_app.command("import-state")
+def import_state_cmd(archive: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Restore a state export (replaces the current state)."""
+    from voirie.server.state import StateImportError, import_state
+
+    settings, factory = _session_factory()
+    try:
+        with factory() as session:
+            counts = import_state(session, archive.read_bytes(), settings.evidence_dir)
+    except StateImportError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"restored {sum(counts.values())} rows")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the server's commands to the ``voirie`` CLI."""
+    app.command("serve")(serve)
+    app.add_typer(network_app, name="network")
+    app.add_typer(server_app, name="server")

@@ -1,0 +1,55 @@
+"""Server settings read from the environment (pydantic-settings), one ``Settings`` per app.
+
+``DATABASE_URL`` is read as is (the usual name for it); every other setting is
+``VOIRIE_<NAME>``. The default database is one SQLite file (WAL) in the data directory,
+so a roads department can start with zero setup and move to PostgreSQL by changing one URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to run; every field has bounds and a description."""
+
+    model_config = SettingsConfigDict(env_prefix="VOIRIE_", extra="forbid")
+
+    data_dir: Path = Field(default=Path("data"), description="where the database and evidence live")
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "VOIRIE_DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL; empty means sqlite:///<data_dir>/voirie.sqlite3",
+    )
+    section_length_m: float = Field(default=20.0, gt=1, le=1000, description="length of a road section")
+    match_tolerance_m: float = Field(default=15.0, gt=0, le=200, description="max frame-to-section distance")
+    heading_tolerance_deg: float = Field(default=45.0, gt=0, le=90, description="max frame vs road bearing gap")
+    default_width_m: float = Field(default=6.0, gt=0, le=100, description="road width when the network has none")
+    frame_footprint_m: float = Field(default=4.0, gt=0, le=50, description="road length one frame covers")
+    metric_crs: str | None = Field(default=None, description="metric CRS (e.g. EPSG:2154); default: UTM zone")
+    evidence_max_bytes: int = Field(default=512_000, gt=1000, le=20_000_000, description="evidence JPEG cap")
+    max_batch_records: int = Field(default=5000, gt=0, le=100_000, description="records per ingest batch")
+    max_body_bytes: int = Field(default=64_000_000, gt=1000, description="ingest body cap after gunzip")
+    tile_url: str | None = Field(default=None, description="optional raster tile URL template for the map")
+    tile_attribution: str = Field(default="", max_length=300)
+    public_read: bool = Field(default=True, description="reads without a viewer key (map for the public)")
+    bootstrap_admin_key: str | None = Field(
+        default=None, min_length=24, description="admin API key created at start if missing (first run)"
+    )
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'voirie.sqlite3').resolve()}"
+        return self
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Folder of blurred evidence JPEGs, one per frame record id."""
+        return self.data_dir / "evidence"

@@ -1,0 +1,89 @@
+"""``create_app``: the FastAPI application with its collaborators passed in.
+
+Everything the app uses (settings, session factory, condition service) is a parameter so
+tests and the demo can run several servers side by side on their own SQLite files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from voirie import __version__
+from voirie.server.api.main import api_router, ogc_router
+from voirie.server.conditions import ConditionService
+from voirie.server.core.config import Settings
+from voirie.server.core.db import make_engine, make_session_factory
+from voirie.server.crud import ensure_api_key
+from voirie.server.models import Base
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def maplibre_dir() -> Path:
+    """Folder of ``maplibre-gl.js``/``.css`` shipped by the PyPI package ``maplibre``
+    (found by spec, not imported: we only need its files)."""
+    spec = importlib.util.find_spec("maplibre")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the 'maplibre' package is not installed; pip install maplibre")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "srcjs"
+    if not (folder / "maplibre-gl.js").is_file():
+        raise RuntimeError(f"maplibre-gl.js not found in {folder}")
+    return folder
+
+
+def _vendor_routes(app: FastAPI) -> None:
+    vendor = maplibre_dir()
+
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor_file(name: str) -> FileResponse:
+        """MapLibre GL JS files from the local ``maplibre`` package (no CDN)."""
+        if name not in ("maplibre-gl.js", "maplibre-gl.css"):
+            raise HTTPException(status_code=404, detail="not found")
+        return FileResponse(vendor / name, headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        """The map page."""
+        return FileResponse(STATIC_DIR / "index.html")
+
+
+async def _database_busy(request: Request, error: OperationalError) -> JSONResponse:
+    """A locked or unreachable database is temporary: 503 tells devices to retry later."""
+    logger.warning("database error on %s %s: %s", request.method, request.url.path, error.orig)
+    return JSONResponse(status_code=503, content={"detail": "database busy or unavailable; retry later"},
+                        headers={"Retry-After": "5"})
+
+
+def create_app(settings: Settings | None = None, session_factory: sessionmaker | None = None,
+               conditions: ConditionService | None = None) -> FastAPI:
+    """Build the app; creates the tables and the bootstrap admin key when configured."""
+    settings = settings or Settings()
+    if session_factory is None:
+        engine = make_engine(settings)
+        Base.metadata.create_all(engine)
+        session_factory = make_session_factory(engine)
+    if settings.bootstrap_admin_key:
+        with session_factory() as session:
+            ensure_api_key(session, "bootstrap-admin", "admin", settings.bootstrap_admin_key)
+    app = FastAPI(title="voirie server", version=__version__,
+                  description="Road-condition map, ingest from voirie edge devices, reviews and open exports.")
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.state.conditions = conditions or ConditionService(settings, session_factory)
+    app.add_exception_handler(OperationalError, _database_busy)
+    app.include_router(api_router)
+    app.include_router(ogc_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _vendor_routes(app)
+    logger.info("voirie server ready (database %s)", settings.database_url.split("@")[-1])
+    return app

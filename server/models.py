@@ -1,0 +1,266 @@
+"""Database tables (SQLAlchemy 2 ORM) and the API's Create/Public variants (pydantic).
+
+Types are portable (no SQLite-only column types) so the same models run on PostgreSQL.
+Geometry is kept as WKT/GeoJSON text in WGS 84 plus a bounding box for ``bbox`` queries;
+metric work happens in memory with shapely + pyproj.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Aware UTC now (stored times are always UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store UTC (naive on SQLite)."""
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"refusing a naive datetime {value!r}: times are stored in UTC")
+        if value is None or dialect.name != "sqlite":
+            return value
+        # SQLite stores text without a zone. utcoffset() + replace, not astimezone(): the
+        # latter is ~10x slower with pydantic's tzinfo and this runs per row on ingest.
+        offset = value.utcoffset()
+        return (value - offset if offset else value).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Read back as aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class IngestBatch(Base):
+    __tablename__ = "ingest_batches"
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), ForeignKey("devices.device_id"))
+    accepted: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FrameRow(Base):
+    __tablename__ = "frames"
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    survey_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer)
+    time_utc: Mapped[datetime] = mapped_column(UtcDateTime)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    image_width: Mapped[int] = mapped_column(Integer)
+    image_height: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    image_file: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    has_evidence: Mapped[bool] = mapped_column(Boolean, default=False)
+    section_id: Mapped[str | None] = mapped_column(String(96), nullable=True, index=True)
+    record_json: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DetectionRow(Base):
+    __tablename__ = "detections"
+    detection_id: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<record_id>:<index>"
+    record_id: Mapped[str] = mapped_column(String(64), ForeignKey("frames.record_id"), index=True)
+    class_name: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    length_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    area_m2: Mapped[float | None] = mapped_column(Float, nullable=True)
+    review_status: Mapped[str] = mapped_column(String(16), default="unreviewed")
+    reviewed_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ReviewRow(Base):
+    """Audit log of human review: who changed which detection, when, from what to what."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    detection_id: Mapped[str] = mapped_column(String(80), ForeignKey("detections.detection_id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    old_class: Mapped[str] = mapped_column(String(64))
+    new_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CountBinRow(Base):
+    """Exactly the ``CountBin`` fields plus ``received_at`` (mobility views read this)."""
+
+    __tablename__ = "count_bins"
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    line_id: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(64))
+    class_name: Mapped[str] = mapped_column(String(32))
+    bin_start_utc: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    bin_seconds: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    mean_speed_kmh: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Section(Base):
+    """A piece of road of about ``section_length_m`` with its current condition."""
+
+    __tablename__ = "sections"
+    section_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    segment_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # "network" or "derived"
+    street: Mapped[str] = mapped_column(String(200), default="")
+    road_class: Mapped[str] = mapped_column(String(64), default="")
+    length_m: Mapped[float] = mapped_column(Float)
+    width_m: Mapped[float] = mapped_column(Float)
+    geometry_wkt: Mapped[str] = mapped_column(Text)
+    geometry_json: Mapped[str] = mapped_column(Text)
+    minx: Mapped[float] = mapped_column(Float)
+    miny: Mapped[float] = mapped_column(Float)
+    maxx: Mapped[float] = mapped_column(Float)
+    maxy: Mapped[float] = mapped_column(Float)
+    pci: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grade: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    surveyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    survey_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    damage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> count
+    # The section as a GeoJSON Feature, rewritten whenever it is graded: serving the map is
+    # then a string join, not 12,500 dict encodings per request.
+    feature_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+Index("ix_sections_bbox", Section.minx, Section.miny, Section.maxx, Section.maxy)
+
+
+class SectionHistory(Base):
+    """Condition of a section per survey: kept for change detection (what got worse)."""
+
+    __tablename__ = "section_history"
+    section_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    surveyed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    pci: Mapped[float] = mapped_column(Float)
+    grade: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+# ---- API variants -------------------------------------------------------------------
+
+class DeviceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    name: str = Field(default="", max_length=200)
+
+
+class DevicePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    device_id: str
+    name: str
+    active: bool
+    created_at: datetime
+
+
+class DeviceCreated(DevicePublic):
+    token: str = Field(description="shown once; the server keeps only its hash")
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["viewer", "inspector", "admin"]
+
+
+class ApiKeyCreated(BaseModel):
+    id: int
+    name: str
+    role: str
+    key: str = Field(description="shown once; the server keeps only its hash")
+
+
+class IngestItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["frame_record", "count_bin"]
+    record: dict[str, Any]
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_id: str = Field(min_length=1, max_length=128)
+    device_id: str = Field(min_length=1, max_length=64)
+    records: list[IngestItem]
+
+
+class IngestResponse(BaseModel):
+    batch_id: str
+    accepted: list[str]
+    duplicates: list[str]
+    replayed: bool
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["confirm", "relabel", "reject"]
+    new_class: str | None = Field(default=None, min_length=1, max_length=64)
+    note: str = Field(default="", max_length=500)
+
+
+class ReviewPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    detection_id: str
+    action: str
+    old_class: str
+    new_class: str | None
+    reviewer: str
+    at: datetime

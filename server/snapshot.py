@@ -1,0 +1,74 @@
+"""Static snapshots of the map: a PNG via headless Chromium (Playwright driving the
+system ``/usr/bin/chromium``; never a downloaded browser) and a standalone HTML file with
+MapLibre, the page and the data inlined, which opens offline from disk."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from voirie.server.main import STATIC_DIR, maplibre_dir
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM_ARGS = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
+
+
+def chromium_path() -> str | None:
+    """The system Chromium, or None (``VOIRIE_CHROMIUM`` overrides)."""
+    candidate = os.environ.get("VOIRIE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    return candidate if Path(candidate).is_file() else None
+
+
+def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, int] = (1400, 900)) -> Path:
+    """Open the map page in headless Chromium, wait until sections render, save a PNG."""
+    from playwright.sync_api import sync_playwright  # dev/demo extra: imported only when used
+
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("no chromium found; install the Debian package 'chromium'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+            page.goto(url)
+            page.wait_for_function("window.voirieReady === true", timeout=timeout_ms)
+            page.screenshot(path=str(path))
+        finally:
+            browser.close()
+    return path
+
+
+def _inline(html: str, embed: dict[str, Any]) -> str:
+    vendor = maplibre_dir()
+    safe = json.dumps(embed).replace("</", "<\\/")
+    html = html.replace('<link rel="stylesheet" href="/vendor/maplibre-gl.css">',
+                        f"<style>{(vendor / 'maplibre-gl.css').read_text()}</style>")
+    html = html.replace('<link rel="stylesheet" href="/static/app.css">',
+                        f"<style>{(STATIC_DIR / 'app.css').read_text()}</style>")
+    html = html.replace('<script src="/vendor/maplibre-gl.js"></script>',
+                        f"<script>{(vendor / 'maplibre-gl.js').read_text()}</script>"
+                        f"<script>window.VOIRIE_EMBED = {safe};</script>")
+    return html.replace('<script src="/static/app.js"></script>',
+                        f"<script>{(STATIC_DIR / 'app.js').read_text()}</script>")
+
+
+def standalone_html(base_url: str, path: Path, max_details: int = 2000) -> Path:
+    """One self-contained HTML file of the current map (photos left out to stay small)."""
+    paths = ["/api/v1/map-config", "/api/v1/sections.geojson", "/api/v1/summary", "/api/v1/streets"]
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        embed = {p: client.get(p).raise_for_status().json() for p in paths}
+        surveyed = [f["id"] for f in embed["/api/v1/sections.geojson"]["features"]
+                    if f["properties"]["grade"] is not None][:max_details]
+        for section_id in surveyed:
+            embed[f"/api/v1/sections/{section_id}"] = client.get(f"/api/v1/sections/{section_id}").json()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_inline((STATIC_DIR / "index.html").read_text(), embed), encoding="utf-8")
+    return path
