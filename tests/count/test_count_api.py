@@ -1,18 +1,15 @@
 """The counts router on a real SQLite database, served over real HTTP on 127.0.0.1."""
 
-import socket
-import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, create_engine, insert
 from sqlalchemy.orm import Session
 
 from voirie.records import CountBin
+from voirie.server.runner import ServerThread
 from voirie.server.api.routes.counts import create_counts_router
 
 MONDAY = datetime(2026, 5, 4, tzinfo=timezone.utc)
@@ -49,19 +46,8 @@ def base_url(tmp_path_factory):
 
     app = FastAPI()
     app.include_router(create_counts_router(get_db))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with ServerThread(app) as server:
+        yield server.url
 
 
 def test_telraam_shaped_traffic(base_url):

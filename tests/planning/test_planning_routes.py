@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from voirie.server.planning.routes import create_planning_router
 from voirie.server.planning.sample import sample_network
 from voirie.server.planning.store import PlanStore
+from voirie.server.runner import ServerThread
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +20,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     sections = sample_network(80, seed=8)
     app = FastAPI()
     app.include_router(create_planning_router(lambda: sections, PlanStore(tmp_path_factory.mktemp("plans"))))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with ServerThread(app) as server:
+        yield server.url
 
 
 def test_post_list_approve(base_url: str) -> None:
