@@ -55,17 +55,29 @@ def truth_at(drive, mark: TriggerMark) -> tuple[float, float]:
     return where["lat2"], where["lon2"]
 
 
+def true_odometer_at(drive, when: datetime) -> float:
+    """Metres the simulated car had really driven at ``when``."""
+    times = [f.time_utc for f in drive.fixes]
+    b = min(max(1, bisect_left(times, when)), len(times) - 1)
+    share = min(1.0, max(0.0, (when - times[b - 1]) / (times[b] - times[b - 1])))
+    return drive.odometer_m[b - 1] + share * (drive.odometer_m[b] - drive.odometer_m[b - 1])
+
+
 def accuracy(drive, fixes: list[GeoFix], trigger: DistanceTrigger) -> dict[str, float]:
     fix_filter = FixFilter()
     marks = [m for f in fixes if fix_filter.accept(f) for m in trigger.update(f)]
     expected = drive.odometer_m[-1] / trigger.spacing_m
     errors = sorted(Geodesic.WGS84.Inverse(m.fix.lat, m.fix.lon, *truth_at(drive, m))["s12"] for m in marks)
+    # How far along the road each photo is from its nominal k x 4 m point (drift of the odometer).
+    along = sorted(abs(true_odometer_at(drive, m.time_utc) - m.distance_m) for m in marks)
     stop_marks = sum(1 for m in marks if 79 < (m.time_utc - T0).total_seconds() < 137)  # inside the 60 s stop (78-138 s)
     return {
         "marks": len(marks),
         "expected_marks": round(expected, 1),
         "count_error_pct": round(100 * (len(marks) - expected) / expected, 2),
         "marks_while_stopped": stop_marks,
+        "median_chainage_error_m": round(along[len(along) // 2], 3),
+        "max_chainage_error_m": round(along[-1], 3),
         "median_position_error_m": round(errors[len(errors) // 2], 3),
         "p95_position_error_m": round(errors[int(0.95 * len(errors))], 3),
     }

@@ -36,13 +36,34 @@ REPO = Path(__file__).resolve().parents[1]
 SIZE = (1280, 720)
 
 
+def drive_frames(count: int) -> list[np.ndarray] | None:
+    """``count`` frames spread over the sample drive video, when the capture stage can make it."""
+    if importlib.util.find_spec("voirie.capture.sample_drive") is None:
+        return None
+    from voirie.capture.sample_drive import make_sample_drive
+
+    capture = cv2.VideoCapture(str(make_sample_drive().video))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = []
+    for index in np.linspace(0, total - 1, count).astype(int):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, frame = capture.read()
+        if ok:
+            frames.append(cv2.resize(frame, SIZE) if frame.shape[1::-1] != SIZE else frame)
+    return frames or None
+
+
 def sample_frames(count: int) -> list[bytes]:
     """JPEG bytes of ``count`` 1280×720 road frames (decoding is part of every measured path)."""
-    sources = sorted((REPO / "data" / "sample_drive").rglob("*.jpg"))
+    images = drive_frames(count)
+    if images is not None:
+        print("frames: the sample drive (voirie.capture.sample_drive)")
+        return [cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for image in images]
+    sources = sorted((REPO.parent / "shared" / "data" / "road_damage_cpri" / "images").glob("*.jpg"))
+    print("frames: road_damage_cpri photos resized to 1280×720 (no sample drive on this branch)")
     if not sources:
-        sources = sorted((REPO.parent / "shared" / "data" / "road_damage_cpri" / "images").glob("*.jpg"))
-    if not sources:
-        raise SystemExit("no frames: neither data/sample_drive nor ../shared/data/road_damage_cpri found")
+        if not sources:
+        raise SystemExit("no frames: neither the sample drive nor ../shared/data/road_damage_cpri found")
     frames = []
     for path in sources[:: max(1, len(sources) // count)][:count]:
         image = cv2.resize(cv2.imread(str(path)), SIZE, interpolation=cv2.INTER_AREA)
@@ -101,6 +122,26 @@ def bare_ort(path: Path, size_hw: tuple[int, int], frames: list[bytes]):
     return run
 
 
+def survey_pipeline(model: str, variant: str, threads: int, workers: int) -> float | None:
+    """(a) the survey stage's own loop on the sample drive, with the detector configuration of (b)."""
+    if importlib.util.find_spec("voirie.edge.survey") is None:
+        print("(a) survey pipeline: pending (voirie.edge.survey is not on this branch)")
+        return None
+    import tempfile
+
+    from voirie.anonymize import Anonymizer
+    from voirie.capture.sample_drive import make_sample_drive
+    from voirie.edge.survey import survey_video
+
+    drive = make_sample_drive()
+    detector = load_detector(model, variant=variant, threads=threads, workers=workers)
+    with tempfile.TemporaryDirectory(prefix="voirie-bench-") as out:
+        result = survey_video(drive.video, drive.nmea, out, Anonymizer.default(), detector, progress=False)
+    fps = result.stats.frames_per_s
+    print(f"{'(a) survey pipeline (decode, gate, anonymize, damage, record)':<58} {fps:7.2f} frames/s")
+    return fps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="default")
@@ -128,8 +169,7 @@ def main() -> None:
         print("(c) ultralytics not installed (train extra): skipped")
     chosen = folder / manifest.files[best_variant].file
     bare_fps = timed(f"(d) bare onnxruntime session.run, {best_variant}", bare_ort(chosen, manifest.input_size, frames), frames)
-    pipeline_fps = None
-    print("(a) survey pipeline: pending (voirie.edge.survey is not on this branch yet)")
+    pipeline_fps = survey_pipeline(args.model, *configs[best_label])
     val = manifest.metrics.get("val", {})
     print(f"fastest detection path: {best_label}; F1 on val: "
           + ", ".join(f"{k} {v.get('f1')}" for k, v in val.items()))

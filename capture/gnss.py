@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ __all__ = [
     "nmea_sentences",
     "read_gpx",
     "read_track",
+    "tpv_to_fix",
     "read_nmea",
     "write_gpx",
     "write_nmea",
@@ -57,104 +57,127 @@ def read_track(path: str | Path) -> NmeaReader | GpxReader:
     return read_nmea(path)
 
 
-def _tpv_to_fix(response: Any) -> GeoFix:
-    """A gpsd-py3 ``GpsResponse`` (the last TPV) to a ``GeoFix``; raises ValueError if unusable."""
-    when = datetime.fromisoformat(str(response.time).replace("Z", "+00:00")).astimezone(timezone.utc)
-    epx, epy = float(response.error.get("x") or 0.0), float(response.error.get("y") or 0.0)
-    track = float(response.track)
+# gpsd-py3 only asks for a WATCH without JSON and then polls the last TPV, which misses
+# epochs at 10 Hz; after its handshake we ask for the JSON stream and read every TPV.
+_WATCH_JSON = '?WATCH={"enable":true,"json":true}\n'
+
+
+def tpv_to_fix(tpv: dict[str, Any]) -> GeoFix:
+    """One gpsd TPV report (JSON object) to a ``GeoFix``; raises ValueError/KeyError if unusable."""
+    when = datetime.fromisoformat(str(tpv["time"]).replace("Z", "+00:00")).astimezone(timezone.utc)
+    mode = FixMode(int(tpv.get("mode", 0)))
+    eph = tpv.get("eph")
+    if eph is None and tpv.get("epx") is not None and tpv.get("epy") is not None:
+        eph = math.hypot(float(tpv["epx"]), float(tpv["epy"]))
+    # gpsd >= 3.20 splits altitude into altMSL/altHAE; older ones send alt.
+    alt = next((tpv[key] for key in ("altMSL", "alt", "altHAE") if tpv.get(key) is not None), None)
+    track = tpv.get("track")
     return GeoFix(
-        lat=float(response.lat),
-        lon=float(response.lon),
+        lat=float(tpv["lat"]),
+        lon=float(tpv["lon"]),
         time_utc=when,
-        mode=FixMode(int(response.mode)),
-        alt_m=float(response.alt) if response.mode >= FixMode.FIX_3D else None,
-        speed_mps=float(response.hspeed),
-        heading_deg=track % 360.0 if math.isfinite(track) else None,
-        # gpsd-py3 exposes the per-axis 95 % errors (epx, epy); 0 means "not reported".
-        eph_m=math.hypot(epx, epy) if epx > 0 and epy > 0 else None,
+        mode=mode,
+        alt_m=float(alt) if alt is not None and mode >= FixMode.FIX_3D else None,
+        speed_mps=None if tpv.get("speed") is None else float(tpv["speed"]),
+        heading_deg=None if track is None else float(track) % 360.0,
+        eph_m=None if eph is None else float(eph),
     )
 
 
 class GpsdSource:
-    """Live fixes from a real gpsd through the gpsd-py3 package (``gpsd.connect(host, port)``).
+    """Live fixes from a real gpsd, connected through the gpsd-py3 package.
 
-    gpsd-py3 polls (``?POLL``) for the latest TPV, so ``fixes`` polls every
-    ``poll_interval_s`` and yields each new epoch once (by its GPS time). gpsd-py3 keeps one
-    connection per process in module globals: use one ``GpsdSource`` at a time.
-    ``skipped`` counts polls that gave no usable fix (``no_fix``, ``invalid_fix``,
-    ``not_active`` while gpsd has no device, ``unexpected_message``).
+    ``gpsd.connect(host, port)`` does the handshake; then the source asks gpsd for its
+    JSON stream and yields every TPV with a fix, once per epoch (by GPS time). gpsd-py3
+    keeps one connection per process in module globals: use one ``GpsdSource`` at a time.
+    ``skipped`` counts reports that gave no fix: ``no_fix`` (TPV mode < 2),
+    ``invalid_fix`` (a field out of range), ``unparseable`` (not JSON).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 2947, poll_interval_s: float = 0.02) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 2947) -> None:
         if not 0 < port < 65536:
             raise ValueError(f"gpsd port must be 1..65535, got {port}")
-        if not 0 < poll_interval_s <= 1:
-            raise ValueError(f"poll_interval_s must be in (0, 1] seconds, got {poll_interval_s}")
-        self.host, self.port, self.poll_interval_s = host, port, poll_interval_s
+        self.host, self.port = host, port
         self.skipped: Counter[str] = Counter()
 
     @property
     def address(self) -> str:
         return f"gpsd at {self.host}:{self.port}"
 
-    def _connect(self, timeout_s: float | None) -> None:
+    def _connect(self, read_timeout_s: float | None) -> None:
         try:
             gpsd.connect(host=self.host, port=self.port)
+            # A dead gpsd must not hang the survey: every read is bounded.
+            gpsd.gpsd_socket.settimeout(read_timeout_s)
+            gpsd.gpsd_stream.write(_WATCH_JSON)
+            gpsd.gpsd_stream.flush()
         except (OSError, ValueError) as error:
             raise GnssError(f"cannot connect to {self.address}: {error}") from error
         except Exception as error:  # gpsd-py3 raises bare Exception for a non-gpsd server
             raise GnssError(f"{self.address} did not answer as gpsd 3: {error}") from error
-        # A dead gpsd must not hang the survey: bound every read.
-        gpsd.gpsd_socket.settimeout(max(2.0, timeout_s or 5.0))
 
-    def _poll(self) -> Any | None:
-        """One ``?POLL``: the response, or None when gpsd has nothing usable yet."""
-        try:
-            return gpsd.get_current()
-        except UserWarning:  # gpsd has no active device yet
-            self.skipped["not_active"] += 1
-        except (socket.timeout, OSError) as error:
-            raise GnssError(f"{self.address} stopped answering: {error}") from error
-        except json.JSONDecodeError as error:
-            raise GnssError(f"{self.address} closed the connection or sent garbage: {error}") from error
-        except (KeyError, IndexError):
-            self.skipped["no_fix"] += 1  # a POLL before the first TPV has empty lists
-        except Exception as error:  # gpsd-py3's "Unexpected message" (DEVICE/WATCH interleaved)
-            logger.debug("%s: %s", self.address, error)
-            self.skipped["unexpected_message"] += 1
-        return None
+    def _reports(self) -> Iterator[dict[str, Any]]:
+        """gpsd's JSON reports, one per line; ends (TimeoutError) when gpsd goes quiet."""
+        while True:
+            try:
+                line = gpsd.gpsd_stream.readline()
+            except TimeoutError:
+                raise
+            except OSError as error:
+                raise GnssError(f"{self.address} stopped answering: {error}") from error
+            if not line:
+                raise GnssError(f"{self.address} closed the connection")
+            try:
+                report = json.loads(line)
+            except json.JSONDecodeError:
+                self.skipped["unparseable"] += 1
+                continue
+            if isinstance(report, dict):
+                yield report
 
     def fixes(self, timeout_s: float | None = None, *, first_fix_timeout_s: float | None = None) -> Iterator[GeoFix]:
         """Yield each new fix (mode >= 2) as gpsd reports it.
 
         Ends when no new fix came for ``timeout_s`` seconds (None: never); the wait for
         the first fix may be longer (``first_fix_timeout_s``, default ``timeout_s``): a
-        receiver needs a while to lock. Raises ``GnssError`` when gpsd cannot be reached
-        or stops answering.
+        receiver needs a while to lock. Raises ``GnssError`` when gpsd cannot be reached,
+        closes the connection or fails.
         """
-        self._connect(timeout_s)
-        last_time: str | None = None
-        last_new = time.monotonic()
         wait = first_fix_timeout_s if first_fix_timeout_s is not None else timeout_s
+        self._connect(wait)
+        last_time, last_new = None, time.monotonic()
         try:
-            while wait is None or time.monotonic() - last_new < wait:
-                response = self._poll()
-                if response is not None and response.mode >= FixMode.FIX_2D and response.time != last_time:
-                    last_time = response.time
-                    try:
-                        fix = _tpv_to_fix(response)
-                    except (ValueError, TypeError) as error:
-                        logger.debug("%s: TPV dropped: %s", self.address, error)
-                        self.skipped["invalid_fix"] += 1
-                    else:
-                        last_new, wait = time.monotonic(), timeout_s
-                        yield fix
-                        continue
-                elif response is not None and response.mode < FixMode.FIX_2D:
-                    self.skipped["no_fix"] += 1  # polls, not epochs: gpsd repeats the last TPV
-                time.sleep(self.poll_interval_s)
+            for report in self._reports():
+                if wait is not None and time.monotonic() - last_new > wait:
+                    return
+                fix = self._fix_from(report, last_time)
+                if fix is None:
+                    continue
+                if last_time is None:  # from now on, silence is timed by timeout_s
+                    wait = timeout_s
+                    gpsd.gpsd_socket.settimeout(timeout_s)
+                last_time, last_new = report["time"], time.monotonic()
+                yield fix
+        except TimeoutError:
+            return  # nothing at all from gpsd for the whole timeout
         finally:
             _close_gpsd()
+
+    def _fix_from(self, report: dict[str, Any], last_time: str | None) -> GeoFix | None:
+        """The report's fix when it is a TPV of a new epoch with a fix, else None (counted)."""
+        if report.get("class") != "TPV":
+            return None
+        if int(report.get("mode", 0)) < FixMode.FIX_2D:
+            self.skipped["no_fix"] += 1
+            return None
+        if report.get("time") in (None, last_time):  # gpsd may report an epoch twice
+            return None
+        try:
+            return tpv_to_fix(report)
+        except (ValueError, KeyError, TypeError) as error:
+            logger.debug("%s: TPV dropped: %s", self.address, error)
+            self.skipped["invalid_fix"] += 1
+            return None
 
 
 def _close_gpsd() -> None:

@@ -7,7 +7,6 @@ moved them into extensions); gpxpy reads both versions.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import timezone

@@ -212,7 +212,11 @@ def nmea_sentences(fix: GeoFix) -> list[str]:
     rmc = pynmea2.RMC("GP", "RMC", (hhmmss, "A" if has_fix else "V", *lat, *lon, speed, course, when.strftime("%d%m%y"), "", ""))
     alt = "" if fix.alt_m is None else f"{fix.alt_m:.2f}"
     hdop = "" if fix.hdop is None else f"{fix.hdop:.2f}"
-    gga = pynmea2.GGA("GP", "GGA", (hhmmss, *lat, *lon, "1" if has_fix else "0", "", hdop, alt, "M" if alt else "", "", "", "", ""))
+    # GeoFix has no satellite count, but gpsd reads an empty one as "no fix": write the
+    # fewest satellites the mode needs (3 for 2D, 4 for 3D).
+    satellites = {FixMode.FIX_2D: "03", FixMode.FIX_3D: "04"}.get(fix.mode, "00")
+    quality = "1" if has_fix else "0"
+    gga = pynmea2.GGA("GP", "GGA", (hhmmss, *lat, *lon, quality, satellites, hdop, alt, "M" if alt else "", "", "", "", ""))
     sentences = [str(rmc), str(gga)]
     if fix.eph_m is not None:
         sigma = f"{fix.eph_m / (2.0 * math.sqrt(2.0)):.3f}"

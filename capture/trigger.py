@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from geographiclib.geodesic import Geodesic
 
-from voirie.capture.gnss_fix import geodesic_m, seconds_between
+from voirie.capture.gnss_fix import FixFilter, geodesic_m, seconds_between
 from voirie.records import FixMode, GeoFix
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ T = TypeVar("T")
 # How many fixes at rest the anchor is averaged over: enough to shrink jitter ~4x, few
 # enough that a slow creep still moves it.
 _REST_WINDOW = 16
+# How long speeds and positions must disagree before the speeds are taken to be wrong.
+_DISTRUST_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,11 @@ class DistanceTrigger:
     * Distance: with Doppler speed on consecutive fixes, the integral of speed over time
       (an odometer that position jitter cannot lengthen); without, the geodesic (WGS 84)
       from the last counted position (the anchor) to the new fix. Marks are placed on the
-      chord from anchor to fix, at the share of the odometer distance.
-    * Stops and jitter: at rest when both speeds are below ``min_speed_mps``; without speed,
+      chord from anchor to fix, at the share of the odometer distance. If positions run
+      ahead of the speeds for 5 s (a source whose speed field is wrong), the trigger
+      measures from positions for good (``speed_trusted`` turns False).
+    * Stops and jitter: at rest when the speed is below ``min_speed_mps``, and moving again
+      only after two fixes in a row above it (speed noise of a parked receiver); without speed,
       while the fix stays inside a noise radius ``max(min_step_m, 2 * eph_m)`` around the
       anchor, which is averaged while at rest -- so a parked car wandering a few metres
       makes no marks, while a slow creep still adds up once it leaves the radius.
@@ -95,6 +100,10 @@ class DistanceTrigger:
         self._previous: GeoFix | None = None  # last fix taken, for time steps and speeds
         self._rest_fixes = 1
         self._next_index = 1
+        self.speed_trusted = True  # False once the source's speeds proved wrong
+        self._at_rest = True  # by Doppler; a start needs two moving fixes in a row
+        self._pending_m = 0.0  # distance of a first moving fix, until the second confirms it
+        self._disagree_since: datetime | None = None
 
     def update(self, fix: GeoFix) -> list[TriggerMark]:
         """Take one fix; return the marks (possibly several, or none) it completes."""
@@ -117,7 +126,8 @@ class DistanceTrigger:
         moved = self._moved(previous, fix, dt, step)
         if moved > 0:
             return self._advance(fix, moved)
-        self._settle(fix)
+        if self._disagree_since is None and self._pending_m == 0.0:  # in doubt: keep the anchor
+            self._settle(fix)
         self.ignored["stationary"] += 1
         return []
 
@@ -129,15 +139,39 @@ class DistanceTrigger:
         a speed is missing, or when it disagrees so much that the speed must be wrong.
         """
         radius = self._noise_radius(fix)
-        if previous.speed_mps is None or fix.speed_mps is None:
+        if not self.speed_trusted or previous.speed_mps is None or fix.speed_mps is None:
             return step if step > radius else 0.0
-        doppler = (previous.speed_mps + fix.speed_mps) / 2.0 * dt
-        if max(previous.speed_mps, fix.speed_mps) < self.min_speed_mps:
-            doppler = 0.0
-        if step > max(3.0 * doppler, doppler + 2.0 * radius):
-            self.ignored["speed_disagrees"] += 1
-            return step
-        return doppler
+        doppler = self._doppler_moved(previous.speed_mps, fix.speed_mps, dt)
+        if step <= max(3.0 * doppler, doppler + 2.0 * radius):
+            self._disagree_since = None
+            return doppler
+        # Positions far ahead of the speeds: a multipath excursion lasts a moment, a source
+        # whose speed field is wrong (0 while driving) stays wrong. Only the latter switches
+        # this trigger to positions for good.
+        self._disagree_since = self._disagree_since or fix.time_utc
+        if seconds_between(self._disagree_since, fix.time_utc) < _DISTRUST_AFTER_S:
+            return doppler
+        logger.warning("GNSS speeds disagree with positions for %.0f s: measuring distance from positions", _DISTRUST_AFTER_S)
+        self.speed_trusted = False
+        return step
+
+    def _doppler_moved(self, v0: float, v1: float, dt: float) -> float:
+        """Distance by Doppler for one fix interval, with a two-fix start from rest.
+
+        A parked receiver's speed noise now and then reads above ``min_speed_mps``; one
+        such fix is held back (``_pending_m``) and only counted if the next fix moves too.
+        """
+        interval = (v0 + v1) / 2.0 * dt
+        if v1 < self.min_speed_mps:
+            if self._at_rest or v0 < self.min_speed_mps:
+                self._at_rest, self._pending_m = True, 0.0
+                return 0.0
+            return interval  # the last interval of a stop still counts
+        if self._at_rest and self._pending_m == 0.0:
+            self._pending_m = interval
+            return 0.0
+        moved, self._pending_m, self._at_rest = self._pending_m + interval, 0.0, False
+        return moved
 
     def _noise_radius(self, fix: GeoFix) -> float:
         # eph is a 95 % radius for one fix; twice that keeps a parked car's jitter inside
@@ -167,12 +201,14 @@ class DistanceTrigger:
         self.gap_distance_m += step
         self.distance_m += step
         self._next_index = max(self._next_index, math.floor(self.distance_m / self.spacing_m) + 1)
+        self._pending_m, self._disagree_since = 0.0, None  # the straight line already covers them
         self._restart(fix)
 
     def _advance(self, fix: GeoFix, moved: float) -> list[TriggerMark]:
         anchor, start = self._anchor, self._segment_start
         assert anchor is not None and start is not None
-        segment = _Segment(anchor, fix, start, self._start_speed, moved)
+        speeds = (self._start_speed, fix.speed_mps) if self.speed_trusted else (None, None)
+        segment = _Segment(anchor, fix, start, speeds, moved)
         end = self.distance_m + moved
         marks = []
         # A micrometre of slack: a mark that falls exactly on a fix must not slip to the next.
@@ -201,8 +237,9 @@ def _time_fraction(fraction: float, v0: float | None, v1: float | None) -> float
 class _Segment:
     """The stretch between the anchor and the new fix, on which marks are interpolated."""
 
-    def __init__(self, a: GeoFix, b: GeoFix, start: datetime, start_speed: float | None, length: float) -> None:
-        self.a, self.b, self.start, self.v0, self.length = a, b, start, start_speed, length
+    def __init__(self, a: GeoFix, b: GeoFix, start: datetime, speeds: tuple[float | None, float | None], length: float) -> None:
+        self.a, self.b, self.start, self.length = a, b, start, length
+        self.v0, self.v1 = speeds
         self.duration = seconds_between(start, b.time_utc)
         self.line = Geodesic.WGS84.InverseLine(a.lat, a.lon, b.lat, b.lon)
 
@@ -210,11 +247,11 @@ class _Segment:
         """Instant and interpolated fix ``along`` metres from the anchor."""
         a, b = self.a, self.b
         fraction = min(1.0, along / self.length) if self.length > 0 else 1.0
-        tau = _time_fraction(fraction, self.v0, b.speed_mps)
+        tau = _time_fraction(fraction, self.v0, self.v1)
         when = self.start + timedelta(seconds=self.duration * tau)
         # The odometer (Doppler) and the chord differ a little: place marks by share of each.
         where = self.line.Position(fraction * self.line.s13, Geodesic.STANDARD)
-        speed = _lerp(self.v0, b.speed_mps, tau)
+        speed = _lerp(self.v0, self.v1, tau)
         known_eph = [e for e in (a.eph_m, b.eph_m) if e is not None]
         fix = GeoFix(
             lat=where["lat2"],
@@ -228,6 +265,13 @@ class _Segment:
             hdop=max(a.hdop, b.hdop) if a.hdop is not None and b.hdop is not None else None,
         )
         return when, fix
+
+
+def trigger_marks(fixes: Iterable[GeoFix], spacing_m: float = 4.0, max_gap_s: float = 5.0, fix_filter: FixFilter | None = None) -> list[TriggerMark]:
+    """All marks of a recorded track: each fix through ``fix_filter`` (a new one if None), then the trigger."""
+    fix_filter = fix_filter or FixFilter()
+    trigger = DistanceTrigger(spacing_m, max_gap_s)
+    return [mark for fix in fixes if fix_filter.accept(fix) for mark in trigger.update(fix)]
 
 
 class FrameMatcher(Generic[T]):

@@ -187,10 +187,8 @@ def track_marks(fixes: Iterable[GeoFix], config: SurveyConfig, stats: SurveyStat
     """Run a whole recorded track through the fix filter and the distance trigger."""
     fix_filter, trigger = FixFilter(config.max_speed_mps), DistanceTrigger(config.spacing_m)
     marks: list[TriggerMark] = []
-    first: GeoFix | None = None
     for fix in fixes:
         stats.fixes += 1
-        first = first or fix
         if fix_filter.accept(fix):
             marks.extend(trigger.update(fix))
     stats.fixes_rejected.update(fix_filter.rejected)
@@ -208,6 +206,28 @@ def _progress(enabled: bool):
 def _near_mark(offsets: list[float], t: float, window: float) -> bool:
     i = bisect_left(offsets, t)
     return any(0 <= j < len(offsets) and abs(offsets[j] - t) <= window for j in (i - 1, i))
+
+
+def _replay(source: VideoFileSource, offsets: list[float], window: float, matcher: FrameMatcher,
+            pipeline: SurveyPipeline, bar) -> None:
+    """Grab every frame, decode the candidates, process what the matcher resolves."""
+    stats = pipeline.stats
+    task = bar.add_task("survey", total=source.frame_count or None, written=0)
+    while (stamp := source.grab()) is not None:
+        stats.frames_read += 1
+        if stamp.sequence % 10 == 0:
+            bar.update(task, completed=stamp.sequence, written=stats.written)
+        if not _near_mark(offsets, stamp.monotonic_s, window):
+            continue
+        frame = source.retrieve(stamp)
+        if frame is None:
+            continue
+        stats.frames_decoded += 1
+        for mark, chosen in matcher.offer(frame.time_utc, frame):
+            pipeline.process(mark, chosen)
+    for mark, chosen in matcher.flush():
+        pipeline.process(mark, chosen)
+    bar.update(task, completed=stats.frames_read, written=stats.written)
 
 
 def survey_video(video: str | Path, track: str | Path, out_dir: str | Path, anonymizer: Anonymizes,
@@ -234,79 +254,8 @@ def survey_video(video: str | Path, track: str | Path, out_dir: str | Path, anon
     with SurveyWriter(out_dir) as writer, source, _progress(progress) as bar:
         pipeline = SurveyPipeline(writer, anonymizer, detector, config, survey_id)
         pipeline.stats = stats
-        task = bar.add_task("survey", total=source.frame_count or None, written=0)
-        while (stamp := source.grab()) is not None:
-            stats.frames_read += 1
-            if stamp.sequence % 10 == 0:
-                bar.update(task, completed=stamp.sequence, written=stats.written)
-            if not _near_mark(offsets, stamp.monotonic_s, window):
-                continue
-            frame = source.retrieve(stamp)
-            if frame is None:
-                continue
-            stats.frames_decoded += 1
-            for mark, chosen in matcher.offer(frame.time_utc, frame):
-                pipeline.process(mark, chosen)
-        for mark, chosen in matcher.flush():
-            pipeline.process(mark, chosen)
-        bar.update(task, completed=stats.frames_read, written=stats.written)
+        _replay(source, offsets, window, matcher, pipeline, bar)
     stats.marks_unmatched = sum(matcher.unmatched.values())
     stats.elapsed_s = time.perf_counter() - started
     return SurveyResult(Path(out_dir), survey_id, config.device_id, stats)
 
-
-def survey_live(camera: int | str, out_dir: str | Path, anonymizer: Anonymizes, detector: DetectsDamage | None = None,
-                config: SurveyConfig | None = None, *, gpsd_host: str = "127.0.0.1", gpsd_port: int = 2947,
-                duration_s: float | None = None) -> SurveyResult:
-    """Survey live from a camera and gpsd until Ctrl-C (or ``duration_s``).
-
-    Frame times are the system clock at capture: keep it synchronised (chrony fed by gpsd).
-    """
-    import threading
-
-    from voirie.capture.camera import open_camera
-    from voirie.capture.gnss import GpsdSource
-
-    config = config or SurveyConfig()
-    started = time.perf_counter()
-    survey_id = config.survey_id or default_survey_id(datetime.now().astimezone())
-    stats, new_marks, lock, stop = SurveyStats(), [], threading.Lock(), threading.Event()
-    fix_filter, trigger = FixFilter(config.max_speed_mps), DistanceTrigger(config.spacing_m)
-
-    def follow_gnss() -> None:  # on its own thread: gpsd reads block
-        for fix in GpsdSource(gpsd_host, gpsd_port).fixes():
-            stats.fixes += 1
-            if stop.is_set():
-                return
-            if fix_filter.accept(fix):
-                with lock:
-                    new_marks.extend(trigger.update(fix))
-
-    threading.Thread(target=follow_gnss, name="gnss", daemon=True).start()
-    matcher: FrameMatcher[Frame] = FrameMatcher(config.max_offset_s, keep_s=1.5)
-    with SurveyWriter(out_dir) as writer, open_camera(camera, config.camera_id) as source:
-        pipeline = SurveyPipeline(writer, anonymizer, detector, config, survey_id)
-        pipeline.stats = stats
-        try:
-            for frame in source.frames():
-                stats.frames_read += 1
-                with lock:
-                    marks, new_marks[:] = list(new_marks), []
-                stats.marks += len(marks)
-                matcher.add_marks(marks)
-                for mark, chosen in matcher.offer(frame.time_utc, frame):
-                    pipeline.process(mark, chosen)
-                if duration_s is not None and time.perf_counter() - started > duration_s:
-                    break
-        except KeyboardInterrupt:
-            logger.info("survey stopped by the operator")
-        finally:
-            stop.set()
-            for mark, chosen in matcher.flush():
-                pipeline.process(mark, chosen)
-            stats.frames_decoded = stats.frames_read
-            stats.camera_dropped = source.dropped
-    stats.fixes_rejected.update(fix_filter.rejected)
-    stats.marks_unmatched = sum(matcher.unmatched.values())
-    stats.elapsed_s = time.perf_counter() - started
-    return SurveyResult(Path(out_dir), survey_id, config.device_id, stats)

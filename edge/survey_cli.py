@@ -80,32 +80,40 @@ def register(app: typer.Typer) -> None:
         device_id: str = typer.Option("edge-01", help="This device's id (goes into every record)."),
         duration: float | None = typer.Option(None, help="Live only: stop after this many seconds."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
+        anonymize_timeout: float = typer.Option(5.0, min=0.1, max=60.0,
+                                                help="Seconds allowed to anonymize one frame; slower frames are dropped."),
     ) -> None:
         """Take an anonymized, geotagged photo every 4 m (replay a drive or run live)."""
-        from voirie.anonymize import Anonymizer
-        from voirie.edge import survey as runner
-
-        console = Console()
         replay = video is not None or track is not None
         if replay == (camera is not None or gpsd) or (replay and (video is None or track is None)):
             raise typer.BadParameter("give either --video FILE --track FILE, or --camera SOURCE --gpsd")
-        if camera is not None and not gpsd:
-            raise typer.BadParameter("live surveys need --gpsd for positions")
+        if not replay and (camera is None or not gpsd):
+            raise typer.BadParameter("a live survey needs both --camera SOURCE and --gpsd")
         if video_start is not None and video_start.tzinfo is None:
             video_start = video_start.replace(tzinfo=timezone.utc)  # times without a zone are UTC
-        config = runner.SurveyConfig(device_id=device_id, spacing_m=spacing)
+        console = Console()
         try:
-            detector = load_damage_detector(model, console)
-            anonymizer = Anonymizer.default()
-            if replay:
-                folder = out or Path("data/surveys") / video.stem
-                result = runner.survey_video(video, track, folder, anonymizer, detector, config,
-                                             video_start_utc=video_start, progress=progress)
-            else:
-                folder = out or Path("data/surveys") / runner.default_survey_id(datetime.now().astimezone())
-                result = runner.survey_live(camera, folder, anonymizer, detector, config,
-                                            gpsd_host=gpsd_host, gpsd_port=gpsd_port, duration_s=duration)
-        except ValueError as error:  # bad input (video, track, camera): one clear line, no traceback
+            result = _run(dict(locals()))
+        except ValueError as error:  # bad input (video, track, camera, model): one clear line
             console.print(f"[red]error:[/] {error}")
             raise typer.Exit(2) from error
         print_summary(result, console)
+
+
+def _run(options: dict):
+    """Load the models and run the survey the options ask for."""
+    from voirie.anonymize import Anonymizer, AnonymizerOptions
+    from voirie.edge import survey as runner
+    from voirie.edge.survey_live import survey_live
+
+    o = options
+    config = runner.SurveyConfig(device_id=o["device_id"], spacing_m=o["spacing"])
+    detector = load_damage_detector(o["model"], o["console"])
+    anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=o["anonymize_timeout"]))
+    if o["replay"]:
+        folder = o["out"] or Path("data/surveys") / o["video"].stem
+        return runner.survey_video(o["video"], o["track"], folder, anonymizer, detector, config,
+                                   video_start_utc=o["video_start"], progress=o["progress"])
+    folder = o["out"] or Path("data/surveys") / runner.default_survey_id(datetime.now().astimezone())
+    return survey_live(o["camera"], folder, anonymizer, detector, config, gpsd_host=o["gpsd_host"],
+                       gpsd_port=o["gpsd_port"], duration_s=o["duration"])

@@ -12,6 +12,7 @@ from voirie.edge.survey_cli import load_damage_detector, print_summary
 logger = logging.getLogger(__name__)
 
 DEMO_DEVICE_ID = "demo-car-01"
+DEMO_ANONYMIZE_TIMEOUT_S = 60.0
 
 
 def survey_step(ctx):
@@ -20,7 +21,7 @@ def survey_step(ctx):
     Sets ``ctx.state`` ``survey_dir`` (records.jsonl + images/), ``device_id``, ``survey_id``
     for the later steps (map, plan).
     """
-    from voirie.anonymize import Anonymizer
+    from voirie.anonymize import Anonymizer, AnonymizerOptions
 
     drive = make_sample_drive(ctx.workdir / "sample_drive")
     survey_dir = ctx.workdir / "survey"
@@ -28,11 +29,15 @@ def survey_step(ctx):
         shutil.rmtree(survey_dir)
     detector = load_damage_detector("default", ctx.console)
     config = SurveyConfig(device_id=DEMO_DEVICE_ID, survey_id="sample-drive")
-    result = survey_video(drive.video, drive.nmea, survey_dir, Anonymizer.default(), detector, config,
+    # A generous per-frame limit: the demo may run on a busy or slow machine, where the
+    # survey's 5 s limit would drop (fail closed) photos the later steps want to show.
+    anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=DEMO_ANONYMIZE_TIMEOUT_S))
+    result = survey_video(drive.video, drive.nmea, survey_dir, anonymizer, detector, config,
                           video_start_utc=drive.start_utc, progress=True)
     print_summary(result, ctx.console)
     ctx.outputs["sample drive video"] = str(drive.video)
     ctx.outputs["sample drive track (NMEA)"] = str(drive.nmea)
+    ctx.outputs["sample drive ground truth (damage, face, plate, stop)"] = str(drive.truth)
     ctx.outputs["survey photos (anonymized, EXIF-geotagged)"] = str(survey_dir / "images")
     ctx.outputs["survey records"] = str(survey_dir / "records.jsonl")
     ctx.state.update(survey_dir=survey_dir, device_id=result.device_id, survey_id=result.survey_id,

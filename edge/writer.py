@@ -83,11 +83,19 @@ def read_gps(path: str | Path) -> dict[str, object]:
     return {
         "lat": degrees(gps[tags.GPSLatitude], gps[tags.GPSLatitudeRef]),
         "lon": degrees(gps[tags.GPSLongitude], gps[tags.GPSLongitudeRef]),
-        "alt_m": float(gps[tags.GPSAltitude]) if tags.GPSAltitude in gps else None,
+        "alt_m": _altitude(gps),
         "heading_deg": float(gps[tags.GPSImgDirection]) if tags.GPSImgDirection in gps else None,
         "speed_mps": float(speed) / 3.6 if speed is not None else None,
         "time_utc": day.timestamp() + h * 3600 + m * 60 + s,
     }
+
+
+def _altitude(gps: dict) -> float | None:
+    if ExifTags.GPS.GPSAltitude not in gps:
+        return None
+    below = gps.get(ExifTags.GPS.GPSAltitudeRef) in (b"\x01", 1)  # 1 = below sea level
+    value = float(gps[ExifTags.GPS.GPSAltitude])
+    return -value if below else value
 
 
 class SurveyWriter:

@@ -50,7 +50,10 @@ def render_card(manifest: Manifest, metrics: dict[str, dict], spec: PackageSpec)
         f"input {manifest.input_size[0]}×{manifest.input_size[1]} (H×W); default variant: {manifest.default_variant}.",
         "", "## Training data", "", spec.training_data, "", f"Model licence: {manifest.license}.", "",
         "## Measured scores (IoU ≥ 0.5 per class, "
-        f"confidence ≥ {manifest.metrics.get('confidence')}, on {manifest.metrics.get('evaluated_on')})", "",
+        f"confidence ≥ {manifest.confidence}, on {manifest.metrics.get('evaluated_on')})", "",
+        (f"The recommended confidence {manifest.confidence} is the threshold with the best fp32 F1 on this same "
+         "validation set (one tuned number: the scores are slightly optimistic for that reason)."
+         if manifest.metrics.get("confidence_tuned_on_val") else ""), "",
         "| variant | F1 | precision | recall | per-class F1 | ms/image (this machine) |",
         "| --- | --- | --- | --- | --- | --- |",
         *(_row(variant, result) for variant, result in metrics.items()), "",

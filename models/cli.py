@@ -118,6 +118,7 @@ def eval_model(
     table.add_row("all", *(f"{result[k]:.3f}" for k in ("precision", "recall", "f1")))
     console.print(table)
     console.print(f"F1 by threshold: {result.pop('sweep')}")
+    result.pop("by_threshold")
     print(json.dumps(result))
 
 
@@ -132,6 +133,7 @@ def package_model(
     license_: str = typer.Option("AGPL-3.0-or-later", "--license"),
     training_data: str = typer.Option("unknown"), notes: Path = typer.Option(None, help="Markdown appended to the card."),
     command: str = typer.Option("", help="The training command, for the card."),
+    tune: bool = typer.Option(True, help="Recommend the confidence with the best fp32 F1 on --val."),
 ) -> None:
     """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
     from voirie.models.training import PackageSpec, package
@@ -139,7 +141,7 @@ def package_model(
     spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
     try:
         height, width = (int(v) for v in input_.lower().split("x"))
-        manifest = package(weights, out, val, calibration, spec, (height, width))
+        manifest = package(weights, out, val, calibration, spec, (height, width), tune=tune)
     except ValueError as error:  # ModelError included
         _fail(error)
     print(json.dumps(manifest.metrics["val"]))
@@ -166,7 +168,7 @@ def train_damage(
         config = TrainConfig(model=model, imgsz=imgsz, epochs=epochs, batch=batch, device=device, name=name)
         best = train(config, data_yaml, resume=resume)
         spec = PackageSpec(name, "1", "AGPL-3.0-or-later (ultralytics YOLO architecture)", str(data), command_line())
-        manifest = package(best, out, work / "val", work / "train" / "images", spec, (imgsz, imgsz))
+        manifest = package(best, out, work / "val", work / "train" / "images", spec, (imgsz, imgsz), tune=True)
     except ModelError as error:
         _fail(error)
     console.print(f"model written to {out} (default variant {manifest.default_variant})")

@@ -183,5 +183,6 @@ def evaluate(detector, folder: Path, class_map_text: str | None = None, confiden
     result = tallies[confidence].scores(data.names)
     result.update(images=len(data.images), ms_per_image=round(1000 * seconds / len(data.images), 2),
                   confidence=confidence,
-                  sweep={str(t): tallies[t].scores(data.names)["f1"] for t in thresholds})
+                  sweep={str(t): tallies[t].scores(data.names)["f1"] for t in thresholds},
+                  by_threshold={str(t): tallies[t].scores(data.names) for t in thresholds})
     return result

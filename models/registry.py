@@ -59,6 +59,7 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, ModelFile] = Field(min_length=1, description="variant -> file, e.g. fp32, int8")
     default_variant: str
+    confidence: float = Field(default=0.25, ge=0, le=1, description="recommended score threshold")
     aliases: tuple[str, ...] = ()
     description: str = ""
 

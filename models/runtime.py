@@ -178,6 +178,7 @@ def load_detector(model: str | Path = registry.DEFAULT_ALIAS, variant: str | Non
         manifest, folder = registry.find_model(str(model))
     checked = registry.verify_file(manifest, folder, variant)
     fields = {**settings.__dict__, "layout": settings.layout or manifest.layout,
+              "confidence": options.get("confidence", manifest.confidence),
               "imgsz": settings.imgsz or tuple(manifest.input_size)}
     return OnnxDetector(checked, DetectorOptions(**fields),
                         model_id=manifest.name, model_version=manifest.version, class_names=manifest.classes)

@@ -132,6 +132,43 @@ def test_gga_before_any_rmc_has_no_date_and_gsa_sets_the_mode(tmp_path: Path) ->
     assert fixes[1].mode == FixMode.FIX_2D and fixes[1].alt_m is None
 
 
+def test_multi_constellation_receiver_output(tmp_path: Path) -> None:
+    # What a u-blox M8 prints each epoch (NMEA 4.1 RMC with mode and nav status fields).
+    epoch = [
+        "GNRMC,{t},A,4520.12345,N,00555.54321,E,12.345,87.65,040526,,,A,V",
+        "GNVTG,87.65,T,,M,12.345,N,22.863,K,A",
+        "GNGGA,{t},4520.12345,N,00555.54321,E,1,12,0.78,212.3,M,49.5,M,,",
+        "GNGSA,A,3,05,13,15,18,20,23,24,,,,,,1.32,0.78,1.06,1",
+        "GNGSA,A,3,67,68,77,78,,,,,,,,,1.32,0.78,1.06,2",
+        "GPGSV,3,1,11,05,45,290,42,13,60,055,40,15,30,120,38,18,10,320,30,1",
+        "GNGLL,4520.12345,N,00555.54321,E,{t},A,A",
+        "GNGST,{t},12.0,1.1,0.8,45.0,0.9,1.2,2.0",
+    ]
+    path = tmp_path / "ublox.nmea"
+    path.write_text("".join(_sentence(line.format(t=t)) for t in ("081500.00", "081500.10") for line in epoch))
+    reader = read_nmea(path)
+    fixes = list(reader)
+    assert [f.time_utc for f in fixes] == [datetime(2026, 5, 4, 8, 15, 0, us, tzinfo=timezone.utc) for us in (0, 100_000)]
+    assert reader.skipped.total() == 0
+    fix = fixes[0]
+    assert (fix.lat, fix.lon) == pytest.approx((45 + 20.12345 / 60, 5 + 55.54321 / 60))
+    assert (fix.mode, fix.hdop, fix.alt_m) == (FixMode.FIX_3D, 0.78, 212.3)
+    assert fix.eph_m == pytest.approx(2 * math.hypot(0.9, 1.2))
+    assert fix.speed_mps == pytest.approx(12.345 * 1852 / 3600)
+
+
+def test_out_of_range_position_is_counted_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "range.nmea"
+    path.write_text(
+        _sentence("GPRMC,120000.00,A,9107.038,N,01131.000,E,10.0,0.0,040526,,")  # 91 degrees north
+        + _sentence("GPRMC,120001.00,A,4807.038,N,01131.000,E,10.0,0.0,040526,,")
+    )
+    reader = read_nmea(path)
+    fixes = list(reader)
+    assert reader.skipped["invalid_fix"] == 1
+    assert [f.time_utc.second for f in fixes] == [1]
+
+
 def _checksum(body: str) -> str:
     value = 0
     for char in body.encode():

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from geographiclib.geodesic import Geodesic
 
 from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
-from voirie.capture.trigger import DistanceTrigger, TriggerMark
+from voirie.capture.gnss import FixFilter
+from voirie.capture.trigger import DistanceTrigger, TriggerMark, trigger_marks
 from voirie.records import FixMode, GeoFix
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
@@ -60,7 +62,7 @@ def test_acceleration_places_marks_at_the_right_instants(rate_hz: float) -> None
 
 def test_stop_with_jitter_makes_no_marks_while_standing() -> None:
     legs = [Leg(10.0, 10.0), Leg(2.0, 10.0, 0.0), Leg(60.0, 0.0), Leg(2.0, 0.0, 10.0), Leg(10.0, 10.0)]
-    receiver = Receiver(rate_hz=10.0, jitter_m=0.7, speed_noise_mps=0.15, eph_m=1.7, seed=3)
+    receiver = Receiver(rate_hz=10.0, jitter_m=0.7, speed_noise_mps=0.3, eph_m=1.7, seed=3)
     drive = simulate_drive(START, T0, 0.0, legs, receiver)
     trigger, marks = run(drive.fixes)
     stop_start, stop_end = 12.0, 72.0
@@ -89,6 +91,29 @@ def test_jitter_alone_would_make_marks_without_the_stop_rule() -> None:
     with_eph = [f.model_copy(update={"eph_m": 2.5}) for f in drive.fixes]
     _, marks = run(with_eph, DistanceTrigger(min_step_m=1e-6))
     assert marks == []
+
+
+def test_multipath_excursion_while_parked_makes_no_marks() -> None:
+    # Doppler says "at rest" while the position wanders 12 m off for 2 s (a reflection).
+    fixes = simulate_drive(START, T0, 0.0, [Leg(30.0, 0.0)], Receiver(rate_hz=10.0, jitter_m=0.3, eph_m=1.0, seed=4)).fixes
+    g = Geodesic.WGS84
+    fixes = [
+        f.model_copy(update=dict(zip(("lat", "lon"), itemgetter("lat2", "lon2")(g.Direct(f.lat, f.lon, 90.0, 12.0)))))
+        if 100 <= i < 120 else f
+        for i, f in enumerate(fixes)
+    ]
+    trigger, marks = run(fixes)
+    assert marks == [] and trigger.speed_trusted
+
+
+def test_a_speed_field_stuck_at_zero_falls_back_to_positions() -> None:
+    drive = simulate_drive(START, T0, 0.0, [Leg(60.0, 10.0)], Receiver(rate_hz=5.0, jitter_m=0.2, eph_m=0.5, seed=8))
+    zero_speed = [f.model_copy(update={"speed_mps": 0.0}) for f in drive.fixes]
+    trigger, marks = run(zero_speed)
+    assert not trigger.speed_trusted
+    # While in doubt the anchor stays put, so the first 5 s are measured, not lost.
+    assert len(marks) == pytest.approx(600.0 / 4.0, abs=2)
+    assert gaps_between(marks) == pytest.approx([4.0] * (len(marks) - 1), abs=1.0)
 
 
 def drive_with_dropout(gap_s: float) -> list[GeoFix]:
@@ -146,6 +171,15 @@ def test_no_fix_and_repeated_times_are_ignored() -> None:
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         DistanceTrigger(**kwargs)
+
+
+def test_trigger_marks_filters_then_triggers() -> None:
+    fixes = simulate_drive(START, T0, 0.0, [Leg(10.0, 20.0)]).fixes
+    outlier = fixes[50].model_copy(update={"lat": fixes[50].lat + 0.01, "time_utc": fixes[50].time_utc + timedelta(milliseconds=50)})
+    fix_filter = FixFilter()
+    marks = trigger_marks([*fixes[:51], outlier, *fixes[51:]], fix_filter=fix_filter)
+    assert [m.index for m in marks] == list(range(1, 51))
+    assert fix_filter.rejected == {"jump": 1}
 
 
 def test_first_fix_alone_makes_no_mark() -> None:

@@ -32,6 +32,8 @@ def test_register_then_load_by_name(damage_onnx: Path, user_dir: Path) -> None:
     assert manifest.classes == ("crack", "pothole") and manifest.input_size == (64, 64)
     detector = load_detector("city-cracks")
     assert (detector.model_id, detector.model_version) == ("city-cracks", "2026.1")
+    assert detector.options.confidence == 0.25  # the manifest's recommendation...
+    assert load_detector("city-cracks", confidence=0.6).options.confidence == 0.6  # ...unless the caller says
     listed = CliRunner().invoke(app, ["models", "list"])
     assert "city-cracks" in listed.output
     info = CliRunner().invoke(app, ["models", "info", "city-cracks"])
