@@ -12,6 +12,7 @@ from voirie.records import CountBin
 from voirie.server.synthetic import frames_along
 
 from .conftest import STREET, start_server
+from .test_server_map_browser import _offline_page, browser  # noqa: F401 - the browser fixture
 
 START = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 LONG_STREET = STREET + [(2.3580, 48.8505), (2.3610, 48.8500)]
@@ -110,3 +111,21 @@ def test_keep_serving_blocks_until_stopped_then_stops_the_server(tmp_path):
         raise AssertionError("server still answers after stop")
     except httpx.TransportError:
         pass
+
+
+def test_map_toggles_the_planned_works_layer(live, browser):  # noqa: F811 - fixture
+    car = live.register("car-1")
+    assert live.ingest(car, frames_along(LONG_STREET, damage_rate=0.6, seed=3), "s1").status_code == 200
+    plan = _create_plan(live, live.admin).json()
+    funded = next(r for r in plan["results"] if r["scenario"]["kind"] == "budget" and r["works_count"])
+    live.client.post(f"/api/v1/plans/{plan['plan_id']}/approve", json={"scenario": funded["scenario"]["name"]},
+                     headers=live.admin).raise_for_status()
+    page, outside, errors = _offline_page(browser, live.url)
+    page.goto(live.url + "/")
+    page.wait_for_function("window.voirieReady === true && window.voirieWorksRendered !== undefined", timeout=90_000)
+    assert page.evaluate("window.voirieWorksRendered") == funded["works_count"]
+    assert page.is_hidden("#works-legend") and "approved" in page.inner_text("#works-toggle")
+    page.check("#show-works")
+    page.wait_for_function("window.voirieMap.queryRenderedFeatures({layers: ['works']}).length > 0", timeout=45_000)
+    assert "works" in page.inner_text("#works-legend")
+    assert outside == [] and errors == []
