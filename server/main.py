@@ -10,19 +10,22 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from voirie import __version__
+from voirie.server.api.deps import reader
 from voirie.server.api.main import api_router, ogc_router
+from voirie.server.api.routes.plans import build_plans_router
 from voirie.server.conditions import ConditionService
 from voirie.server.core.config import Settings
 from voirie.server.core.db import make_engine, make_session_factory
 from voirie.server.crud import ensure_api_key
 from voirie.server.models import Base
+from voirie.server.planning.store import PlanStore
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,9 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
     app.state.conditions = conditions or ConditionService(settings, session_factory)
     app.add_exception_handler(OperationalError, _database_busy)
     app.include_router(api_router)
+    # Plans need this app's session factory and data folder, so their router is built per app.
+    plans = build_plans_router(PlanStore(settings.data_dir / "plans"), session_factory, app.state.conditions)
+    app.include_router(plans, prefix="/api/v1", dependencies=[Depends(reader)])
     app.include_router(ogc_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _vendor_routes(app)

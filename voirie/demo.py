@@ -8,6 +8,7 @@ summary can say where the results are.
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,26 @@ def run_demo(workdir: Path, keep_serving: bool = False, console: Console | None 
         ctx = step(ctx)
         console.print(f"done in {time.perf_counter() - started:.1f} s")
     _print_summary(ctx)
+    if keep_serving and "map_server" in ctx.state:
+        serve_until_interrupted(ctx)
     return ctx
+
+
+def serve_until_interrupted(ctx: DemoContext, stop: threading.Event | None = None) -> None:
+    """Keep the demo's map server (``ctx.state["map_server"]``) up until Ctrl-C or ``stop``
+    is set, then stop it cleanly (its database and files stay in the workdir)."""
+    server = ctx.state["map_server"]
+    stop = stop or threading.Event()
+    ctx.console.print(f"[bold green]map served at {server.url}/[/] (Ctrl-C to stop)")
+    try:
+        # A timed wait, not a bare wait(): the main thread must wake up to receive Ctrl-C.
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        ctx.console.print("stopping the map server")
+    finally:
+        server.stop()
+        ctx.state.pop("map_server", None)
 
 
 def _print_summary(ctx: DemoContext) -> None:

@@ -53,7 +53,8 @@ class Approval(BaseModel):
     """A person adopts one scenario of a draft plan."""
 
     model_config = ConfigDict(extra="forbid")
-    approved_by: str = Field(min_length=1, max_length=120)
+    approved_by: str | None = Field(default=None, min_length=1, max_length=120,
+                                    description="Ignored when the server names the approver from its credential.")
     scenario: str = Field(min_length=1)
 
 
@@ -71,9 +72,17 @@ def _scenarios(body: PlanCreate) -> list[Scenario]:
     return [Scenario(**{**s.model_dump(), "annual_budgets": tuple(s.annual_budgets)}) for s in body.scenarios]
 
 
+def _anyone() -> None:
+    """No writer check (standalone use); the server passes its own credential check."""
+    return None
+
+
 def create_planning_router(get_sections: Callable[[], list[Section]], store: PlanStore,
-                           catalogue: Path | None = None) -> APIRouter:
-    """Routes under ``/plans``: POST a scenario set, GET plans, POST ``/{id}/approve``."""
+                           catalogue: Path | None = None, writer: Callable[..., str | None] = _anyone) -> APIRouter:
+    """Routes under ``/plans``: POST a scenario set, GET plans, POST ``/{id}/approve``.
+
+    ``writer`` is a FastAPI dependency guarding the POST routes; when it returns a name,
+    approvals record that name (who really approved) rather than the body's ``approved_by``."""
     router = APIRouter(prefix="/plans", tags=["plans"])
 
     def stored_plan(plan_id: str) -> Plan:
@@ -86,14 +95,14 @@ def create_planning_router(get_sections: Callable[[], list[Section]], store: Pla
     # FastAPI resolves string annotations in module globals, where a local Annotated alias
     # is invisible; the dependency goes in the parameter default instead.
     plan_dep = Depends(stored_plan)
-    _add_write_routes(router, get_sections, store, catalogue, plan_dep)
+    _add_write_routes(router, get_sections, store, catalogue, plan_dep, Depends(writer))
     _add_read_routes(router, get_sections, store, plan_dep)
     return router
 
 
 def _add_write_routes(router: APIRouter, get_sections: Callable[[], list[Section]], store: PlanStore,
-                      catalogue: Path | None, plan_dep: Any) -> None:
-    @router.post("", status_code=201)
+                      catalogue: Path | None, plan_dep: Any, writer_dep: Any) -> None:
+    @router.post("", status_code=201, dependencies=[writer_dep])
     def create_plan(body: PlanCreate) -> dict[str, Any]:
         """Run the scenario set on the current sections and store a draft plan."""
         try:
@@ -105,12 +114,15 @@ def _add_write_routes(router: APIRouter, get_sections: Callable[[], list[Section
         return plan_summary(plan)
 
     @router.post("/{plan_id}/approve")
-    def approve(body: Approval, plan: Plan = plan_dep) -> dict[str, Any]:
+    def approve(body: Approval, plan: Plan = plan_dep, writer_name: str | None = writer_dep) -> dict[str, Any]:
         """Draft → approved, by a named person, for one feasible scenario."""
         if plan.status != "draft":
             raise HTTPException(status_code=409, detail=f"plan {plan.plan_id} is already {plan.status}")
+        approved_by = writer_name or body.approved_by
+        if not approved_by:
+            raise HTTPException(status_code=422, detail="approved_by: the name of the person approving is required")
         try:
-            approved = store.approve(plan.plan_id, body.approved_by, body.scenario)
+            approved = store.approve(plan.plan_id, approved_by, body.scenario)
         except PlanningInputError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
         return plan_summary(approved)

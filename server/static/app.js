@@ -173,6 +173,50 @@ async function review(detectionId, action) {
   await showSection(state.selected);
 }
 
+// "Planned works by year": the latest approved plan, else the latest one (the list is newest first).
+const WORK_YEAR_COLOURS = ["#ffd600", "#ff9100", "#f50057", "#aa00ff", "#304ffe", "#00b8d4", "#00c853", "#6d4c41", "#546e7a", "#000000"];
+
+async function latestPlan() {
+  let plans;
+  try { plans = await api("/api/v1/plans"); } catch (err) { return null; }  // snapshot or no access
+  return plans.find((p) => p.status === "approved") || plans[0] || null;
+}
+
+function worksColour() {
+  const cases = WORK_YEAR_COLOURS.flatMap((colour, i) => [i + 1, colour]);
+  return ["match", ["get", "year"], ...cases, "#000000"];
+}
+
+function renderWorksLegend(geojson) {
+  const byYear = new Map();
+  for (const f of geojson.features) {
+    const row = byYear.get(f.properties.year) || { calendar: f.properties.calendar_year, n: 0, cost: 0 };
+    row.n += 1; row.cost += f.properties.cost_eur;
+    byYear.set(f.properties.year, row);
+  }
+  document.getElementById("works-legend-items").innerHTML = [...byYear.entries()].sort((a, b) => a[0] - b[0])
+    .map(([year, row]) => `<div class="legend-row"><span class="swatch" style="background:${WORK_YEAR_COLOURS[(year - 1) % 10]}"></span>` +
+      `${row.calendar}: ${row.n} works, ${Math.round(row.cost).toLocaleString()} €</div>`).join("")
+    || '<p class="muted">no works in this scenario</p>';
+}
+
+async function loadWorks() {
+  const plan = await latestPlan();
+  if (!plan) return;
+  const geojson = await api(`/api/v1/plans/${encodeURIComponent(plan.plan_id)}/works.geojson`);
+  state.map.addSource("works", { type: "geojson", data: geojson });
+  state.map.addLayer({ id: "works", type: "line", source: "works", layout: { visibility: "none", "line-cap": "round" },
+    paint: { "line-color": worksColour(), "line-width": 4, "line-offset": 7, "line-dasharray": [2, 1] } }, "selected");
+  document.getElementById("works-plan").textContent = `(${plan.status}, ${geojson.properties.scenario})`;
+  renderWorksLegend(geojson);
+  document.getElementById("works-toggle").hidden = false;
+  document.getElementById("show-works").addEventListener("change", (e) => {
+    state.map.setLayoutProperty("works", "visibility", e.target.checked ? "visible" : "none");
+    document.getElementById("works-legend").hidden = !e.target.checked;
+  });
+  window.voirieWorksRendered = geojson.features.length;
+}
+
 async function main() {
   state.config = await api("/api/v1/map-config");
   state.colours = state.config.grade_colours;
@@ -186,6 +230,7 @@ async function main() {
     await loadSections(true);
     await renderSummary();
     await renderStreets();
+    await loadWorks().catch((err) => console.error("planned works layer:", err));
     state.map.once("idle", () => { window.voirieReady = true; });
   });
   document.getElementById("filters").addEventListener("submit", (e) => {
