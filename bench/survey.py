@@ -62,7 +62,6 @@ def sample_frames(count: int) -> list[bytes]:
     sources = sorted((REPO.parent / "shared" / "data" / "road_damage_cpri" / "images").glob("*.jpg"))
     print("frames: road_damage_cpri photos resized to 1280×720 (no sample drive on this branch)")
     if not sources:
-        if not sources:
         raise SystemExit("no frames: neither the sample drive nor ../shared/data/road_damage_cpri found")
     frames = []
     for path in sources[:: max(1, len(sources) // count)][:count]:
@@ -176,7 +175,7 @@ def main() -> None:
     if ultra_fps:
         print(f"detect / ultralytics = {detect_fps / ultra_fps:.2f}× (target ≥ 1.5×)")
     print(f"detect / bare ORT = {detect_fps / bare_fps:.2f} (target ≥ 0.85)")
-    print(json.dumps({"pipeline_fps": pipeline_fps, "detect_fps": round(detect_fps, 2),
+    print(json.dumps({"pipeline_fps": pipeline_fps and round(pipeline_fps, 2), "detect_fps": round(detect_fps, 2),
                       "ultralytics_fps": ultra_fps and round(ultra_fps, 2), "bare_ort_fps": round(bare_fps, 2)}))
 
 

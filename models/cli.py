@@ -104,11 +104,11 @@ def eval_model(
     examples: Path = typer.Option(None, help="Write 12 annotated photos here (truth green, detections red)."),
 ) -> None:
     """Per-class precision/recall/F1 at IoU ≥ 0.5; the last line is one JSON object."""
-    from voirie.models.evaluate import evaluate
+    from voirie.models.evaluate import SWEEP, evaluate
     from voirie.models.runtime import load_detector
 
     try:
-        detector = load_detector(model, variant=variant, confidence=min(0.05, confidence))
+        detector = load_detector(model, variant=variant, confidence=min(SWEEP[0], confidence))
         result = evaluate(detector, data, map_, confidence, examples)
     except ModelError as error:
         _fail(error)

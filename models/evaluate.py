@@ -25,7 +25,7 @@ from voirie.records import Detections
 logger = logging.getLogger(__name__)
 
 IOU_MATCH = 0.5
-SWEEP = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+SWEEP = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
 
 
 @dataclass

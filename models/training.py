@@ -17,7 +17,7 @@ from pathlib import Path
 from voirie.models import registry
 from voirie.models.card import write_card
 from voirie.models.errors import ModelError
-from voirie.models.evaluate import evaluate
+from voirie.models.evaluate import SWEEP, evaluate
 from voirie.models.export import export_onnx, offline_ultralytics_env, quantize_int8
 from voirie.models.runtime import load_detector
 
@@ -89,7 +89,7 @@ def package(weights: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, 
     int8 = quantize_int8(fp32, out_dir / "model_int8.onnx", calibration_dir)
     metrics = {}
     for variant, path in (("fp32", fp32), ("int8", int8)):
-        detector = load_detector(path, confidence=0.05)
+        detector = load_detector(path, confidence=SWEEP[0])
         metrics[variant] = evaluate(detector, val_dir, confidence=confidence)
     if tune:  # the threshold with the best fp32 F1 on val becomes the recommended one (disclosed in the card)
         confidence = float(max(metrics["fp32"]["sweep"], key=metrics["fp32"]["sweep"].get))
