@@ -83,7 +83,11 @@ def _sync_to_demo_server(ctx: Any, paths: list[Path], camera_id: str) -> None:
     server_url, admin_key = ctx.state.get("server_url"), ctx.state.get("admin_key")
     if not server_url or not admin_key or "map_server" not in ctx.state:
         return
-    stats = upload_bins(server_url, admin_key, paths)
+    try:
+        stats = upload_bins(server_url, admin_key, paths)
+    except httpx.HTTPError as error:  # the bins stay on disk: the sync agent would retry them
+        ctx.console.print(f"[yellow]CountBins not synced to {server_url}: {error}")
+        return
     ctx.console.print(f"synced {stats['accepted']} CountBins to {server_url} ({stats['duplicates']} duplicates)")
     ctx.outputs["count: Telraam-style traffic (API)"] = f"{server_url}/api/v1/counts/traffic?camera_id={camera_id}"
 

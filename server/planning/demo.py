@@ -43,10 +43,14 @@ def plan_via_api(server_url: str, admin_key: str, sections_csv: Path, out_dir: P
 def _plan_map_sections(ctx, exported: Path, out_dir: Path) -> tuple[Plan, ReportFiles]:  # noqa: ANN001
     server = ctx.state.get("map_server")
     if server is not None and ctx.state.get("admin_key"):
-        plan, files = plan_via_api(server.url, ctx.state["admin_key"], exported, out_dir)
-        ctx.console.print(f"plan {plan.plan_id} stored by the map server ({server.url}/api/v1/plans)")
-        ctx.state["plan_on_server"] = True
-        return plan, files
+        try:
+            plan, files = plan_via_api(server.url, ctx.state["admin_key"], exported, out_dir)
+        except httpx.HTTPError as error:  # the map will lack the plan; the report is still made
+            ctx.console.print(f"[yellow]the map server could not plan ({error}): planning offline")
+        else:
+            ctx.console.print(f"plan {plan.plan_id} stored by the map server ({server.url}/api/v1/plans)")
+            ctx.state["plan_on_server"] = True
+            return plan, files
     return plan_from_files(_request(exported, out_dir), ctx.console)  # steps run alone: offline
 
 

@@ -32,3 +32,18 @@ def test_plan_and_counts_reach_the_demo_server(tmp_path):
     png = ctx.outputs.get("map with planned works (PNG)")
     if png is not None:  # taken when playwright and chromium are there
         assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plan_step_falls_back_offline_when_the_server_refuses(tmp_path):
+    survey = synthetic_survey(tmp_path / "survey", streets=([(1.8520, 50.9490), (1.8545, 50.9502), (1.8580, 50.9510)],))
+    ctx = DemoContext(workdir=tmp_path / "demo", console=Console(quiet=True), state={"survey_dir": str(survey)})
+    ctx = map_step(ctx)
+    try:
+        ctx.state["admin_key"] = "not-the-admin-key"  # 401: the demo must still produce its report
+        ctx = plan_step(ctx)
+        plans = httpx.get(f"{ctx.state['server_url']}/api/v1/plans", timeout=30).raise_for_status().json()
+    finally:
+        stop_map_server(ctx)
+    assert plans == []
+    assert "map with planned works (PNG)" not in ctx.outputs
+    assert (tmp_path / "demo" / "plan" / "report.html").is_file() and ctx.state["plan_id"]
