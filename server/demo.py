@@ -151,13 +151,10 @@ def map_step(ctx: Any) -> Any:
     csv_path = folder / "sections.csv"
     csv_path.write_bytes(httpx.get(server.url + "/api/v1/sections.csv", timeout=120).raise_for_status().content)
     _snapshots(ctx, server.url, folder)
+    # The server stays up for the later steps (the plan and the counts go through its API);
+    # run_demo stops it at the end unless --keep-serving.
     ctx.state.update(server_url=server.url, database_url=settings.database_url, sections_csv=str(csv_path),
-                     admin_key=admin_key)
+                     admin_key=admin_key, map_server=server)
     ctx.outputs["road-condition map"] = server.url + "/"
     ctx.outputs["sections CSV"] = str(csv_path)
-    if ctx.keep_serving:
-        ctx.state["map_server"] = server
-    else:
-        server.stop()
-        ctx.outputs["road-condition map"] += " (stopped; run with --keep-serving)"
     return ctx

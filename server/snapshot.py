@@ -26,8 +26,10 @@ def chromium_path() -> str | None:
     return candidate if Path(candidate).is_file() else None
 
 
-def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, int] = (1400, 900)) -> Path:
-    """Open the map page in headless Chromium, wait until sections render, save a PNG."""
+def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, int] = (1400, 900),
+               check: tuple[str, ...] = ()) -> Path:
+    """Open the map page in headless Chromium, wait until sections render, tick the ``check``
+    boxes (CSS selectors, e.g. ``#show-works``), save a PNG."""
     from playwright.sync_api import sync_playwright  # dev/demo extra: imported only when used
 
     executable = chromium_path()
@@ -40,6 +42,11 @@ def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, 
             page = browser.new_page(viewport={"width": size[0], "height": size[1]})
             page.goto(url)
             page.wait_for_function("window.voirieReady === true", timeout=timeout_ms)
+            for selector in check:
+                page.check(selector, timeout=timeout_ms)
+            if check:  # a ticked layer repaints: wait for the map to be idle again (at most 10 s)
+                page.evaluate("() => new Promise((done) => { window.voirieMap.once('idle', done);"
+                              " window.voirieMap.triggerRepaint(); setTimeout(done, 10000); })")
             page.screenshot(path=str(path))
         finally:
             browser.close()

@@ -50,18 +50,34 @@ def run_demo(workdir: Path, keep_serving: bool = False, console: Console | None 
     console = console or Console()
     workdir.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(workdir=workdir.resolve(), console=console, keep_serving=keep_serving)
-    for spec in DEMO_STEPS:
-        step = _load_step(spec)
-        if step is None:
-            continue
-        started = time.perf_counter()
-        console.rule(f"[bold]{spec.split(':')[1].removesuffix('_step')}")
-        ctx = step(ctx)
-        console.print(f"done in {time.perf_counter() - started:.1f} s")
+    try:
+        for spec in DEMO_STEPS:
+            step = _load_step(spec)
+            if step is None:
+                continue
+            started = time.perf_counter()
+            console.rule(f"[bold]{spec.split(':')[1].removesuffix('_step')}")
+            ctx = step(ctx)
+            console.print(f"done in {time.perf_counter() - started:.1f} s")
+    except BaseException:
+        stop_map_server(ctx)  # a failed step must not leave the server thread behind
+        raise
+    if not keep_serving:
+        stop_map_server(ctx)
     _print_summary(ctx)
     if keep_serving and "map_server" in ctx.state:
         serve_until_interrupted(ctx)
     return ctx
+
+
+def stop_map_server(ctx: DemoContext) -> None:
+    """Stop the map server the map step left running for the later steps (if any)."""
+    server = ctx.state.pop("map_server", None)
+    if server is None:
+        return
+    server.stop()
+    if "road-condition map" in ctx.outputs:
+        ctx.outputs["road-condition map"] += " (stopped; run with --keep-serving)"
 
 
 def serve_until_interrupted(ctx: DemoContext, stop: threading.Event | None = None) -> None:

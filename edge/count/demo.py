@@ -8,9 +8,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from voirie.edge.count.config import parse_config
 from voirie.edge.count.pipeline import Counter
-from voirie.edge.count.sources import JsonlSink, SourceSpec, open_source
+from voirie.edge.count.sources import JsonlSink, SourceSpec, open_source, read_bins
 from voirie.edge.count.synth import make_scene, render_video, scene_config, write_truth
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,38 @@ def _line_view(scene: Any, config: Any, path: Path) -> Path:
     return path
 
 
+def upload_bins(server_url: str, admin_key: str, paths: list[Path]) -> dict[str, int]:
+    """Register each pole device on the server (admin key), then send its CountBins through
+    ``POST /api/v1/ingest`` with the device's own token, as the sync agent would."""
+    bins = [b for path in paths for b in read_bins(path)]
+    stats = {"accepted": 0, "duplicates": 0}
+    with httpx.Client(base_url=server_url, timeout=60) as client:
+        for device_id in sorted({b.device_id for b in bins}):
+            created = client.post("/api/v1/devices", json={"device_id": device_id, "name": "demo pole camera"},
+                                  headers={"Authorization": f"Bearer {admin_key}"}).raise_for_status().json()
+            body = {"batch_id": f"demo-count-{device_id}", "device_id": device_id,
+                    "records": [{"kind": "count_bin", "record": b.to_dict()} for b in bins if b.device_id == device_id]}
+            answer = client.post("/api/v1/ingest", json=body,
+                                 headers={"Authorization": f"Bearer {created['token']}"}).raise_for_status().json()
+            stats["accepted"] += len(answer["accepted"])
+            stats["duplicates"] += len(answer["duplicates"])
+    return stats
+
+
+def _sync_to_demo_server(ctx: Any, paths: list[Path], camera_id: str) -> None:
+    """Upload to the map server the demo started (when there is one: steps may run alone)."""
+    server_url, admin_key = ctx.state.get("server_url"), ctx.state.get("admin_key")
+    if not server_url or not admin_key or "map_server" not in ctx.state:
+        return
+    try:
+        stats = upload_bins(server_url, admin_key, paths)
+    except httpx.HTTPError as error:  # the bins stay on disk: the sync agent would retry them
+        ctx.console.print(f"[yellow]CountBins not synced to {server_url}: {error}")
+        return
+    ctx.console.print(f"synced {stats['accepted']} CountBins to {server_url} ({stats['duplicates']} duplicates)")
+    ctx.outputs["count: Telraam-style traffic (API)"] = f"{server_url}/api/v1/counts/traffic?camera_id={camera_id}"
+
+
 def count_step(ctx: Any) -> Any:
     """Render, count, write CountBins (JSONL) and a chart; record them in ``ctx.outputs``."""
     workdir = Path(ctx.workdir) / "count"
@@ -85,4 +119,5 @@ def count_step(ctx: Any) -> Any:
     ctx.outputs["count: camera view"] = str(_line_view(scene, config, workdir / "camera_view.png"))
     ctx.outputs["count: clip + truth"] = f"{video} ({truth_csv.name})"
     ctx.state["count_bins"] = [str(p) for p in sink.written]
+    _sync_to_demo_server(ctx, sink.written, config.camera_id)
     return ctx

@@ -6,7 +6,7 @@ import csv
 
 from rich.console import Console
 
-from voirie.demo import DemoContext
+from voirie.demo import DemoContext, stop_map_server
 from voirie.server.demo import map_step, read_survey, synthetic_survey
 
 SECTIONS_CSV = ["section_id", "street", "road_class", "length_m", "width_m", "pci", "grade", "confidence",
@@ -19,6 +19,7 @@ def test_map_step_syncs_survey_and_writes_outputs(tmp_path):
         out.write('{"schema": 1, "broken": true}\n')  # a bad line is skipped, not fatal
     ctx = DemoContext(workdir=tmp_path / "demo", console=Console(quiet=True), state={"survey_dir": str(survey)})
     ctx = map_step(ctx)
+    stop_map_server(ctx)  # the map step leaves it running for the later demo steps
     records = read_survey(survey)
     with open(ctx.state["sections_csv"], newline="") as handle:
         rows = list(csv.DictReader(handle))
