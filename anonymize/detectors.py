@@ -130,8 +130,18 @@ class PlateDetector(_MultiPass):
     # border) is about 1.2x as wide and 1.8x as tall: grow to that before the masker's margin.
     GROW_X, GROW_Y = 0.1, 0.4
 
-    def __init__(self, network: TextDetector, threshold: float = 0.5, passes: tuple[Pass, ...] = (Pass(),)) -> None:
+    def __init__(
+        self,
+        network: TextDetector,
+        threshold: float = 0.5,
+        passes: tuple[Pass, ...] = (Pass(),),
+        max_height: float = 1.0,
+        min_aspect: float = 0.0,
+    ) -> None:
         super().__init__(network, threshold, passes)
+        if not 0 < max_height <= 1 or min_aspect < 0:
+            raise ValueError(f"plate max_height must be in (0, 1] and min_aspect >= 0, got {max_height}, {min_aspect}")
+        self.max_height, self.min_aspect = max_height, min_aspect
 
     def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
         """Text regions grown to plate proportions, in frame pixels."""
@@ -143,4 +153,21 @@ class PlateDetector(_MultiPass):
         height, width = image.shape[:2]
         xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
         xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
-        return Detections(xyxy=xyxy, confidence=found.confidence, class_id=found.class_id, class_names=CLASS_NAMES)
+        keep = plausible_plates(xyxy, height, self.max_height, self.min_aspect)
+        if not keep.all():
+            logger.debug("dropped %d implausible plate candidate(s)", int((~keep).sum()))
+        return Detections(xyxy=xyxy[keep], confidence=found.confidence[keep], class_id=found.class_id[keep], class_names=CLASS_NAMES)
+
+
+def plausible_plates(xyxy: np.ndarray, frame_height: int, max_height: float, min_aspect: float) -> np.ndarray:
+    """Boolean mask of grown text boxes that can be a plate: not too tall, wide enough.
+
+    A plate is ~520x110 mm; grown to plate proportions its box is ~3:1 when seen square on
+    and narrower only when seen very obliquely. Road textures (alligator cracks, patches)
+    fire the text detector as tall blobs near the camera: a box taller than ``max_height``
+    of the frame, or narrower than ``min_aspect`` (width / height), is not a plate.
+    """
+    widths, heights = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
+    short = heights <= max_height * frame_height
+    wide = widths >= min_aspect * heights
+    return short & wide
