@@ -48,6 +48,9 @@ class AnonymizerOptions:
     # filling the frame) need plate_max_height=1.0: see docs/anonymize.md.
     plate_max_height: float = 0.15  # fraction of the frame height
     plate_min_aspect: float = 1.0  # width / height of the grown box
+    # Grey-level spread (95th - 5th percentile) in the box: plates >= 120 measured, asphalt
+    # cracks/patches ~65 (docs/anonymize.md). 0 turns the check off.
+    plate_min_contrast: float = 80.0
     margin: float = 0.2
     masker: MaskerName = "blur"
     timeout_s: float = 5.0  # per frame; a stuck detector must not stall the survey (~20x the usual time)
@@ -82,7 +85,7 @@ class Anonymizer:
         faces = FaceDetector(CenterFace(options.threads, spec), options.face_threshold, options.face_passes)
         text_spec = PPOCR_DET_INT8 if options.plate_model == "int8" else PPOCR_DET
         plates = PlateDetector(TextDetector(options.threads, text_spec), options.plate_threshold, options.plate_passes,
-                               options.plate_max_height, options.plate_min_aspect)
+                               options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
         anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
         anonymizer.warm_up()
         return anonymizer

@@ -27,6 +27,7 @@ def eval_command(
         None, min=0.01, max=1.0, help="Drop plate boxes taller than this share of the frame (1.0 for close-up photos)."
     ),
     plate_min_aspect: float = typer.Option(None, min=0.0, max=10.0, help="Drop plate boxes narrower than this w/h."),
+    plate_min_contrast: float = typer.Option(None, min=0.0, max=255.0, help="Drop plate boxes of lower grey spread."),
 ) -> None:
     """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
     from dataclasses import replace
@@ -51,6 +52,8 @@ def eval_command(
         options = replace(options, plate_max_height=plate_max_height)
     if plate_min_aspect is not None:
         options = replace(options, plate_min_aspect=plate_min_aspect)
+    if plate_min_contrast is not None:
+        options = replace(options, plate_min_contrast=plate_min_contrast)
     console = Console()
     anonymizer = Anonymizer.default(options)
     result = evaluate(anonymizer, data, console)

@@ -47,7 +47,9 @@ class FrameResult:
     plate: bool | None
 
 
-def measure_frame(anonymizer: Anonymizer, pixels: np.ndarray, truth: dict, road: np.ndarray) -> tuple[float, bool | None, bool | None]:
+def measure_frame(
+    anonymizer: Anonymizer, pixels: np.ndarray, truth: dict, road: np.ndarray
+) -> tuple[float, bool | None, bool | None]:
     """Masked share of the road surface (true objects excluded) and face/plate protection."""
     detections = anonymizer.detect(pixels)
     margin = getattr(anonymizer.masker, "margin", 0.0)

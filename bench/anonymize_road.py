@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=2, help="Use every n-th frame.")
     args = parser.parse_args()
     drive = make_sample_drive()
-    unfiltered = replace(AnonymizerOptions(timeout_s=60), plate_max_height=1.0, plate_min_aspect=0.0)
+    off = {"plate_max_height": 1.0, "plate_min_aspect": 0.0, "plate_min_contrast": 0.0}
+    unfiltered = replace(AnonymizerOptions(timeout_s=60), **off)
     out = {}
     for name, options in (("unfiltered", unfiltered), ("default", AnonymizerOptions(timeout_s=60))):
         out[name] = summarize(measure_drive(Anonymizer.default(options), drive.video, drive.truth, args.stride))

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from voirie.anonymize import Anonymizer
-from voirie.anonymize.detectors import plausible_plates
+from voirie.anonymize.detectors import contrasts, plausible_plates
 from voirie.anonymize.roadmask import measure_frame, road_mask
 from voirie.capture.sample_drive import make_sample_drive
 
 # Damage in view, no plate (alligator crack at 50-54 m and 132-136 m, patch at 84-87.5 m).
-DAMAGE_FRAMES = (104, 112, 472, 480)
+DAMAGE_FRAMES = (96, 104, 112, 464, 472, 480)
 MAX_ROAD_SHARE = 0.01
 
 
@@ -76,3 +76,12 @@ def test_plausibility_filter_keeps_plates_drops_blobs() -> None:
     boxes = np.array([[100, 500, 207, 542], [600, 450, 963, 683], [10, 10, 20, 40]], np.float32)
     assert plausible_plates(boxes, 720, 0.15, 1.0).tolist() == [True, False, False]
     assert plausible_plates(boxes, 720, 1.0, 0.0).all()
+
+
+def test_contrast_tells_characters_from_asphalt() -> None:
+    image = np.full((100, 200, 3), 90, np.uint8)  # grey asphalt
+    image[10:40, 10:60] = 235  # a plate: white ground...
+    image[15:35, 20:25] = 20  # ...with a black character
+    image[60:90, 100:190:6] = 45  # dark crack lines on the asphalt
+    spreads = contrasts(image, np.array([[10, 10, 60, 40], [100, 60, 190, 90], [5, 5, 5, 5]], np.float32))
+    assert spreads[0] >= 200 and spreads[1] < 80 and spreads[2] == 255
