@@ -41,6 +41,16 @@ class AnonymizerOptions:
     plate_threshold: float = 0.5
     # Plates (0.3-0.9 m above the road) sit at or below the horizon; far ones just below.
     plate_passes: tuple[Pass, ...] = (Pass(0.0, 1.0, 640), Pass(0.45, 0.95, 1280))
+    # Plausibility of a plate candidate (the text box grown to plate proportions), for a
+    # forward survey camera at 1280x720: a plate 110 mm tall, grown x1.8, stays < 0.15 H down to ~1.8 m away, so
+    # a taller box is road texture (cracks, patches) that the blur would hide from the damage
+    # model; a box narrower than 1:1 is not a line of characters. Close-up photos (a plate
+    # filling the frame) need plate_max_height=1.0: see docs/anonymize.md.
+    plate_max_height: float = 0.15  # fraction of the frame height
+    plate_min_aspect: float = 1.0  # width / height of the grown box
+    # Grey-level spread (95th - 5th percentile) in the box: plates >= 120 measured, asphalt
+    # cracks/patches ~65 (docs/anonymize.md). 0 turns the check off.
+    plate_min_contrast: float = 80.0
     margin: float = 0.2
     masker: MaskerName = "blur"
     timeout_s: float = 5.0  # per frame; a stuck detector must not stall the survey (~20x the usual time)
@@ -74,7 +84,8 @@ class Anonymizer:
         spec = CENTERFACE_INT8 if options.face_model == "int8" else CENTERFACE
         faces = FaceDetector(CenterFace(options.threads, spec), options.face_threshold, options.face_passes)
         text_spec = PPOCR_DET_INT8 if options.plate_model == "int8" else PPOCR_DET
-        plates = PlateDetector(TextDetector(options.threads, text_spec), options.plate_threshold, options.plate_passes)
+        plates = PlateDetector(TextDetector(options.threads, text_spec), options.plate_threshold, options.plate_passes,
+                               options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
         anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
         anonymizer.warm_up()
         return anonymizer

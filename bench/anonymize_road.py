@@ -1,0 +1,39 @@
+"""Road surface masked by the anonymizer on the sample drive, vs face/plate protection.
+
+    nice -n 10 .venv/bin/python bench/anonymize_road.py [--stride 2]
+
+Baseline (same run): the plate detector without its plausibility filter (the behaviour
+before it existed). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+
+from voirie.anonymize.anonymizer import Anonymizer, AnonymizerOptions
+from voirie.anonymize.roadmask import measure_drive, summarize
+from voirie.capture.sample_drive import make_sample_drive
+
+logger = logging.getLogger(__name__)
+
+
+def main() -> None:
+    """Measure both configurations and print one line each, then the JSON summary."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stride", type=int, default=2, help="Use every n-th frame.")
+    args = parser.parse_args()
+    drive = make_sample_drive()
+    off = {"plate_max_height": 1.0, "plate_min_aspect": 0.0, "plate_min_contrast": 0.0}
+    unfiltered = replace(AnonymizerOptions(timeout_s=60), **off)
+    out = {}
+    for name, options in (("unfiltered", unfiltered), ("default", AnonymizerOptions(timeout_s=60))):
+        out[name] = summarize(measure_drive(Anonymizer.default(options), drive.video, drive.truth, args.stride))
+        print(name, out[name], flush=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
