@@ -100,7 +100,7 @@ def serve_until_interrupted(ctx: DemoContext, stop: threading.Event | None = Non
 def _print_summary(ctx: DemoContext) -> None:
     table = Table(title="voirie demo: results")
     table.add_column("what")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")  # paths must stay readable, never cut with "…"
     for label, location in ctx.outputs.items():
         table.add_row(label, location)
     ctx.console.print(table)
