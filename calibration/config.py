@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voirie.records import refuse_newer_schema
+
 if TYPE_CHECKING:
     from voirie.calibration.geometry import GroundPlane
 
@@ -180,12 +182,7 @@ class CameraCalibration(_Config):
     @field_validator("schema_version")
     @classmethod
     def _known_version(cls, value: int) -> int:
-        if value > CALIBRATION_SCHEMA_VERSION:
-            raise ValueError(
-                f"calibration schema version {value} is newer than this software understands "
-                f"({CALIBRATION_SCHEMA_VERSION}); upgrade voirie"
-            )
-        return value
+        return refuse_newer_schema("calibration", value, CALIBRATION_SCHEMA_VERSION)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -34,6 +34,16 @@ class RecordError(ValueError):
     """A record's JSON could not be read: names the record kind and what was wrong."""
 
 
+def refuse_newer_schema(kind: str, version: int, supported: int) -> int:
+    """Return ``version``, or refuse a document written by a newer voirie than this one."""
+    if version > supported:
+        raise ValueError(
+            f"{kind} schema version {version} is newer than this software understands "
+            f"({supported}); upgrade voirie"
+        )
+    return version
+
+
 class WireRecord(BaseModel):
     """Base of every record that is serialised: frozen, unknown keys refused, versioned."""
 
@@ -46,12 +56,7 @@ class WireRecord(BaseModel):
     @field_validator("schema_version")
     @classmethod
     def _known_version(cls, value: int) -> int:
-        if value > SCHEMA_VERSION:
-            raise ValueError(
-                f"{cls.kind} schema version {value} is newer than this software understands "
-                f"({SCHEMA_VERSION}); upgrade voirie"
-            )
-        return value
+        return refuse_newer_schema(cls.kind, value, SCHEMA_VERSION)
 
     def to_json(self) -> str:
         """One line of JSON, with the ``schema`` version first (the sync format)."""
