@@ -86,8 +86,13 @@ def gpsfake(tmp_path: Path) -> Iterator[Callable[[Path, float], int]]:
                 process.wait(timeout=5)
 
 
+WAIT_S = 40.0  # 200 epochs at 5 Hz: about 6 s of replay before the car moves
+
+
 def test_marks_from_real_gpsd_are_4_m_apart(tmp_path: Path, gpsfake: Callable[[Path, float], int]) -> None:
-    legs = [Leg(12.0, 0.0), Leg(1.0, 0.0, 12.0), Leg(6.0, 12.0), Leg(6.0, 12.0, turn_deg=90.0), Leg(6.0, 12.0, 6.0)]
+    # The car waits WAIT_S before moving: gpsfake starts replaying as soon as gpsd is up,
+    # so a client that connects late on a loaded machine must still see the start.
+    legs = [Leg(WAIT_S, 0.0), Leg(1.0, 0.0, 12.0), Leg(6.0, 12.0), Leg(6.0, 12.0, turn_deg=90.0), Leg(6.0, 12.0, 6.0)]
     drive = simulate_drive((43.6045, 1.444), T0, 200.0, legs, Receiver(rate_hz=5.0, eph_m=1.5))
     log = tmp_path / "drive.nmea"
     write_nmea(drive.fixes, log)
@@ -100,13 +105,13 @@ def test_marks_from_real_gpsd_are_4_m_apart(tmp_path: Path, gpsfake: Callable[[P
         if fix_filter.accept(fix):
             marks.extend(trigger.update(fix))
 
-    assert fixes[0].time_utc < T0 + timedelta(seconds=12.0), "gpsd missed the start of the drive"
+    assert fixes[0].time_utc < T0 + timedelta(seconds=WAIT_S), "gpsd missed the start of the drive"
     # gpsd streams every TPV: no epoch after the first one read is lost.
     assert [f.time_utc for f in fixes] == [f.time_utc for f in drive.fixes if f.time_utc >= fixes[0].time_utc]
     assert fixes[-1].alt_m == pytest.approx(100.0) and fixes[-1].mode == 3
     assert sum(fix_filter.rejected.values()) == 0
     assert len(marks) >= 40
-    assert min(m.time_utc for m in marks) > T0 + timedelta(seconds=12.0)  # none while waiting
+    assert min(m.time_utc for m in marks) > T0 + timedelta(seconds=WAIT_S)  # none while waiting
     spacing = _spacing_along_track(marks)
     assert min(spacing) >= 3.5 and max(spacing) <= 4.5, spacing
     # Each mark is where the simulated car really was at the mark's instant.
