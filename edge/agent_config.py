@@ -51,6 +51,7 @@ class ServerConfig(_Strict):
     backoff_initial_s: float = Field(default=1.0, gt=0, le=60)
     backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
     timeout_s: float = Field(default=30.0, gt=0, le=600)
+    poll_s: float = Field(default=2.0, gt=0, le=600, description="how often an empty outbox is looked at")
 
     @model_validator(mode="after")
     def _verify_backoff(self) -> Self:

@@ -20,6 +20,7 @@ def sync_settings(config: AgentConfig, token: str) -> SyncSettings:
         server_url=s.url, device_id=config.device_id, token=token, batch_records=s.batch_records,
         batch_bytes=s.batch_bytes, bandwidth_bytes_per_s=s.bandwidth_bytes_per_s,
         backoff_initial_s=s.backoff_initial_s, backoff_max_s=s.backoff_max_s, timeout_s=s.timeout_s,
+        idle_poll_s=s.poll_s,
     )
 
 

@@ -41,7 +41,7 @@ def _run(config_path: Path, until_drained: bool) -> None:
     try:
         config = load_agent_config(config_path)
     except AgentConfigError as error:
-        Console(stderr=True).print(f"[red]{error}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[red]{error}", highlight=False)
         raise typer.Exit(2) from None
     secrets = setup_logging(config.logging.format, config.logging.level)
     try:

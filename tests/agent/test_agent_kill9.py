@@ -1,0 +1,210 @@
+"""kill -9 of the edge agent at random points during capture + sync, then drain: every
+record the device's outbox accepted is on the server exactly once, with the right counts.
+
+The agent runs in counting mode on a synthetic pole-camera clip at 1 frame/s (a minute
+bin every 60 frames, 10 counting lines: 100 CountBins a minute), syncing to a real
+server on 127.0.0.1 in small batches while it counts. 100 kills (``VOIRIE_AGENT_KILLS``)
+go through a fork server (``agent_zygote.py``: the real command in its own process,
+without re-importing Python each time); three more kill the real ``voirie edge run``
+console script. Figures are printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter as Tally
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from voirie.edge.count.config import parse_config
+from voirie.edge.count.pipeline import Counter, run_counter
+from voirie.edge.count.sources import SourceSpec, open_source
+from voirie.edge.count.synth import make_scene, render_video, scene_config
+
+KILLS = int(os.environ.get("VOIRIE_AGENT_KILLS", "100"))
+SEED = int(os.environ.get("VOIRIE_AGENT_SEED", "20260302"))
+START = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)
+DEVICE = "pole-k9"
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A 5-minute clip at 1 f/s and its counting config (10 lines, 1-minute bins)."""
+    folder = tmp_path_factory.mktemp("agent_clip")
+    scene = make_scene(duration_s=300, width=192, height=108, fps=1.0, per_class=2)
+    video = render_video(scene, folder / "pole.avi")
+    config = scene_config(scene, bin_seconds=60)
+    line = config["lines"][0]
+    config["lines"] = [{**line, "id": f"l{i}", "start": [40.0 + 12 * i, line["start"][1]],
+                        "end": [40.0 + 12 * i, line["end"][1]]} for i in range(10)]
+    return video, config
+
+
+def expected_bins(video: Path, counter_config: dict) -> dict[str, tuple[int, str]]:
+    """What one uninterrupted run reports: record id -> (count, status)."""
+    config = parse_config({**counter_config, "device_id": DEVICE})
+    counter, bins = Counter(config, frame_rate=1.0), []
+    spec = SourceSpec(str(video), config.camera_id, START)
+    run_counter(counter, lambda: open_source(spec), bins.extend, live=False)
+    return {b.record_id: (b.count, b.status) for b in bins}
+
+
+def write_config(folder: Path, url: str, token: str, video: Path, counter_config: dict) -> Path:
+    (folder / "token").write_text(token)
+    (folder / "count.json").write_text(json.dumps(counter_config))
+    path = folder / "edge.toml"
+    path.write_text(f"""mode = "counting"
+device_id = "{DEVICE}"
+state_dir = "state"
+[server]
+url = "{url}"
+token_file = "token"
+batch_records = 40
+poll_s = 0.1
+backoff_initial_s = 0.1
+backoff_max_s = 0.5
+timeout_s = 10
+[health]
+status_interval_s = 0.2
+[counting]
+source = "{video}"
+start_utc = "{START.isoformat()}"
+config_file = "count.json"
+""")
+    return path
+
+
+class Zygote:
+    """The fork server: ``spawn(args)`` starts one agent process and returns its pid."""
+
+    def __init__(self, log: Path) -> None:
+        self.process = subprocess.Popen([sys.executable, str(HERE / "agent_zygote.py"), str(log)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def spawn(self, args: list[str]) -> int:
+        self.process.stdin.write(" ".join(args) + "\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill9(pid: int, log: Path, wait_s: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pytest.fail(f"agent {pid} exited before it was killed:\n{log.read_text()[-3000:]}")
+    deadline = time.monotonic() + wait_s
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert not alive(pid), f"agent {pid} survived SIGKILL"
+
+
+def phase(status_path: Path, pid: int) -> str:
+    """Where the killed agent was, from its last status file."""
+    try:
+        status = json.loads(status_path.read_text())
+    except (OSError, ValueError):
+        return "starting"
+    if status.get("pid") != pid or status["state"] == "starting":
+        return "starting"
+    pending = (status.get("outbox") or {}).get("pending_records", 0)
+    if status["state"] == "running":
+        return "capture+sync" if pending else "capture"
+    return "sync after source end"
+
+
+def outbox_ids(path: Path) -> set[str]:
+    """Records the outbox holds now (read between runs, while no agent is alive)."""
+    if not path.exists():
+        return set()
+    with sqlite3.connect(path) as db:
+        try:
+            return {row[0] for row in db.execute("SELECT record_id FROM records")}
+        except sqlite3.OperationalError:  # killed while the outbox was being created
+            return set()
+
+
+def test_kill9_agent_at_random_points_then_drain(tmp_path: Path, live_server, clip) -> None:
+    video, counter_config = clip
+    expected = expected_bins(video, counter_config)
+    config = write_config(tmp_path, live_server.url, live_server.register(DEVICE), video, counter_config)
+    state = tmp_path / "state"
+    rng, phases, accepted = random.Random(SEED), Tally(), set()
+    zygote = Zygote(tmp_path / "agent.log")
+    started = time.monotonic()
+    try:
+        for _ in range(KILLS):
+            pid = zygote.spawn(["run", "--config", str(config)])
+            time.sleep(rng.uniform(0.02, 1.0))
+            phases[phase(state / "status.json", pid)] += 1
+            kill9(pid, tmp_path / "agent.log")
+            accepted |= outbox_ids(state / "outbox.sqlite3")
+        zygote_s = time.monotonic() - started
+        real_kills = _kill_the_console_script(config, state, rng, accepted)
+        drain_started = time.monotonic()
+        pid = zygote.spawn(["run", "--config", str(config), "--until-drained"])
+        deadline = time.monotonic() + 90
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        drain_s = time.monotonic() - drain_started
+        assert not alive(pid), "the agent did not drain within 90 s"
+    finally:
+        zygote.close()
+    rows = live_server.sql("SELECT record_id, count, status FROM count_bins WHERE device_id = ?", (DEVICE,))
+    stored = Tally(row[0] for row in rows)
+    lost = (set(expected) | accepted) - set(stored)
+    duplicated = sum(n - 1 for n in stored.values())
+    unexpected = set(stored) - set(expected)
+    wrong = [row for row in rows if row[0] in expected and expected[row[0]] != (row[1], row[2])]
+    resent = live_server.sql("SELECT COALESCE(SUM(duplicates), 0) FROM ingest_batches WHERE device_id = ?",
+                             (DEVICE,))[0][0]
+    print(f"\nagent kill -9: {KILLS} kills via fork server in {zygote_s:.1f} s + {real_kills} of the console "
+          f"script; phases {dict(phases)}")
+    print(f"records expected {len(expected)}, seen in the outbox between kills {len(accepted)}, on the server "
+          f"{len(stored)}; lost {len(lost)}, duplicated {duplicated}, unexpected {len(unexpected)}, wrong counts "
+          f"{len(wrong)}; re-sent and recognised as duplicates {resent}; drain {drain_s:.1f} s")
+    assert not lost and not duplicated and not unexpected and not wrong
+    assert phases["capture+sync"] + phases["capture"] >= KILLS // 4, phases  # kills really hit the pipeline
+    assert not outbox_ids(state / "outbox.sqlite3")
+
+
+def _kill_the_console_script(config: Path, state: Path, rng: random.Random, accepted: set[str]) -> int:
+    """A few kills of ``voirie edge run`` itself (cold start included): the real entry point."""
+    script = Path(sys.executable).with_name("voirie")
+    if not script.exists():
+        return 0
+    kills = 0
+    for _ in range(3):
+        process = subprocess.Popen([str(script), "edge", "run", "--config", str(config)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and phase(state / "status.json", process.pid) == "starting":
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        accepted |= outbox_ids(state / "outbox.sqlite3")
+        kills += 1
+    return kills
