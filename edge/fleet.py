@@ -55,6 +55,14 @@ class _OutboxStatsLike(Protocol):
     oldest_pending_utc: datetime | None
 
 
+def disk_free_bytes(path: Path) -> int:
+    """Free bytes on the file system that holds ``path`` (its nearest existing folder)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
 @dataclass(frozen=True)
 class DeviceStatus:
     """What a heartbeat reports, apart from the device id and clock (the client adds those)."""
@@ -74,7 +82,7 @@ class DeviceStatus:
                 extra_models: tuple[ModelStatus, ...] = ()) -> DeviceStatus:
         """Gather the status: free disk under ``data_dir``, outbox depth, installed models."""
         models = (installed_models(model_dir) if model_dir is not None else ()) + tuple(extra_models)
-        return cls(disk_free_bytes=shutil.disk_usage(data_dir).free, models=models,
+        return cls(disk_free_bytes=disk_free_bytes(data_dir), models=models,
                    queue_depth=outbox_stats.pending_records if outbox_stats else 0,
                    pending_evidence=outbox_stats.pending_evidence if outbox_stats else 0,
                    oldest_pending_utc=outbox_stats.oldest_pending_utc if outbox_stats else None,
@@ -156,7 +164,7 @@ class FleetClient:
         if offer.bytes > self.max_model_bytes:
             raise ModelRefusedError(f"model is {offer.bytes} bytes; this device accepts at most {self.max_model_bytes}")
         model_dir.mkdir(parents=True, exist_ok=True)
-        if shutil.disk_usage(model_dir).free < 2 * offer.bytes:
+        if disk_free_bytes(model_dir) < 2 * offer.bytes:
             raise ModelRefusedError(f"not enough free disk in {model_dir} for a {offer.bytes}-byte model")
         staging = fleet_models.new_staging(model_dir)
         try:
