@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,15 @@ class RateLimiter:
         return str(max(1, math.ceil(wait_s)))
 
 
-class BodyTooLarge(Exception):
-    """Raised inside the app's ``receive`` when a streamed body passes its cap."""
+class BodyTooLarge(HTTPException):
+    """Raised inside the app's ``receive`` when a streamed body passes its cap.
+
+    An ``HTTPException`` on purpose: FastAPI turns any other error while parsing a body
+    into a 400, but re-raises this one, so the client gets the 413 it should.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"request body larger than {limit} bytes")
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -95,7 +103,7 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise BodyTooLarge
+                raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
