@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from voirie.edge.agent_config import AgentConfig
-from voirie.edge.agent_fleet import HeartbeatLoop
+from voirie.edge.agent_fleet import ModelSlot
 from voirie.edge.agent_health import AgentStatus, HealthServer, StatusWriter
 from voirie.edge.agent_log import SecretFilter
 from voirie.edge.agent_state import AgentState
@@ -78,6 +78,7 @@ class Agent:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = AgentState(config.state_dir, block=5000)
         self.status = AgentStatus(config.mode, config.device_id, config.health.stall_after_s)
+        self.models = ModelSlot()  # rolled-out models: heartbeat thread -> pipeline
 
     def install_signal_handlers(self) -> None:
         """SIGTERM (systemd stop) and SIGINT (Ctrl-C) stop the agent cleanly; a second one forces."""
@@ -142,8 +143,10 @@ class Agent:
             token = server.read_token().get_secret_value()
             self.secrets.add(token)
             _start(stack, self.stop, "sync", self._sync_target(outbox, token), join_s=server.timeout_s + 5)
-            heartbeat = HeartbeatLoop(self.config, token, self.status, outbox, self.stop)
-            _start(stack, self.stop, "heartbeat", heartbeat.run, join_s=5)
+            from voirie.edge.agent_fleet import HeartbeatLoop
+
+            heartbeat = HeartbeatLoop(self.config, token, self.status, outbox, self.stop, self.models)
+            _start(stack, self.stop, "heartbeat", heartbeat.run, join_s=15)
         if self.config.health.http_port is not None:
             health = HealthServer(self.status, self.config.health.http_port).start()
             stack.callback(health.stop)
@@ -159,7 +162,7 @@ class Agent:
 
         self.status.update(state="running")
         try:
-            run_mode(self.config, sink, self.status, self.state, self.stop)
+            run_mode(self.config, sink, self.status, self.state, self.stop, self.models)
         except (ValueError, OSError) as error:  # camera gone, gpsd gone, bad model: systemd restarts us
             logger.error("pipeline stopped: %s", error)
             self.status.error(f"pipeline stopped: {error}")

@@ -87,7 +87,7 @@ def survey_config(config: AgentConfig, survey_id: str | None = None) -> SurveyCo
 
 def run_replay(config: AgentConfig, pipeline_parts: tuple, status: AgentStatus, stop: threading.Event) -> SurveyStats:
     """Survey a recorded drive until its end or ``stop``; deterministic ids (see module doc)."""
-    writer, anonymizer, detector = pipeline_parts
+    writer, anonymizer, detector, switch = pipeline_parts
     s, stats = config.survey, SurveyStats()
     fixes = list(read_track(s.track))
     start = s.video_start_utc or fixes[0].time_utc
@@ -105,6 +105,7 @@ def run_replay(config: AgentConfig, pipeline_parts: tuple, status: AgentStatus, 
             status.add(frames_processed=1)
             if not any(abs(o - stamp.monotonic_s) <= window for o in _around(offsets, stamp.monotonic_s)):
                 continue
+            switch(pipeline)
             frame = source.retrieve(stamp)
             for mark, chosen in matcher.offer(frame.time_utc, frame) if frame is not None else ():
                 pipeline.process(mark, chosen)
@@ -142,7 +143,7 @@ class _FollowerWithFix(GnssFollower):
 def run_live(config: AgentConfig, pipeline_parts: tuple, status: AgentStatus, state: AgentState,
              stop: threading.Event) -> SurveyStats:
     """Survey from the camera and gpsd until ``stop``; sequences from the resume state."""
-    writer, anonymizer, detector = pipeline_parts
+    writer, anonymizer, detector, switch = pipeline_parts
     s, stats = config.survey, SurveyStats()
     survey = survey_config(config, state.survey_id(s.survey_id, datetime.now(timezone.utc)))
     host, port = s.gpsd.rsplit(":", 1)
@@ -161,6 +162,7 @@ def run_live(config: AgentConfig, pipeline_parts: tuple, status: AgentStatus, st
                 if gnss.error is not None:
                     raise gnss.error
                 matcher.add_marks(gnss.take())
+                switch(pipeline)
                 frame = dataclasses.replace(frame, sequence=state.next_sequence())
                 for mark, chosen in matcher.offer(frame.time_utc, frame):
                     pipeline.process(mark, chosen)
