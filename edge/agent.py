@@ -103,6 +103,7 @@ class Agent:
             writer = StatusWriter(self.status, self.config.status_path, self.config.health.status_interval_s)
             writer.refresh = lambda: self._refresh_outbox(outbox)
             stack.callback(writer.stop)
+            stack.callback(self.status.update, state="stopped")  # after the threads, before the last write
             self._start_threads(stack, outbox)
             writer.start()
             code = self._run_pipeline(sink)

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from voirie.edge.count.synth import make_scene, render_video, scene_config
 from voirie.server.core.config import Settings
 from voirie.server.main import create_app
 from voirie.server.runner import ServerThread
@@ -46,3 +47,27 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     finally:
         client.close()
         server.stop()
+
+
+def _make_clip(folder: Path, duration_s: float) -> tuple[Path, dict]:
+    """A synthetic pole-camera clip at 1 frame/s (192x108) and its counting config:
+    10 counting lines and 1-minute bins, so 100 CountBins per minute of clip."""
+    scene = make_scene(duration_s=duration_s, width=192, height=108, fps=1.0, per_class=2)
+    video = render_video(scene, folder / "pole.avi")
+    config = scene_config(scene, bin_seconds=60)
+    line = config["lines"][0]
+    config["lines"] = [{**line, "id": f"l{i}", "start": [40.0 + 12 * i, line["start"][1]],
+                        "end": [40.0 + 12 * i, line["end"][1]]} for i in range(10)]
+    return video, config
+
+
+@pytest.fixture(scope="session")
+def pole_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """5 minutes of clip: 500 CountBins."""
+    return _make_clip(tmp_path_factory.mktemp("pole_clip"), 300)
+
+
+@pytest.fixture(scope="session")
+def long_pole_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """15 minutes of clip: 1500 CountBins, long enough to stop the agent in the middle."""
+    return _make_clip(tmp_path_factory.mktemp("long_pole_clip"), 900)

@@ -28,26 +28,12 @@ import pytest
 from voirie.edge.count.config import parse_config
 from voirie.edge.count.pipeline import Counter, run_counter
 from voirie.edge.count.sources import SourceSpec, open_source
-from voirie.edge.count.synth import make_scene, render_video, scene_config
 
 KILLS = int(os.environ.get("VOIRIE_AGENT_KILLS", "100"))
 SEED = int(os.environ.get("VOIRIE_AGENT_SEED", "20260302"))
 START = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)
 DEVICE = "pole-k9"
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """A 5-minute clip at 1 f/s and its counting config (10 lines, 1-minute bins)."""
-    folder = tmp_path_factory.mktemp("agent_clip")
-    scene = make_scene(duration_s=300, width=192, height=108, fps=1.0, per_class=2)
-    video = render_video(scene, folder / "pole.avi")
-    config = scene_config(scene, bin_seconds=60)
-    line = config["lines"][0]
-    config["lines"] = [{**line, "id": f"l{i}", "start": [40.0 + 12 * i, line["start"][1]],
-                        "end": [40.0 + 12 * i, line["end"][1]]} for i in range(10)]
-    return video, config
 
 
 def expected_bins(video: Path, counter_config: dict) -> dict[str, tuple[int, str]]:
@@ -146,8 +132,8 @@ def outbox_ids(path: Path) -> set[str]:
             return set()
 
 
-def test_kill9_agent_at_random_points_then_drain(tmp_path: Path, live_server, clip) -> None:
-    video, counter_config = clip
+def test_kill9_agent_at_random_points_then_drain(tmp_path: Path, live_server, pole_clip) -> None:
+    video, counter_config = pole_clip
     expected = expected_bins(video, counter_config)
     config = write_config(tmp_path, live_server.url, live_server.register(DEVICE), video, counter_config)
     state = tmp_path / "state"
@@ -208,3 +194,42 @@ def _kill_the_console_script(config: Path, state: Path, rng: random.Random, acce
         accepted |= outbox_ids(state / "outbox.sqlite3")
         kills += 1
     return kills
+
+
+def _wait_status(path: Path, pid: int, predicate, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            status = json.loads(path.read_text())
+        except (OSError, ValueError):
+            status = {}
+        if status.get("pid") == pid and predicate(status):
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"status of {pid} never matched; last: {status}")
+
+
+def test_sigterm_mid_capture_stops_cleanly_and_the_restart_completes(tmp_path: Path, live_server,
+                                                                     long_pole_clip) -> None:
+    video, counter_config = long_pole_clip
+    expected = expected_bins(video, counter_config)
+    config = write_config(tmp_path, live_server.url, live_server.register(DEVICE), video, counter_config)
+    status_path = tmp_path / "state" / "status.json"
+    process = subprocess.Popen([sys.executable, "-m", "voirie.edge.cli", "run", "--config", str(config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_status(status_path, process.pid, lambda s: s["state"] == "running" and s["records_queued"] > 0, 60)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output[-2000:]
+    final = json.loads(status_path.read_text())
+    assert final["state"] == "stopped" and 0 < final["frames_processed"] < 900, final
+    stored = live_server.sql("SELECT record_id, count, status FROM count_bins WHERE device_id = ?", (DEVICE,))
+    queued = stored + [(i, None, None) for i in outbox_ids(tmp_path / "state" / "outbox.sqlite3")]
+    # Only complete bins were accepted: the open one was withheld, not reported half-counted.
+    assert len({row[0] for row in queued}) == final["records_queued"] < len(expected)
+    assert all(expected[rid] == (count, state) for rid, count, state in stored)
+    resumed = subprocess.run([sys.executable, "-m", "voirie.edge.cli", "run", "--config", str(config),
+                              "--until-drained"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    stored = live_server.sql("SELECT record_id, count, status FROM count_bins WHERE device_id = ?", (DEVICE,))
+    assert {rid: (count, state) for rid, count, state in stored} == expected
