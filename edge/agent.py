@@ -79,6 +79,7 @@ class Agent:
         self.state = AgentState(config.state_dir, block=5000)
         self.status = AgentStatus(config.mode, config.device_id, config.health.stall_after_s)
         self.models = ModelSlot()  # rolled-out models: heartbeat thread -> pipeline
+        self.poke: Callable[[], None] = lambda: None  # write the status file now
 
     def install_signal_handlers(self) -> None:
         """SIGTERM (systemd stop) and SIGINT (Ctrl-C) stop the agent cleanly; a second one forces."""
@@ -106,6 +107,7 @@ class Agent:
             stack.callback(self.status.update, state="stopped")  # after the threads, before the last write
             self._start_threads(stack, outbox)
             writer.start()
+            self.poke = writer.poke
             code = self._run_pipeline(sink)
             if code == 0 and not self.stop.is_set():
                 self._after_source(outbox)
@@ -162,6 +164,7 @@ class Agent:
         from voirie.edge.agent_pipeline import run_mode
 
         self.status.update(state="running")
+        self.poke()
         try:
             run_mode(self.config, sink, self.status, self.state, self.stop, self.models)
         except (ValueError, OSError) as error:  # camera gone, gpsd gone, bad model: systemd restarts us
@@ -173,6 +176,7 @@ class Agent:
     def _after_source(self, outbox: Any) -> None:
         """A recorded source ended: keep syncing (until drained, or until stopped)."""
         self.status.update(state="source_ended", source_ended=True)
+        self.poke()
         logger.info("source ended; %s", "draining the outbox" if self.until_drained else "syncing until stopped")
         while not self.stop.wait(0.2):
             if self.until_drained and self.config.server is not None and outbox.stats().pending_records == 0:

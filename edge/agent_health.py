@@ -111,7 +111,7 @@ class StatusWriter:
 
     def __init__(self, status: AgentStatus, path: Path, interval_s: float) -> None:
         self.status, self.path, self.interval_s = status, Path(path), interval_s
-        self._stop = threading.Event()
+        self._stop, self._wake = threading.Event(), threading.Event()
         self._ready_sent = False
         self.refresh: Callable[[], None] | None = None  # called before each write (outbox stats)
         self._thread = threading.Thread(target=self._run, name="status", daemon=True)
@@ -136,13 +136,21 @@ class StatusWriter:
             sd_notify("WATCHDOG=1")
         return snapshot
 
+    def poke(self) -> None:
+        """Write now rather than at the next period (the state changed)."""
+        self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.write()
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.write()
 
     def stop(self) -> None:
         """Stop the thread and write the final snapshot."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
         self.write()
 

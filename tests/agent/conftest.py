@@ -5,17 +5,23 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 
+from voirie.capture.gnss import write_nmea
+from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.edge.count.synth import make_scene, render_video, scene_config
 from voirie.server.core.config import Settings
 from voirie.server.main import create_app
 from voirie.server.runner import ServerThread
 
 ADMIN_KEY = "agent-test-admin-key-0123456789"
+DRIVE_START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -63,11 +69,27 @@ def _make_clip(folder: Path, duration_s: float) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="session")
 def pole_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """5 minutes of clip: 500 CountBins."""
-    return _make_clip(tmp_path_factory.mktemp("pole_clip"), 300)
+    """10 minutes of clip: 1000 CountBins."""
+    return _make_clip(tmp_path_factory.mktemp("pole_clip"), 600)
 
 
 @pytest.fixture(scope="session")
 def long_pole_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """15 minutes of clip: 1500 CountBins, long enough to stop the agent in the middle."""
     return _make_clip(tmp_path_factory.mktemp("long_pole_clip"), 900)
+
+
+@pytest.fixture(scope="session")
+def drive_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """10 s at 8 m/s (20 photos at 4 m): a textured 320x192 video at 10 f/s and its NMEA track."""
+    folder = tmp_path_factory.mktemp("agent_drive")
+    simulated = simulate_drive((47.2595, -0.0780), DRIVE_START, 90.0, [Leg(10.0, 8.0)], Receiver(rate_hz=10.0))
+    track = folder / "drive.nmea"
+    write_nmea(simulated.fixes, track)
+    video = folder / "drive.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 192))
+    rng = np.random.default_rng(5)
+    for _ in range(100):  # asphalt-like texture: sharp enough for the quality gate
+        writer.write(np.clip(rng.normal(120, 35, (192, 320, 3)), 0, 255).astype(np.uint8))
+    writer.release()
+    return video, track

@@ -6,34 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pytest
-
-from voirie.capture.gnss import write_nmea
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 DEVICE = "car-e2e"
-
-
-@pytest.fixture(scope="module")
-def drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """10 s at 8 m/s (20 photos at 4 m): a textured 320x192 video at 10 f/s and its NMEA track."""
-    folder = tmp_path_factory.mktemp("agent_drive")
-    simulated = simulate_drive((47.2595, -0.0780), START, 90.0, [Leg(10.0, 8.0)], Receiver(rate_hz=10.0))
-    track = folder / "drive.nmea"
-    write_nmea(simulated.fixes, track)
-    video = folder / "drive.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 192))
-    rng = np.random.default_rng(5)
-    for _ in range(100):  # asphalt-like texture: sharp enough for the quality gate
-        writer.write(np.clip(rng.normal(120, 35, (192, 320, 3)), 0, 255).astype(np.uint8))
-    writer.release()
-    return video, track
 
 
 def _config(folder: Path, video: Path, track: Path, url: str | None, token: str | None) -> Path:
@@ -52,7 +27,8 @@ def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def test_survey_replay_reaches_the_server_once_with_evidence(tmp_path: Path, live_server, drive) -> None:
+def test_survey_replay_reaches_the_server_once_with_evidence(tmp_path: Path, live_server, drive_files) -> None:
+    drive = drive_files
     token = live_server.register(DEVICE)
     config = _config(tmp_path, *drive, live_server.url, token)
     first = _run("run", "--config", str(config), "--until-drained")
@@ -70,7 +46,8 @@ def test_survey_replay_reaches_the_server_once_with_evidence(tmp_path: Path, liv
     assert sorted(again) == sorted((r[0],) for r in rows)  # same ids: nothing new, nothing twice
 
 
-def test_validate_config_reports_each_check(tmp_path: Path, drive) -> None:
+def test_validate_config_reports_each_check(tmp_path: Path, drive_files) -> None:
+    drive = drive_files
     config = _config(tmp_path, *drive, None, None)
     ok = _run("run", "--config", str(config), "--validate-config")
     assert ok.returncode == 0, ok.stdout
