@@ -91,3 +91,14 @@ def test_token_from_file_or_environment(tmp_path: Path, monkeypatch: pytest.Monk
         no_file.server.read_token()
     monkeypatch.setenv("VOIRIE_DEVICE_TOKEN", "from-env-1234")
     assert no_file.server.read_token().get_secret_value() == "from-env-1234"
+
+
+def test_every_config_key_is_documented() -> None:
+    from voirie.edge.agent_config import (AgentConfig, CountingModeConfig, HealthConfig, LoggingConfig,
+                                          OutboxConfig, ServerConfig, SurveyModeConfig)
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "agent.md").read_text()
+    for model in (AgentConfig, ServerConfig, OutboxConfig, HealthConfig, LoggingConfig, SurveyModeConfig,
+                  CountingModeConfig):
+        for name in model.model_fields:
+            assert f"`{name}`" in docs or f"`[{name}]`" in docs, f"{model.__name__}.{name} is not in docs/agent.md"
