@@ -133,7 +133,10 @@ class _FollowerWithFix(GnssFollower):
                 return
             self.stats.fixes += 1
             if self.status is not None:
-                self.status.update(last_fix=fix_summary(fix))
+                # GPS time minus system time: frames are timed by the system clock, marks by
+                # GPS, so more than ~1 s here means photos are missed (chrony not running?).
+                offset = (fix.time_utc - datetime.now(timezone.utc)).total_seconds()
+                self.status.update(last_fix=fix_summary(fix), gps_clock_offset_s=round(offset, 2))
             if self.fix_filter.accept(fix):
                 marks = self.trigger.update(fix)
                 with self._lock:
