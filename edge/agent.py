@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -30,6 +31,8 @@ from voirie.edge.agent_state import AgentState
 from voirie.records import WireRecord
 
 logger = logging.getLogger(__name__)
+
+EVIDENCE_STUCK_S = 30.0  # --until-drained: evidence that stops moving for this long is left queued
 
 
 class RecordSink:
@@ -135,6 +138,7 @@ class Agent:
             "pending_records": stats.pending_records, "pending_evidence": stats.pending_evidence,
             "bytes_on_disk": stats.bytes_on_disk, "disk_budget_bytes": stats.disk_budget_bytes,
             "dropped_evidence": stats.dropped_evidence,
+            "quarantined_records": getattr(stats, "quarantined_records", 0),
             "oldest_pending_utc": stats.oldest_pending_utc.isoformat() if stats.oldest_pending_utc else None,
         })
 
@@ -178,11 +182,21 @@ class Agent:
         self.status.update(state="source_ended", source_ended=True)
         self.poke()
         logger.info("source ended; %s", "draining the outbox" if self.until_drained else "syncing until stopped")
+        if self.until_drained and self.config.server is None:
+            return
+        evidence_seen, since = None, time.monotonic()
         while not self.stop.wait(0.2):
-            if self.until_drained and self.config.server is not None and outbox.stats().pending_records == 0:
+            if not self.until_drained:
+                continue
+            stats = outbox.stats()
+            if stats.pending_records == 0 and stats.pending_evidence == 0:
                 logger.info("outbox drained")
                 return
-            if self.until_drained and self.config.server is None:
+            if stats.pending_evidence != evidence_seen:
+                evidence_seen, since = stats.pending_evidence, time.monotonic()
+            elif stats.pending_records == 0 and time.monotonic() - since > EVIDENCE_STUCK_S:
+                logger.warning("%d evidence photos not uploaded (refused or their record quarantined); "
+                               "they stay in the outbox", stats.pending_evidence)
                 return
 
 
