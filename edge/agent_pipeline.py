@@ -15,21 +15,33 @@ from voirie.edge.agent_state import AgentState
 logger = logging.getLogger(__name__)
 
 
-def load_survey_models(config: AgentConfig) -> tuple[Any, Any]:
+def load_survey_models(config: AgentConfig, slot: ModelSlot | None = None) -> tuple[Any, Any]:
     """The anonymizer (required: privacy fails closed) and the damage detector (optional).
 
     A model rolled out by the server (current in ``<state_dir>/models``) wins over the
-    configured one: the server decided the fleet runs it.
+    configured one: the server decided the fleet runs it. One that cannot run is reported
+    to the heartbeat thread (which rolls it back) and the configured model runs meanwhile,
+    so a bad rollout never stops the survey or sends systemd into a restart loop.
     """
     from voirie.anonymize import Anonymizer, AnonymizerOptions
     from voirie.edge.fleet_models import current_model
     from voirie.edge.survey_cli import load_damage_detector
+    from voirie.models import ModelError
 
     s = config.survey
     anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=s.anonymize_timeout_s))
-    rolled_out = current_model(model_dir(config)) if s.model.lower() != "none" else None
-    detector = load_damage_detector(str(rolled_out) if rolled_out else s.model)
-    return anonymizer, detector
+    rolled_out = None
+    if s.model.lower() != "none":
+        try:
+            rolled_out = current_model(model_dir(config))
+            if rolled_out is not None:
+                return anonymizer, load_damage_detector(str(rolled_out))
+        except ModelError as error:
+            logger.error("rolled-out model %s cannot run (%s); using %r until it is rolled back",
+                         rolled_out, error, s.model)
+            if slot is not None:
+                slot.failed(str(error))
+    return anonymizer, load_damage_detector(s.model)
 
 
 def model_summary(detector: Any, config: AgentConfig) -> dict | None:
@@ -78,7 +90,7 @@ def run_mode(config: AgentConfig, sink: Any, status: AgentStatus, state: AgentSt
         return
     from voirie.edge.agent_survey import OutboxWriter, run_live, run_replay
 
-    anonymizer, detector = load_survey_models(config)
+    anonymizer, detector = load_survey_models(config, slot)
     status.update(model=model_summary(detector, config), anonymizer=anonymizer.name)
     writer = OutboxWriter(sink.put, status, evidence=config.outbox.evidence, jpeg_quality=config.outbox.jpeg_quality)
     parts = (writer, anonymizer, detector, ModelSwitcher(slot, status, config))

@@ -56,3 +56,37 @@ def test_heartbeat_and_model_rollout(tmp_path: Path, live_server, drive_files) -
     assert any(m["sha256"] == sha256 for m in device["models"])
     offers = live_server.client.get("/api/v1/models/offers", headers=ADMIN).json()
     assert [o["status"] for o in offers if o["device_id"] == DEVICE] == ["applied"]
+
+
+def test_a_rolled_out_model_that_cannot_run_is_reported_and_the_configured_one_runs(tmp_path: Path) -> None:
+    import hashlib
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from voirie.edge.agent_config import parse_agent_config
+    from voirie.edge.agent_fleet import ModelSlot, model_dir
+    from voirie.edge.agent_pipeline import load_survey_models
+    from voirie.edge.fleet_models import current_model, install_staged, new_staging
+    from voirie.models.registry import Manifest, write_manifest
+
+    # A valid ONNX graph, but not a detector: ONNX Runtime loads it, the damage runtime refuses it.
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 32, 32])
+    graph = helper.make_graph([helper.make_node("Relu", ["images"], ["output"])], "not-a-detector", [x], [y])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    onnx.checker.check_model(onnx.load_from_string(data))
+    config = parse_agent_config({"mode": "survey", "device_id": "car-1", "state_dir": str(tmp_path),
+                                 "survey": {"video": "v.mp4", "track": "t.nmea", "model": "default"}})
+    staging = new_staging(model_dir(config))
+    (staging / "model.onnx").write_bytes(data)
+    manifest = Manifest(name="damage-bad", version="1", classes=("crack",), input_size=(32, 32),
+                        files={"fp32": {"file": "model.onnx", "sha256": hashlib.sha256(data).hexdigest(),
+                                        "bytes": len(data)}}, default_variant="fp32")
+    write_manifest(manifest, staging)
+    install_staged(model_dir(config), staging, manifest, "offer-1")
+    assert current_model(model_dir(config)) is not None
+    slot = ModelSlot()
+    _, detector = load_survey_models(config, slot)
+    assert detector is not None and detector.model_id == "damage-default"
+    assert slot.take_failure()  # the heartbeat thread rolls it back and reports it
