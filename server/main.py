@@ -78,7 +78,9 @@ def body_limits(settings: Settings) -> Callable[[str, str], int]:
             return settings.model_max_bytes
         if path.startswith("/api/v1/evidence/"):
             return settings.evidence_max_bytes
-        if path in ("/api/v1/ingest", "/api/v1/network", "/api/v1/imports/state"):
+        if path in ("/api/v1/imports/state", "/api/v1/network"):  # admin bulk uploads
+            return settings.import_max_bytes
+        if path == "/api/v1/ingest":
             return settings.max_body_bytes
         if path == "/api/v1/heartbeat":
             return settings.heartbeat_max_bytes

@@ -39,12 +39,13 @@ class Settings(BaseSettings):
     tile_url: str | None = Field(default=None, description="optional raster tile URL template for the map")
     tile_attribution: str = Field(default="", max_length=300)
     max_request_bytes: int = Field(default=1_000_000, gt=1000, description="body cap of other write endpoints")
+    import_max_bytes: int = Field(default=2_000_000_000, gt=1000, description="body cap of admin bulk uploads: state restore, road network")
     heartbeat_max_bytes: int = Field(default=64_000, gt=1000, le=10_000_000, description="heartbeat body cap")
     heartbeat_stale_s: float = Field(default=600.0, gt=0, description="no heartbeat for this long: stale")
     heartbeat_history: int = Field(default=500, ge=1, le=100_000, description="heartbeats kept per device")
     model_max_bytes: int = Field(default=512_000_000, gt=1000, description="largest ONNX an admin may upload")
-    device_rate_per_s: float = Field(default=50.0, gt=0, description="device requests per second (sustained)")
-    device_rate_burst: int = Field(default=200, ge=1, description="device requests allowed in a burst")
+    device_rate_per_s: float = Field(default=100.0, gt=0, description="device requests per second (sustained)")
+    device_rate_burst: int = Field(default=500, ge=1, description="device requests allowed in a burst")
     public_read: bool = Field(default=True, description="reads without a viewer key (map for the public)")
     bootstrap_admin_key: str | None = Field(
         default=None, min_length=24, description="admin API key created at start if missing (first run)"

@@ -131,3 +131,11 @@ def test_redact_masks_our_secret_shapes():
     masked = redact(text)
     assert "AbCdEf" not in masked and "whatever" not in masked and "0123456789" not in masked
     assert redact("device car-1 sent 3 records") == "device car-1 sent 3 records"
+
+
+def test_server_listens_on_loopback_by_default():
+    import inspect
+
+    from voirie.server.cli import serve
+
+    assert inspect.signature(serve).parameters["host"].default.default == "127.0.0.1"
