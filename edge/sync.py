@@ -109,6 +109,7 @@ class SyncWorker:
         self._bucket = TokenBucket(rate) if rate else None
         self._batch_records = settings.batch_records  # halved when the server says 413
         self._stop = threading.Event()
+        self.replayed_batches = 0  # batches the server had already stored (answer lost on the way)
 
     def sync_once(self) -> SyncReport:
         """Send what is pending now (records, then their evidence), stop at the first
@@ -157,8 +158,8 @@ class SyncWorker:
         batch = self.outbox.next_batch(self._batch_records, self.settings.batch_bytes)
         if not batch.record_ids:
             return False
+        tally.sent += len(batch.record_ids)  # counted when tried: re-sends show in the figures
         response = self._post_batch(batch)
-        tally.sent += len(batch.record_ids)
         if response.status_code == 200:
             self._acknowledge(batch, response, tally)
         else:
@@ -196,6 +197,7 @@ class SyncWorker:
         if not held:  # re-sending at once would spin: treat as a failure and back off
             raise _Transient(f"server acknowledged none of batch {batch.batch_id}")
         self.outbox.acknowledge(held)
+        self.replayed_batches += bool(answer.get("replayed"))
         tally.accepted += len(accepted)
         tally.duplicates += len(duplicates)
         if len(set(held)) != len(sent):

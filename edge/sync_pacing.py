@@ -12,6 +12,9 @@ from datetime import datetime, timezone
 
 logger = logging.getLogger(__name__)
 
+# A Retry-After above this is treated as a mistake (or an HTTP date read with a wrong clock).
+RETRY_AFTER_CEILING_S = 3600.0
+
 
 class TokenBucket:
     """Bytes per second with a one-second burst. A body bigger than the bucket is sent
@@ -38,7 +41,8 @@ class TokenBucket:
 class Backoff:
     """Delay before the next try after ``failures`` failures in a row: doubles from
     ``initial_s`` up to ``max_s``, with "equal jitter" (half fixed, half random) so a
-    fleet that lost the server together does not come back in lockstep."""
+    fleet that lost the server together does not come back in lockstep. A server's
+    ``Retry-After`` is obeyed as given (up to an hour), plus up to 10 % jitter."""
 
     def __init__(self, initial_s: float, max_s: float, *, rng: random.Random | None = None) -> None:
         self.initial_s, self.max_s = initial_s, max_s
@@ -48,8 +52,8 @@ class Backoff:
     def failed(self, retry_after_s: float | None = None) -> float:
         """Count a failure and return the delay; a server's Retry-After wins (capped)."""
         self.failures += 1
-        if retry_after_s is not None:
-            base = min(self.max_s, max(0.0, retry_after_s))
+        if retry_after_s is not None:  # the server knows its load better than our backoff does
+            base = min(RETRY_AFTER_CEILING_S, max(0.0, retry_after_s))
             return base + self._rng.uniform(0, 0.1 * base + 0.05)
         delay = min(self.max_s, self.initial_s * 2 ** min(self.failures - 1, 30))
         return delay / 2 + self._rng.uniform(0, delay / 2)

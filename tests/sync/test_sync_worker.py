@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 
-import httpx
 import pytest
 
 from voirie.edge.outbox import Outbox
@@ -131,15 +130,3 @@ def test_bad_settings_are_refused_by_name(field, value):
     values = {"server_url": "http://127.0.0.1:1", "device_id": "car-1", "token": "vdt_x", field: value}
     with pytest.raises(ValueError, match=field):
         SyncSettings(**values)
-
-
-def test_unreadable_answer_is_a_retry_not_a_prune(tmp_path):
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, text="<html>captive portal</html>")
-
-    client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://portal")
-    with Outbox(tmp_path / "o.sqlite3") as outbox:
-        outbox.put(frame_records(1)[0])
-        settings = SyncSettings(server_url="http://portal", device_id="car-1", token="vdt_x")
-        result = SyncWorker(outbox, settings, client=client).sync_once()
-        assert result.failed_batches == 1 and outbox.stats().pending_records == 1
