@@ -66,9 +66,12 @@ class RecordSink:
     def _full(self, error: Exception, n: int) -> None:
         # Records are never dropped by the outbox to make room: these ones were not
         # accepted; the sync draining the backlog frees space for the next ones.
-        logger.error("outbox full, %d record(s) not accepted: %s", n, error)
-        self.status.error(f"outbox full: {error}")
         self.status.add(records_refused=n)
+        total = self.status.data["records_refused"]
+        # Once full this happens at every record: log at powers of two, keep the count exact.
+        level = logging.ERROR if total & (total - 1) == 0 or n > 1 else logging.DEBUG
+        logger.log(level, "outbox full, %d record(s) not accepted (%d so far): %s", n, total, error)
+        self.status.error(f"outbox full: {error}")
 
 
 class Agent:

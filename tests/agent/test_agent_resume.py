@@ -173,9 +173,11 @@ def server_figures(live_server, expected: dict[str, tuple[int, str]], accepted: 
     """Compare what the server stores with the uninterrupted run and with what the outbox held."""
     rows = live_server.sql("SELECT record_id, count, status FROM count_bins WHERE device_id = ?", (DEVICE,))
     stored = Tally(row[0] for row in rows)
-    resent = live_server.sql("SELECT COALESCE(SUM(duplicates), 0) FROM ingest_batches WHERE device_id = ?",
-                             (DEVICE,))[0][0]
+    sent, resent = live_server.sql("SELECT COALESCE(SUM(accepted), 0) + COALESCE(SUM(duplicates), 0), "
+                                   "COALESCE(SUM(duplicates), 0) FROM ingest_batches WHERE device_id = ?",
+                                   (DEVICE,))[0]
     return {
+        "records sent": sent,
         "on the server": len(stored),
         "lost": len((set(expected) | accepted) - set(stored)),
         "duplicated": sum(n - 1 for n in stored.values()),
