@@ -178,6 +178,10 @@ class Agent:
             logger.error("pipeline stopped: %s", error)
             self.status.error(f"pipeline stopped: {error}")
             return 1
+        except Exception as error:  # a bug: leave a trace in the status too; systemd restarts us
+            logger.exception("pipeline crashed")
+            self.status.error(f"pipeline crashed: {type(error).__name__}: {error}")
+            return 1
         return 0
 
     def _after_source(self, outbox: Any) -> None:

@@ -22,13 +22,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 from voirie.edge.agent_config import AgentConfig
 from voirie.edge.agent_health import AgentStatus
 from voirie.edge.agent_state import AgentState
 from voirie.edge.count.bins import BinAggregator, BinKey, _Bin
 from voirie.edge.count.pipeline import Counter, CounterStats, run_counter
-from voirie.edge.count.sources import SourceSpec, frame_rate_of, open_source
+from voirie.edge.count.sources import SourceError, SourceSpec, frame_rate_of, open_source
 from voirie.records import CountBin, Frame
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ def run_counting(config: AgentConfig, put_many: Callable[[list[CountBin]], None]
     c = config.counting
     count_config = c.count_config(config.device_id)
     spec = SourceSpec(c.source, count_config.camera_id, c.start_utc)
+    if not spec.live and not Path(spec.target).is_file():
+        # run_counter logs a failing source and goes on (right for a camera that drops);
+        # a video file that is not there is a configuration error: exit 1 and say so.
+        raise SourceError(f"counting.source: video file not found: {spec.target}")
     counter = Counter(count_config, frame_rate=frame_rate_of(spec))
     if spec.live and restore_open_bins(counter.bins, state.carry(), datetime.now(timezone.utc)):
         logger.info("restored the open count bin saved by the previous run")

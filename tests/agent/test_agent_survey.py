@@ -61,3 +61,14 @@ def test_validate_config_reports_each_check(tmp_path: Path, drive_files) -> None
     broken.write_text(config.read_text().replace('mode = "survey"', 'mode = "surveys"'))
     refused = _run("run", "--config", str(broken), "--validate-config")
     assert refused.returncode == 1 and "FAIL config" in refused.stdout and "mode:" in refused.stdout
+
+
+def test_a_missing_source_exits_1_and_says_why_in_the_status(tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text('mode = "counting"\ndevice_id = "pole-1"\nstate_dir = "state"\n[counting]\n'
+                      f'source = "{tmp_path / "gone.avi"}"\n[counting.counter]\npixels_per_metre = 20.0\n'
+                      '[[counting.counter.lines]]\nid = "main"\nstart = [10.0, 0.0]\nend = [10.0, 90.0]\n')
+    done = _run("run", "--config", str(config), timeout=60)
+    assert done.returncode == 1, done.stderr[-2000:]
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["state"] == "stopped" and "gone.avi" in status["last_error"]["message"]
