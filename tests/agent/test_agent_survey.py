@@ -38,6 +38,8 @@ def test_survey_replay_reaches_the_server_once_with_evidence(tmp_path: Path, liv
     assert len(rows) == status["records_queued"] == status["survey"]["photos"] >= 15
     assert all(has_evidence and image_file.startswith("images/") for _, has_evidence, image_file in rows)
     assert status["outbox"]["pending_records"] == 0 and status["state"] == "stopped"
+    assert status["last_sync"]["accepted"] >= 1 and status["records_synced"] == len(rows)
+    assert status["last_fix"]["lat"] and status["last_heartbeat"] is not None
     assert token not in first.stderr  # JSON logs, never the token
     assert all(json.loads(line)["level"] for line in first.stderr.splitlines() if line.startswith("{"))
     second = _run("run", "--config", str(config), "--until-drained")  # a restart replays the same drive
