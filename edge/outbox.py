@@ -5,11 +5,12 @@ Durability: WAL journal with ``synchronous=FULL``, so a ``put`` that returned su
 kill -9 *and* power loss (the WAL is fsynced at every commit). One ``put`` or ``put_many``
 is one transaction: after a crash the file holds all of it or none of it.
 
-Disk budget: record JSON and evidence JPEGs are counted as they are stored (SQLite
-triggers keep the totals in the same transaction, so several processes agree). When a new
-item would not fit, the oldest evidence thumbnails are dropped first and counted; records
-are never dropped: when records alone would exceed the budget, ``OutboxFullError`` is
-raised and nothing of that call is stored.
+Disk budget: measured on SQLite's own pages (pages in use, free pages excluded, inside the
+writing transaction, so several processes agree), not estimated from payload sizes: page
+and index overhead is real (a 2 kB thumbnail takes a whole 4 kB page). When a new item
+would not fit, the oldest evidence thumbnails are dropped first and counted; records are
+never dropped: when records alone would exceed the budget, ``OutboxFullError`` is raised
+and nothing of that call is stored.
 
 Order is insertion order (an autoincrement sequence), dedup is by ``record_id``: nothing
 depends on the device clock, which may be wrong on a box without network.
@@ -34,12 +35,12 @@ logger = logging.getLogger(__name__)
 
 # What the server's ingest accepts (POST /api/v1/ingest, items {"kind", "record"}).
 RECORD_KINDS: dict[type[WireRecord], str] = {FrameRecord: "frame_record", CountBin: "count_bin"}
-# Share of the budget the stored bytes may use: the rest is for SQLite's page and index
-# overhead and the write-ahead log (bounded by WAL_LIMIT_BYTES), so the files stay within it.
-USABLE_SHARE = 0.8
+# The budget covers the database file and its write-ahead log: the log gets WAL_SHARE of it
+# (at most WAL_LIMIT_BYTES) and MARGIN_SHARE absorbs the item being written.
 WAL_LIMIT_BYTES = 4 * 1024**2
-WAL_SHARE = 0.05  # small budgets checkpoint sooner so the log stays within its share
-ROW_OVERHEAD_BYTES = 160  # per record: the record_id and time indexes and the row header
+WAL_SHARE = 0.05
+MARGIN_SHARE = 0.05
+ROW_OVERHEAD_BYTES = 200  # a new row's header and index entries, before it is written
 MIN_BUDGET_BYTES = 1024**2
 _PARAMS_PER_QUERY = 500  # stays far below SQLite's bound-parameter limit
 
@@ -65,18 +66,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
     record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS usage (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    record_bytes INTEGER NOT NULL, evidence_bytes INTEGER NOT NULL, dropped_evidence INTEGER NOT NULL
+    id INTEGER PRIMARY KEY CHECK (id = 1), dropped_evidence INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO usage VALUES (1, 0, 0, 0);
-CREATE TRIGGER IF NOT EXISTS records_in AFTER INSERT ON records
-    BEGIN UPDATE usage SET record_bytes = record_bytes + NEW.bytes; END;
-CREATE TRIGGER IF NOT EXISTS records_out AFTER DELETE ON records
-    BEGIN UPDATE usage SET record_bytes = record_bytes - OLD.bytes; END;
-CREATE TRIGGER IF NOT EXISTS evidence_in AFTER INSERT ON evidence
-    BEGIN UPDATE usage SET evidence_bytes = evidence_bytes + NEW.bytes; END;
-CREATE TRIGGER IF NOT EXISTS evidence_out AFTER DELETE ON evidence
-    BEGIN UPDATE usage SET evidence_bytes = evidence_bytes - OLD.bytes; END;
+INSERT OR IGNORE INTO usage VALUES (1, 0);
 """
 
 
@@ -145,7 +137,8 @@ class Outbox:
             raise ValueError(f"disk_budget_bytes must be >= {MIN_BUDGET_BYTES}, got {disk_budget_bytes}")
         self.path = Path(path)
         self.disk_budget_bytes = disk_budget_bytes
-        self._usable_bytes = int(disk_budget_bytes * USABLE_SHARE)
+        self._wal_bytes = min(WAL_LIMIT_BYTES, int(disk_budget_bytes * WAL_SHARE))
+        self._usable_bytes = int(disk_budget_bytes * (1 - MARGIN_SHARE)) - self._wal_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -159,19 +152,21 @@ class Outbox:
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: the WAL is fsynced at every commit, so an acknowledged put survives power loss.
         db.execute("PRAGMA synchronous=FULL")
-        wal_bytes = min(WAL_LIMIT_BYTES, int(self.disk_budget_bytes * WAL_SHARE))
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        db.execute(f"PRAGMA wal_autocheckpoint={max(8, wal_bytes // page_size)}")
-        db.execute(f"PRAGMA journal_size_limit={wal_bytes}")
+        self._page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        db.execute(f"PRAGMA wal_autocheckpoint={max(8, self._wal_bytes // self._page_size)}")
+        db.execute(f"PRAGMA journal_size_limit={self._wal_bytes}")
         with self._write():
             for statement in _SCHEMA.split(";\n"):
                 if statement.strip():
                     db.execute(statement)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction under the lock: committed whole or rolled back."""
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction under the lock: committed whole or rolled back.
+        ``durable=False`` skips the fsync: only for pruning, where a lost commit merely
+        re-sends records the server then reports as duplicates."""
         with self._lock:
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -225,38 +220,40 @@ class Outbox:
         elif jpeg is not None:
             db.execute("UPDATE usage SET dropped_evidence = dropped_evidence + 1")
 
+    def _used_bytes(self, db: sqlite3.Connection) -> int:
+        """Bytes of pages in use now, this transaction's changes included."""
+        pages = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+        return pages * self._page_size
+
     def _make_room(self, db: sqlite3.Connection, record_id: str, record_bytes: int, jpeg_bytes: int) -> bool:
         """Drop the oldest evidence until the new item fits; False when its own evidence
         cannot be kept. Raise ``OutboxFullError`` when the records alone do not fit."""
-        records, evidence = db.execute("SELECT record_bytes, evidence_bytes FROM usage").fetchone()
-        if records + record_bytes > self._usable_bytes:
+        used = self._used_bytes(db)
+        while used + record_bytes + jpeg_bytes > self._usable_bytes and self._drop_oldest_evidence(db):
+            used = self._used_bytes(db)
+        if used + record_bytes > self._usable_bytes:
             raise OutboxFullError(
-                f"outbox {self.path} is full: {records + record_bytes} bytes of records would exceed "
-                f"{self._usable_bytes} usable bytes of the {self.disk_budget_bytes}-byte disk budget "
-                f"(all evidence already dropped); record {record_id} was not stored. The device has "
-                "been offline too long for its budget: sync it or raise disk_budget_bytes.")
-        over = records + evidence + record_bytes + jpeg_bytes - self._usable_bytes
-        if over > 0:
-            over -= self._drop_oldest_evidence(db, over)
-        return over <= 0
+                f"outbox {self.path} is full: its records alone use {used} bytes of the "
+                f"{self._usable_bytes} usable in a {self.disk_budget_bytes}-byte disk budget (all evidence "
+                f"already dropped); record {record_id} was not stored. The device has been offline "
+                "too long for its budget: bring it in range of the server or raise disk_budget_bytes.")
+        return used + record_bytes + jpeg_bytes <= self._usable_bytes
 
     @staticmethod
-    def _drop_oldest_evidence(db: sqlite3.Connection, needed: int) -> int:
-        """Delete the oldest thumbnails until ``needed`` bytes are freed; bytes freed."""
-        freed, last_seq, dropped = 0, None, 0
-        for seq, size in db.execute("SELECT seq, bytes FROM evidence ORDER BY seq"):
-            freed, last_seq, dropped = freed + size, seq, dropped + 1
-            if freed >= needed:
-                break
-        if last_seq is not None:
-            db.execute("DELETE FROM evidence WHERE seq <= ?", (last_seq,))
+    def _drop_oldest_evidence(db: sqlite3.Connection, rows: int = 8) -> int:
+        """Delete the ``rows`` oldest thumbnails (a few at a time: pages free up only when
+        all their rows are gone); how many were dropped."""
+        oldest = db.execute("SELECT seq FROM evidence ORDER BY seq LIMIT 1 OFFSET ?", (rows - 1,)).fetchone()
+        if oldest is None:
+            oldest = db.execute("SELECT MAX(seq) FROM evidence").fetchone()
+        dropped = db.execute("DELETE FROM evidence WHERE seq <= ?", (oldest[0],)).rowcount if oldest[0] else 0
+        if dropped:
             db.execute("UPDATE usage SET dropped_evidence = dropped_evidence + ?", (dropped,))
             total = db.execute("SELECT dropped_evidence FROM usage").fetchone()[0]
             # Once offline long enough this happens at every frame: warn at powers of two only.
-            level = logging.WARNING if total & (total - 1) == 0 else logging.DEBUG
-            logger.log(level, "outbox over budget: dropped the %d oldest evidence thumbnails "
-                       "(%d dropped so far)", dropped, total)
-        return freed
+            level = logging.WARNING if total.bit_length() > (total - dropped).bit_length() else logging.DEBUG
+            logger.log(level, "outbox over budget: dropped the oldest evidence thumbnails (%d so far)", total)
+        return dropped
 
     # -- the sync side ----------------------------------------------------------------
 
@@ -280,7 +277,7 @@ class Outbox:
         """The server holds these records (accepted or duplicate): prune them; their
         evidence becomes ready to upload."""
         ids = list(record_ids)
-        with self._write() as db:
+        with self._write(durable=False) as db:
             for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 db.execute(f"DELETE FROM records WHERE record_id IN ({marks})", chunk)

@@ -10,10 +10,12 @@ the outbox meanwhile; when all is put, the process waits for the outbox to empty
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,6 +52,10 @@ def _drain(outbox: Outbox, timeout_s: float) -> bool:
 def main() -> int:
     """Put, print, drain; exit 0 when drained (or when not syncing)."""
     args = _arguments()
+    logging.basicConfig(level=os.environ.get("VOIRIE_SYNC_CHILD_LOG", "WARNING"), stream=sys.stderr,
+                        format="%(relativeCreated)8.0f %(threadName)s %(name)s %(message)s")
+    # What this process believes the time is (a test may run it under libfaketime).
+    print(f"CLOCK {datetime.now(timezone.utc).isoformat()}", flush=True)
     jpeg = jpeg_bytes(2_000)
     with Outbox(args.outbox) as outbox:
         stop, thread = threading.Event(), None

@@ -41,7 +41,7 @@ def test_kill_9_of_server_during_ingest_loses_and_duplicates_nothing(tmp_path, r
     rng = random.Random(3)
     server = ServerProcess(tmp_path / "server").start()
     token = register_device(server.url, "car-1")
-    records = frame_records(5000)
+    records = frame_records(3000)
     outbox = Outbox(tmp_path / "o.sqlite3")
     outbox.put_many([(r, jpeg_bytes(2_000, seed=i) if i % 100 == 0 else None) for i, r in enumerate(records)])
     settings = SyncSettings(server_url=server.url, device_id="car-1", token=token, batch_records=200,
@@ -52,8 +52,9 @@ def test_kill_9_of_server_during_ingest_loses_and_duplicates_nothing(tmp_path, r
     try:
         thread.start()
         for _ in range(3):
-            wait_until(lambda: server_checks(server.data_dir)["frames"] > 0, 20)
-            time.sleep(rng.uniform(0.1, 0.6))
+            before = server_checks(server.data_dir)["frames"]
+            wait_until(lambda: server_checks(server.data_dir)["frames"] > before, 20)  # ingest under way
+            time.sleep(rng.uniform(0.0, 0.2))
             kills_mid_drain += outbox.stats().pending_records > 0
             server.kill()
             server.start()
@@ -73,7 +74,7 @@ def test_kill_9_of_server_during_ingest_loses_and_duplicates_nothing(tmp_path, r
     assert figures["lost"] == figures["duplicated"] == figures["unexpected"] == 0
     assert kills_mid_drain >= 2
     # Each stored batch is whole: rows == the sum of what the batches accepted, one detection each.
-    assert checks == {"integrity": "ok", "frames": 5000, "batch_accepted_sum": 5000, "detections": 5000}
+    assert checks == {"integrity": "ok", "frames": 3000, "batch_accepted_sum": 3000, "detections": 3000}
 
 
 def _run_child(outbox: Path, server_url: str, token: str, first: int, kill_after_s: float | None) -> list[str]:
@@ -101,7 +102,7 @@ def test_kill_9_of_writer_and_sync_process_keeps_outbox_sound_and_exactly_once(t
     sequence_of = {r.record_id: r.sequence for r in frame_records(20_000)}
     acknowledged: set[str] = set()
     first, kills, integrity = 0, 0, []
-    for _ in range(5):
+    for _ in range(4):
         printed = [rid for rid in _run_child(outbox_path, server.url, server.token, first, rng.uniform(0.05, 0.8))
                    if rid in sequence_of]
         kills += 1
