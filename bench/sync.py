@@ -200,7 +200,9 @@ def main() -> None:
             console.print(f"{args.kills} kill -9 of a writer+sync process…")
             kills = kill_run(folder, url, folder / "server", token, args.kills)
     _print_table(floor, single, many, ceiling, drain_default, drain_big, kills)
-    print(json.dumps({"drain_records_per_s": round(drain_big), "outbox_write_per_s": round(many),
+    load = os.getloadavg()[0]
+    print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} CPUs (shared machine: rates scale with it)")
+    print(json.dumps({"load_avg_1min": round(load, 1), "drain_records_per_s": round(drain_big), "outbox_write_per_s": round(many),
                       "outbox_single_put_per_s": round(single), "lost": kills["lost"],
                       "duplicated": kills["duplicated"], "kills": kills["kills"]}))
 

@@ -61,12 +61,14 @@ def test_faulty_network_still_delivers_every_record_exactly_once(tmp_path, serve
     figures = exactly_once({r.record_id for r in records}, server.stored_ids())
     report("network_faults", **figures, sent=sum(r.sent for r in reports),
            resent_caught_as_duplicates=sum(r.duplicates for r in reports),
-           failed_requests=sum(r.failed_batches for r in reports), drain_s=round(drain_s, 1),
+           failed_requests=sum(r.failed_batches for r in reports), replayed_batches=worker.replayed_batches,
+           drain_s=round(drain_s, 1),
            faults=dict(proxy.faults), evidence_on_server=len(list((server.data_dir / "evidence").glob("*.jpg"))))
     assert stats.pending_records == 0 and stats.pending_evidence == 0, stats
     assert figures["lost"] == figures["duplicated"] == figures["unexpected"] == 0
     assert sum(r.failed_batches for r in reports) > 0 and proxy.faults["cut"] > 0
     assert sum(r.duplicates for r in reports) > 0  # cut answers were re-sent and recognised
+    assert worker.replayed_batches >= 1  # the same batch id came back: the server said "replayed"
     assert server.sql("SELECT COUNT(*) FROM frames WHERE has_evidence") == [(30,)]
 
 
