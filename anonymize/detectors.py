@@ -8,6 +8,7 @@ stretching), runs its network and maps the boxes back to frame pixels.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from voirie.anonymize.centerface import CenterFace, FaceBoxes
+from voirie.anonymize.errors import AnonymizationError
 from voirie.anonymize.plates import TextDetector
 from voirie.records import Detections
 
@@ -99,11 +101,14 @@ class _MultiPass:
     def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
         """Boxes of this detector's class in ``image`` (frame pixels), from every pass."""
         height = image.shape[0]
-        found = []
+        found, started = [], time.perf_counter()
         for one in self.passes:
+            left = timeout_s - (time.perf_counter() - started)  # the limit is for all passes together
+            if left <= 0:
+                raise AnonymizationError(f"{self.model_id} ran over its {timeout_s:.2f} s limit")
             top, bottom = int(one.top * height), max(int(one.top * height) + 1, int(round(one.bottom * height)))
             boxed = letterbox(image[top:bottom], one.max_side)
-            boxes = self.network.detect(boxed.image, self.threshold, timeout_s)
+            boxes = self.network.detect(boxed.image, self.threshold, left)
             detections = to_detections(boxes, boxed.scale, self.class_id)
             found.append((detections.xyxy + np.array([0, top, 0, top], np.float32), detections.confidence))
         # No NMS across passes: a face cut by a band edge gives a partial box there and a
