@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from voirie.anonymize.centerface import CenterFace
-from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector
+from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector, Window
 from voirie.anonymize.errors import AnonymizationError
 from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET, PPOCR_DET_INT8
 from voirie.anonymize.maskers import Masker, MaskerName, make_masker
@@ -56,18 +56,19 @@ class AnonymizerOptions:
     masker: MaskerName = "blur"
     timeout_s: float = 5.0  # per frame; a stuck detector must not stall the survey (~20x the usual time)
     max_frame_side: int = 4096  # larger frames are refused: the detectors are not tuned for them
-    # One ONNX Runtime thread per session and the face and plate detectors on two worker
-    # threads at once: both cores busy without intra-op synchronisation (docs/anonymize.md, "Speed").
+    # One ONNX Runtime thread per session; the windows of both detectors are spread over
+    # ``workers`` threads (one per core): both cores busy without intra-op synchronisation
+    # (docs/anonymize.md, "Speed"). workers=1 runs everything in the caller's thread.
     threads: int = 1
-    concurrent: bool = True
+    workers: int = 2
 
     def __post_init__(self) -> None:
         if not 0 < self.timeout_s <= 60:
             raise ValueError(f"timeout_s must be within (0, 60], got {self.timeout_s}")
         if not 32 <= self.max_frame_side <= 16384:
             raise ValueError(f"max_frame_side must be within [32, 16384], got {self.max_frame_side}")
-        if not 1 <= self.threads <= 64:
-            raise ValueError(f"threads must be within [1, 64], got {self.threads}")
+        if not 1 <= self.threads <= 64 or not 1 <= self.workers <= 64:
+            raise ValueError(f"threads and workers must be within [1, 64], got {self.threads}, {self.workers}")
 
 
 class Anonymizer:
@@ -80,8 +81,8 @@ class Anonymizer:
         self.masker = masker
         self.options = options or AnonymizerOptions()
         self.name = "+".join(d.model_id for d in self.detectors) + f"+{type(masker).__name__.lower()}"
-        concurrent = self.options.concurrent and len(self.detectors) > 1
-        self._pool = ThreadPoolExecutor(len(self.detectors), "anonymize") if concurrent else None
+        workers = self.options.workers
+        self._pool = ThreadPoolExecutor(workers, "anonymize") if workers > 1 else None
 
     @classmethod
     def default(cls, options: AnonymizerOptions | None = None) -> Anonymizer:
@@ -117,20 +118,43 @@ class Anonymizer:
         left = self.options.timeout_s - (time.perf_counter() - started)
         if left <= 0:
             raise AnonymizationError(f"anonymization ran over its {self.options.timeout_s} s limit")
+        return self._guard(detector, lambda: detector.detect(pixels, left))
+
+    def _run_concurrently(self, pixels: np.ndarray, started: float) -> list[Detections]:
+        """Every window of every detector on the worker threads, costliest first (ONNX Runtime releases the GIL)."""
+        units = [(detector, index, window) for detector in self.detectors if _splits(detector)
+                 for index, window in enumerate(detector.windows(pixels.shape))]
+        units.sort(key=lambda unit: -_cost(unit[0], unit[2]))  # longest first keeps both threads busy to the end
+        futures = {unit[:2]: self._pool.submit(self._run_window, unit[0], unit[2], pixels, started) for unit in units}
+        whole = {d: self._pool.submit(self._run_one, d, pixels, started) for d in self.detectors if not _splits(d)}
+        _, pending = wait([*futures.values(), *whole.values()],
+                          timeout=max(0.0, self.options.timeout_s - (time.perf_counter() - started)))
+        if pending:  # ONNX runs cancel themselves at the deadline; anything else still running is abandoned
+            raise AnonymizationError(f"anonymization ran over its {self.options.timeout_s} s limit")
+        found = []
+        for detector in self.detectors:  # .result() re-raises a detector's AnonymizationError
+            if detector in whole:
+                found.append(whole[detector].result())
+                continue
+            parts = [future.result() for _, future in sorted(
+                (index, future) for (owner, index), future in futures.items() if owner is detector)]
+            found.append(self._guard(detector, lambda: detector.combine(pixels, parts)))
+        return found
+
+    def _run_window(self, detector: Detector, window: Window, pixels: np.ndarray, started: float) -> Detections:
+        left = self.options.timeout_s - (time.perf_counter() - started)
+        if left <= 0:
+            raise AnonymizationError(f"anonymization ran over its {self.options.timeout_s} s limit")
+        return self._guard(detector, lambda: detector.run_window(pixels, window, left))
+
+    @staticmethod
+    def _guard(detector: Detector, work: Callable[[], Detections]) -> Detections:
         try:
-            return detector.detect(pixels, left)
+            return work()
         except AnonymizationError:
             raise
         except Exception as error:  # noqa: BLE001 - any detector failure drops the frame
             raise AnonymizationError(f"detector {detector.model_id} failed: {error!r}") from error
-
-    def _run_concurrently(self, pixels: np.ndarray, started: float) -> list[Detections]:
-        """Every detector on its own worker thread (ONNX Runtime releases the GIL while it runs)."""
-        futures = [self._pool.submit(self._run_one, detector, pixels, started) for detector in self.detectors]
-        _, pending = wait(futures, timeout=max(0.0, self.options.timeout_s - (time.perf_counter() - started)))
-        if pending:  # ONNX runs cancel themselves at the deadline; anything else still running is abandoned
-            raise AnonymizationError(f"anonymization ran over its {self.options.timeout_s} s limit")
-        return [future.result() for future in futures]  # re-raises the first detector's AnonymizationError
 
     def close(self) -> None:
         """Stop the worker threads (the anonymizer can no longer be used concurrently)."""
@@ -160,6 +184,17 @@ class Anonymizer:
                 f"frame {pixels.shape[1]}x{pixels.shape[0]} is larger than max_frame_side "
                 f"{self.options.max_frame_side}: resize it before anonymization"
             )
+
+
+def _splits(detector: Detector) -> bool:
+    """Whether the detector hands out its work in windows (ours do; any ``detect`` object works too)."""
+    return all(hasattr(detector, name) for name in ("windows", "run_window", "combine"))
+
+
+def _cost(detector: Detector, window: Window) -> float:
+    """Rough network time of a window: its input pixels times the model's cost per pixel."""
+    pixels = (window.bottom - window.top) * (window.right - window.left) * window.scale**2
+    return pixels * getattr(detector, "relative_cost", 1.0)
 
 
 def _merge(parts: list[Detections]) -> Detections:

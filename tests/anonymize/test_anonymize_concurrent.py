@@ -77,11 +77,11 @@ def test_concurrent_and_sequential_find_the_same_boxes(anonymizer: Anonymizer) -
     image = np.full((720, 1280, 3), 95, np.uint8)
     plate = render_plate(np.random.default_rng(3), 160)
     image[420 : 420 + plate.shape[0], 600:760] = plate
-    sequential = Anonymizer(anonymizer.detectors, anonymizer.masker, replace(anonymizer.options, concurrent=False))
-    assert anonymizer.options.concurrent
+    sequential = Anonymizer(anonymizer.detectors, anonymizer.masker, replace(anonymizer.options, workers=1))
+    assert anonymizer.options.workers == 2
     together, alone = anonymizer.detect(image), sequential.detect(image)
     assert len(together) >= 1
     assert np.array_equal(together.xyxy, alone.xyxy) and np.array_equal(together.class_id, alone.class_id)
     sequential.close()
     with pytest.raises(AnonymizationError, match="failed"):
-        Anonymizer([_Box(), _Raising()], BlurMasker(), AnonymizerOptions(concurrent=False)).detect(image)
+        Anonymizer([_Box(), _Raising()], BlurMasker(), AnonymizerOptions(workers=1)).detect(image)
