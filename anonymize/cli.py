@@ -28,6 +28,7 @@ def eval_command(
     ),
     plate_min_aspect: float = typer.Option(None, min=0.0, max=10.0, help="Drop plate boxes narrower than this w/h."),
     plate_min_contrast: float = typer.Option(None, min=0.0, max=255.0, help="Drop plate boxes of lower grey spread."),
+    horizon: float = typer.Option(0.5, min=-0.5, max=1.5, help="Horizon row of the camera (fraction of the height)."),
 ) -> None:
     """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
     from dataclasses import replace
@@ -41,7 +42,7 @@ def eval_command(
     for hint, value in (("--face-model", face_model), ("--plate-model", plate_model)):
         if value not in ("int8", "fp32"):
             raise typer.BadParameter(f"must be int8 or fp32, got {value!r}", param_hint=hint)
-    options = replace(AnonymizerOptions(), masker=masker, face_model=face_model, plate_model=plate_model)
+    options = replace(AnonymizerOptions(), masker=masker, face_model=face_model, plate_model=plate_model, horizon=horizon)
     if face_passes:
         options = replace(options, face_passes=parse_passes(face_passes))
     if plate_passes:

@@ -111,6 +111,24 @@ class Window:
     scale: float
 
 
+def shifted(passes: tuple[Pass, ...], offset: float) -> tuple[Pass, ...]:
+    """Passes moved down by ``offset`` of the height (the horizon is lower than mid-height).
+
+    An edge at the top or bottom of the frame stays there (a pass down to the bottom still
+    reaches it); a band pushed partly out of the frame keeps the part inside; one pushed
+    out entirely is dropped.
+    """
+    moved = []
+    for one in passes:
+        top = 0.0 if one.top == 0 else min(max(one.top + offset, 0.0), 1.0)
+        bottom = 1.0 if one.bottom == 1 else min(max(one.bottom + offset, 0.0), 1.0)
+        if bottom - top >= 0.02:
+            moved.append(Pass(round(top, 4), round(bottom, 4), one.max_side, one.tiles))
+    if not moved:
+        raise ValueError(f"no pass of {passes} is left inside the frame with the horizon moved by {offset}")
+    return tuple(moved)
+
+
 def parse_passes(text: str) -> tuple[Pass, ...]:
     """``"0:1:640,0.2:0.75:1280:2"`` (top:bottom:max_side[:tiles], comma separated) to passes."""
     try:
