@@ -38,17 +38,20 @@ logger = logging.getLogger(__name__)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 PREVIOUS_PASSES = {"face_passes": (Pass(0, 1, 512), Pass(0.33, 0.75, 1280)),
-                   "plate_passes": (Pass(0, 1, 640), Pass(0.45, 0.95, 1280))}
+                   "plate_passes": (Pass(0, 1, 640), Pass(0.45, 0.95, 1280)),
+                   "plate_model": "int8", "plate_min_contrast": 80.0}
+PREVIOUS_PLATES = {k: v for k, v in PREVIOUS_PASSES.items() if k != "face_passes"}
 # Each step adds one change to the one before; the last is the default.
 STEPS = {
     "previous (2 ORT threads, spinning, one detector after the other)":
         dict(threads=2, workers=1, spinning=True, **PREVIOUS_PASSES),
     "+ no spinning": dict(threads=2, workers=1, **PREVIOUS_PASSES),
     "+ 1 thread a session, 2 worker threads": dict(**PREVIOUS_PASSES),
-    "+ narrower face band (rows .36-.70)": dict(plate_passes=PREVIOUS_PASSES["plate_passes"]),
-    "+ plate low-res pass on rows .40-1 only (= default)": dict(),
-    "alternative: default + plate band in 2 tiles":
-        dict(plate_passes=(Pass(0.40, 1, 640), Pass(0.45, 0.95, 1280, tiles=2))),
+    "+ narrower face band (rows .36-.70)": PREVIOUS_PLATES,
+    "+ plate low-res pass on rows .40-1 only": dict(plate_model="int8", plate_min_contrast=80.0),
+    "+ plate band in 2 tiles (not kept)":
+        dict(plate_model="int8", plate_min_contrast=80.0, plate_passes=(Pass(0.40, 1, 640), Pass(0.45, 0.95, 1280, 2))),
+    "+ plate model fp32, contrast >= 50 (= default)": dict(),
 }
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from voirie.anonymize import Anonymizer
 from voirie.anonymize.detectors import TILE_OVERLAP_PX, Pass, parse_passes, shifted
+from voirie.anonymize.evaluate import protected_share
+from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.synthetic import render_plate
 
 
@@ -66,6 +68,7 @@ def test_plate_across_the_tile_seam_is_masked(anonymizer: Anonymizer) -> None:
     tiled = Anonymizer.default(replace(anonymizer.options, plate_passes=(Pass(0.45, 0.95, 1280, tiles=2),)))
     found = tiled.detect(image)
     tiled.close()
-    d = found.xyxy
-    assert ((d[:, 0] <= x + 3) & (d[:, 2] >= x + plate.shape[1] - 3) & (d[:, 1] <= y + 3)
-            & (d[:, 3] >= y + plate.shape[0] - 3)).any()
+    masked = np.zeros(image.shape[:2], bool)
+    for x1, y1, x2, y2 in expanded_boxes(found, image.shape, tiled.masker.margin):
+        masked[y1:y2, x1:x2] = True
+    assert protected_share(masked, np.array([x, y, x + plate.shape[1], y + plate.shape[0]], float)) >= 0.9
