@@ -1,0 +1,132 @@
+"""The sync worker against a real server on 127.0.0.1: drain, evidence, resume, refusals."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+from voirie.edge.outbox import Outbox
+from voirie.edge.sync import SyncSettings, SyncWorker
+
+from .conftest import count_bins, exactly_once, frame_records, jpeg_bytes, register_device
+
+
+def settings_for(server, **overrides) -> SyncSettings:  # noqa: ANN001 - fixture object
+    return SyncSettings(server_url=server.url, device_id=server.device_id, token=server.token,
+                        backoff_initial_s=0.05, backoff_max_s=0.5, **overrides)
+
+
+def test_drains_records_and_evidence_exactly_once(tmp_path, server, report):
+    records = frame_records(1200)
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        outbox.put_many([(r, jpeg_bytes(seed=i) if i % 10 == 0 else None) for i, r in enumerate(records)])
+        worker = SyncWorker(outbox, settings_for(server, batch_records=500))
+        started = time.perf_counter()
+        result = worker.sync_once()
+        drain_s = time.perf_counter() - started
+        again = worker.sync_once()
+        stats = outbox.stats()
+        worker.close()
+    figures = exactly_once({r.record_id for r in records}, server.stored_ids())
+    report("drain", **figures, drain_s=round(drain_s, 2), evidence=result.evidence_sent)
+    assert (result.sent, result.accepted, result.duplicates, result.failed_batches) == (1200, 1200, 0, 0)
+    assert result.evidence_sent == 120 and result.next_delay_s == worker.settings.idle_poll_s
+    assert again.sent == 0 and stats.pending_records == 0 and stats.pending_evidence == 0
+    assert figures["lost"] == figures["duplicated"] == figures["unexpected"] == 0
+    assert server.sql("SELECT COUNT(*) FROM frames WHERE has_evidence") == [(120,)]
+    assert len(list((server.data_dir / "evidence").glob("*.jpg"))) == 120
+
+
+def test_restart_after_unacknowledged_send_replays_the_same_batch(tmp_path, server):
+    records = frame_records(50)
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put_many([(r, None) for r in records])
+        batch = outbox.next_batch(500, 1_000_000)
+    # The previous worker sent this batch, then died before pruning (kill -9 after the POST).
+    worker_settings = settings_for(server)
+    first = SyncWorker(Outbox(tmp_path / "o.sqlite3"), worker_settings)
+    assert first._post_batch(batch).json()["replayed"] is False
+    with Outbox(tmp_path / "o.sqlite3") as reopened:  # a new process: state is only the file
+        worker = SyncWorker(reopened, worker_settings)
+        result = worker.sync_once()
+        worker.close()
+    first.close()
+    first.outbox.close()
+    assert (result.accepted, result.duplicates) == (0, 50)
+    assert server.sql("SELECT COUNT(*), MAX(duplicates) FROM ingest_batches") == [(1, 0)]
+    assert sorted(server.stored_ids()) == sorted(r.record_id for r in records)
+
+
+def test_count_bins_go_to_the_count_table(tmp_path, server):
+    token = register_device(server.url, "pole-1")
+    bins = count_bins(96)  # one day of 15-minute bins
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put_many([(b, None) for b in bins])
+        settings = SyncSettings(server_url=server.url, device_id="pole-1", token=token)
+        result = SyncWorker(outbox, settings).sync_once()
+    assert result.accepted == 96
+    assert sorted(server.stored_ids("count_bins")) == sorted(b.record_id for b in bins)
+
+
+def test_record_the_server_refuses_is_quarantined_and_the_rest_flows(tmp_path, server):
+    mine, foreign = frame_records(20), frame_records(1, device_id="car-2", first=100)
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put_many([(r, None) for r in mine[:10] + foreign + mine[10:]])
+        worker = SyncWorker(outbox, settings_for(server))
+        for _ in range(3):
+            worker.sync_once()
+        stats = outbox.stats()
+    assert sorted(server.stored_ids()) == sorted(r.record_id for r in mine)
+    assert (stats.pending_records, stats.quarantined_records) == (0, 1)
+
+
+def test_server_down_backs_off_and_token_never_logged(tmp_path, server, caplog):
+    caplog.set_level(logging.DEBUG)
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put(frame_records(1)[0])
+        settings = SyncSettings(server_url="http://127.0.0.1:9", device_id="car-1", token=server.token,
+                                backoff_initial_s=1.0, backoff_max_s=8.0)
+        worker = SyncWorker(outbox, settings)
+        delays = [worker.sync_once().next_delay_s for _ in range(5)]
+        assert outbox.stats().pending_records == 1
+    assert 0.5 <= delays[0] <= 1.0 and 4.0 <= delays[3] <= 8.0 and delays[4] <= 8.0
+    assert server.token not in caplog.text and server.token not in repr(settings)
+    assert "retrying in" in caplog.text
+
+
+def test_bandwidth_cap_paces_uploads(tmp_path, server):
+    records = frame_records(25)
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put_many([(r, jpeg_bytes(10_000, seed=i)) for i, r in enumerate(records)])
+        worker = SyncWorker(outbox, settings_for(server, bandwidth_bytes_per_s=100_000))
+        started = time.perf_counter()
+        result = worker.sync_once()
+        elapsed = time.perf_counter() - started
+    # ~250 kB of evidence at 100 kB/s after a 100 kB burst: at least ~1.5 s, however fast the machine.
+    assert result.evidence_sent == 25 and elapsed >= 1.4
+
+
+def test_run_loop_stops_promptly_and_drains_what_arrives(tmp_path, server):
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        worker = SyncWorker(outbox, settings_for(server, idle_poll_s=0.1))
+        stop = threading.Event()
+        thread = threading.Thread(target=worker.run, args=(stop,))
+        thread.start()
+        outbox.put_many([(r, None) for r in frame_records(30)])
+        deadline = time.monotonic() + 20
+        while outbox.stats().pending_records and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive() and len(server.stored_ids()) == 30
+
+
+@pytest.mark.parametrize(("field", "value"), [("server_url", "ftp://x"), ("batch_records", 0),
+                                              ("bandwidth_bytes_per_s", 0), ("backoff_initial_s", 500.0)])
+def test_bad_settings_are_refused_by_name(field, value):
+    values = {"server_url": "http://127.0.0.1:1", "device_id": "car-1", "token": "vdt_x", field: value}
+    with pytest.raises(ValueError, match=field):
+        SyncSettings(**values)
