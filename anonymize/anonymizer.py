@@ -96,7 +96,7 @@ class Anonymizer:
 
     @classmethod
     def default(cls, options: AnonymizerOptions | None = None) -> Anonymizer:
-        """CenterFace for faces, PP-OCRv4 text detection for plates (INT8 builds by default), heavy blur."""
+        """CenterFace (INT8) for faces, PP-OCRv4 text detection (float) for plates, heavy blur."""
         options = options or AnonymizerOptions()
         spec = CENTERFACE_INT8 if options.face_model == "int8" else CENTERFACE
         shift = options.horizon - 0.5
