@@ -60,7 +60,9 @@ class FaceBoxes:
 class CenterFace:
     """Runs CenterFace on BGR images whose sides are multiples of 32."""
 
-    def __init__(self, threads: int = 2, spec: ModelSpec = CENTERFACE, model_path: str | None = None) -> None:
+    def __init__(
+        self, threads: int = 1, spec: ModelSpec = CENTERFACE, model_path: str | None = None, spinning: bool = False
+    ) -> None:
         path = model_path or spec.locate()
         data = read_verified(path, spec.sha256)
         try:
@@ -68,7 +70,7 @@ class CenterFace:
         except Exception as error:  # noqa: BLE001 - a broken file must stop anonymization
             raise AnonymizationError(f"CenterFace model {path} cannot be parsed: {error}") from error
         # Idempotent: the INT8 file we ship is already in this form.
-        self._session = make_session(dynamic_graph(self.model), threads)
+        self._session = make_session(dynamic_graph(self.model), threads, spinning)
         self.model_id = spec.model_id
 
     def detect(self, image: np.ndarray, threshold: float, timeout_s: float) -> FaceBoxes:

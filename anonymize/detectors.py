@@ -8,6 +8,7 @@ stretching), runs its network and maps the boxes back to frame pixels.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from voirie.anonymize.centerface import CenterFace, FaceBoxes
+from voirie.anonymize.errors import AnonymizationError
 from voirie.anonymize.plates import TextDetector
 from voirie.records import Detections
 
@@ -40,10 +42,10 @@ class Letterbox:
     scale: float
 
 
-def letterbox(image: np.ndarray, max_side: int) -> Letterbox:
-    """Scale so the longer side is <= ``max_side``, then pad right/bottom to multiples of 32."""
+def letterbox(image: np.ndarray, max_side: int, scale: float | None = None) -> Letterbox:
+    """Scale so the longer side is <= ``max_side`` (or by ``scale``), then pad right/bottom to multiples of 32."""
     height, width = image.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
+    scale = min(1.0, max_side / max(height, width)) if scale is None else min(1.0, scale)
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -64,29 +66,84 @@ def to_detections(boxes: FaceBoxes, scale: float, class_id: int) -> Detections:
     )
 
 
+# Neighbouring tiles of a pass share this many frame pixels, so that anything narrower
+# (every plate that needs a full-resolution pass: wider ones are found at low resolution)
+# lies whole inside one tile.
+TILE_OVERLAP_PX = 160
+
+
 @dataclass(frozen=True)
 class Pass:
-    """One network run: the rows ``top``..``bottom`` (fractions of the height), longer side <= ``max_side``."""
+    """One network run: the rows ``top``..``bottom`` (fractions of the height), longer side <= ``max_side``.
+
+    ``tiles`` > 1 cuts the rows into that many overlapping columns run separately (at the
+    same scale): the pieces can then run on both cores at once.
+    """
 
     top: float = 0.0
     bottom: float = 1.0
     max_side: int = 1280
+    tiles: int = 1
 
     def __post_init__(self) -> None:
-        if not 0 <= self.top < self.bottom <= 1 or not 32 <= self.max_side <= 8192:
-            raise ValueError(f"pass needs 0 <= top < bottom <= 1 and 32 <= max_side <= 8192, got {self}")
+        if not 0 <= self.top < self.bottom <= 1 or not 32 <= self.max_side <= 8192 or not 1 <= self.tiles <= 8:
+            raise ValueError(f"pass needs 0 <= top < bottom <= 1, 32 <= max_side <= 8192, 1 <= tiles <= 8, got {self}")
+
+    def windows(self, height: int, width: int) -> list[Window]:
+        """The frame regions this pass runs on, and the scale of each."""
+        top = int(self.top * height)
+        bottom = max(top + 1, int(round(self.bottom * height)))
+        scale = min(1.0, self.max_side / max(bottom - top, width))
+        overlap = min(TILE_OVERLAP_PX, width // 2)
+        tile = -(-(width + (self.tiles - 1) * overlap) // self.tiles)
+        lefts = [min(i * (tile - overlap), max(0, width - tile)) for i in range(self.tiles)]
+        return [Window(top, bottom, x, min(width, x + tile), scale) for x in sorted(set(lefts))]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows top..bottom and columns left..right of a frame, run at ``scale``."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+    scale: float
+
+
+def shifted(passes: tuple[Pass, ...], offset: float) -> tuple[Pass, ...]:
+    """Passes moved down by ``offset`` of the height (the horizon is lower than mid-height).
+
+    An edge at the top or bottom of the frame stays there (a pass down to the bottom still
+    reaches it); a band pushed partly out of the frame keeps the part inside; one pushed
+    out entirely is dropped.
+    """
+    moved = []
+    for one in passes:
+        top = 0.0 if one.top == 0 else min(max(one.top + offset, 0.0), 1.0)
+        bottom = 1.0 if one.bottom == 1 else min(max(one.bottom + offset, 0.0), 1.0)
+        if bottom - top >= 0.02:
+            moved.append(Pass(round(top, 4), round(bottom, 4), one.max_side, one.tiles))
+    if not moved:
+        raise ValueError(f"no pass of {passes} is left inside the frame with the horizon moved by {offset}")
+    return tuple(moved)
 
 
 def parse_passes(text: str) -> tuple[Pass, ...]:
-    """``"0:1:640,0.2:0.75:1280"`` (top:bottom:max_side, comma separated) to passes."""
+    """``"0:1:640,0.2:0.75:1280:2"`` (top:bottom:max_side[:tiles], comma separated) to passes."""
     try:
-        return tuple(Pass(float(t), float(b), int(m)) for t, b, m in (item.split(":") for item in text.split(",")))
-    except ValueError as error:
-        raise ValueError(f"passes must look like 'top:bottom:max_side,...', got {text!r}: {error}") from error
+        return tuple(Pass(float(t), float(b), int(m), *(int(x) for x in rest))
+                     for t, b, m, *rest in (item.split(":") for item in text.split(",")))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"passes must look like 'top:bottom:max_side[:tiles],...', got {text!r}: {error}") from error
 
 
 class _MultiPass:
-    """Runs ``network.detect`` once per pass and maps every box back to frame pixels."""
+    """Runs ``network.detect`` on every window of every pass and maps the boxes back to frame pixels.
+
+    The work comes in pieces (``windows``, ``run_window``, ``combine``) so that the
+    anonymizer can spread the windows of all detectors over its worker threads.
+    """
 
     class_id = FACE
 
@@ -96,21 +153,39 @@ class _MultiPass:
         self.network, self.threshold, self.passes = network, threshold, tuple(passes)
         self.model_id = network.model_id
 
+    def windows(self, shape: tuple[int, ...]) -> list[Window]:
+        """Every window of every pass for a frame of this shape."""
+        return [window for one in self.passes for window in one.windows(shape[0], shape[1])]
+
+    def run_window(self, image: np.ndarray, window: Window, timeout_s: float) -> Detections:
+        """Boxes found in one window, in frame pixels (not yet combined)."""
+        crop = image[window.top : window.bottom, window.left : window.right]
+        boxed = letterbox(crop, 0, scale=window.scale)
+        found = to_detections(self.network.detect(boxed.image, self.threshold, timeout_s), boxed.scale, self.class_id)
+        offset = np.array([window.left, window.top, window.left, window.top], np.float32)
+        return Detections(xyxy=found.xyxy + offset, confidence=found.confidence, class_id=found.class_id,
+                          class_names=CLASS_NAMES)
+
+    def combine(self, image: np.ndarray, parts: list[Detections]) -> Detections:
+        """All windows' boxes together.
+
+        No NMS across windows: a face cut by a band edge gives a partial box there and a
+        whole one in the full-frame pass; keeping both masks the union, which is safe.
+        """
+        xyxy = np.concatenate([p.xyxy for p in parts]).reshape(-1, 4) if parts else np.zeros((0, 4), np.float32)
+        score = np.concatenate([p.confidence for p in parts]) if parts else np.zeros(0, np.float32)
+        return Detections(xyxy=xyxy, confidence=score, class_id=np.full(len(xyxy), self.class_id, np.int64),
+                          class_names=CLASS_NAMES)
+
     def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
-        """Boxes of this detector's class in ``image`` (frame pixels), from every pass."""
-        height = image.shape[0]
-        found = []
-        for one in self.passes:
-            top, bottom = int(one.top * height), max(int(one.top * height) + 1, int(round(one.bottom * height)))
-            boxed = letterbox(image[top:bottom], one.max_side)
-            boxes = self.network.detect(boxed.image, self.threshold, timeout_s)
-            detections = to_detections(boxes, boxed.scale, self.class_id)
-            found.append((detections.xyxy + np.array([0, top, 0, top], np.float32), detections.confidence))
-        # No NMS across passes: a face cut by a band edge gives a partial box there and a
-        # whole one in the full-frame pass; keeping both masks the union, which is safe.
-        xyxy = np.concatenate([f[0] for f in found]).reshape(-1, 4)
-        score = np.concatenate([f[1] for f in found])
-        return Detections(xyxy=xyxy, confidence=score, class_id=np.full(len(xyxy), self.class_id, np.int64), class_names=CLASS_NAMES)
+        """Boxes of this detector's class in ``image`` (frame pixels), from every pass, one after the other."""
+        parts, started = [], time.perf_counter()
+        for window in self.windows(image.shape):
+            left = timeout_s - (time.perf_counter() - started)  # the limit is for all windows together
+            if left <= 0:
+                raise AnonymizationError(f"{self.model_id} ran over its {timeout_s:.2f} s limit")
+            parts.append(self.run_window(image, window, left))
+        return self.combine(image, parts)
 
 
 class FaceDetector(_MultiPass):
@@ -126,6 +201,7 @@ class PlateDetector(_MultiPass):
     """PP-OCR text regions (plate candidates) over the given passes."""
 
     class_id = PLATE
+    relative_cost = 2.4  # ms per input pixel vs CenterFace's, both INT8, one thread (measured)
     # A text box covers the characters only; the plate around them (frame, country band,
     # border) is about 1.2x as wide and 1.8x as tall: grow to that before the masker's margin.
     GROW_X, GROW_Y = 0.1, 0.4
@@ -147,9 +223,9 @@ class PlateDetector(_MultiPass):
             )
         self.max_height, self.min_aspect, self.min_contrast = max_height, min_aspect, min_contrast
 
-    def detect(self, image: np.ndarray, timeout_s: float) -> Detections:
-        """Text regions grown to plate proportions, in frame pixels."""
-        found = super().detect(image, timeout_s)
+    def combine(self, image: np.ndarray, parts: list[Detections]) -> Detections:
+        """Text regions of all windows grown to plate proportions and filtered, in frame pixels."""
+        found = super().combine(image, parts)
         xyxy = found.xyxy.copy()
         grow = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1) * (self.GROW_X, self.GROW_Y)
         xyxy[:, :2] -= grow

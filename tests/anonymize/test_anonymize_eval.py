@@ -60,3 +60,17 @@ def test_eval_command_names_a_missing_images_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["anonymize", "eval", "--data", str(tmp_path)])
     assert result.exit_code != 0
     assert "images/" in result.output
+
+
+def test_eval_options_keep_defaults_unless_given() -> None:
+    from voirie.anonymize.anonymizer import AnonymizerOptions
+    from voirie.anonymize.cli import _eval_options
+    from voirie.anonymize.detectors import Pass
+
+    options = _eval_options(horizon=0.1, plate_passes="0:1:640", face_passes=None, plate_min_contrast=None)
+    assert options.horizon == 0.1 and options.plate_passes == (Pass(0, 1, 640),)
+    assert options.face_passes == AnonymizerOptions().face_passes
+    assert options.plate_min_contrast == AnonymizerOptions().plate_min_contrast == 50.0
+    assert options.plate_model == "fp32"
+    with pytest.raises(ValueError, match="top:bottom:max_side"):
+        _eval_options(face_passes="0:1", plate_passes=None)

@@ -1,0 +1,119 @@
+"""The speed steps of the anonymizer, one after the other, with recall on every set, in one run.
+
+Each configuration runs on the same frames, interleaved frame by frame (so a change of the
+machine's load hits all of them alike): the time is detect + mask of one frame, the
+recall is over all labelled boxes of each set (a box is protected when >= 90 % of it is
+masked). Sets: the hard road scenes (``make-hard`` seed 0), the sample drive (frames
+showing a face or a plate), faces_mask and plates_it (close-ups: plate height limit lifted,
+as in docs/anonymize.md).
+
+    nice -n 10 .venv/bin/python bench/anonymize_configs.py [--hard-images 120] [--drive-stride 3]
+
+Last line: one JSON object, per configuration its median ms per 1280x720 frame and recalls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from voirie.anonymize import Anonymizer, AnonymizerOptions
+from voirie.anonymize.detectors import Pass
+from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
+from voirie.anonymize.maskers import expanded_boxes
+from voirie.anonymize.synthetic import write_hard_set
+
+logger = logging.getLogger(__name__)
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+PREVIOUS_PASSES = {"face_passes": (Pass(0, 1, 512), Pass(0.33, 0.75, 1280)),
+                   "plate_passes": (Pass(0, 1, 640), Pass(0.45, 0.95, 1280)),
+                   "plate_model": "int8", "plate_min_contrast": 80.0}
+PREVIOUS_PLATES = {k: v for k, v in PREVIOUS_PASSES.items() if k != "face_passes"}
+# Each step adds one change to the one before; the last is the default.
+STEPS = {
+    "previous (2 ORT threads, spinning, one detector after the other)":
+        dict(threads=2, workers=1, spinning=True, **PREVIOUS_PASSES),
+    "+ no spinning": dict(threads=2, workers=1, **PREVIOUS_PASSES),
+    "+ 1 thread a session, 2 worker threads": dict(**PREVIOUS_PASSES),
+    "+ narrower face band (rows .36-.70)": PREVIOUS_PLATES,
+    "+ plate low-res pass on rows .40-1 only": dict(plate_model="int8", plate_min_contrast=80.0),
+    "+ plate band in 2 tiles (not kept)":
+        dict(plate_model="int8", plate_min_contrast=80.0, plate_passes=(Pass(0.40, 1, 640), Pass(0.45, 0.95, 1280, 2))),
+    "+ plate model fp32, contrast >= 50 (= default)": dict(),
+}
+
+
+def build(overrides: dict) -> Anonymizer:
+    """The default anonymizer with some options changed (close-up limit lifted for plates_it)."""
+    return Anonymizer.default(replace(AnonymizerOptions(timeout_s=60, plate_max_height=1.0), **overrides))
+
+
+def masked_area(anonymizer: Anonymizer, pixels: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """Boolean mask of what the anonymizer hides in ``pixels``, the seconds it took and the CPU seconds
+    of all threads (what a dedicated 2-core machine would spend, whatever else runs here)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    detections = anonymizer.detect(pixels)
+    anonymizer.masker.mask(pixels, detections)
+    seconds = (time.perf_counter() - started, time.process_time() - cpu)
+    masked = np.zeros(pixels.shape[:2], bool)
+    for x1, y1, x2, y2 in expanded_boxes(detections, pixels.shape, anonymizer.masker.margin):
+        masked[y1:y2, x1:x2] = True
+    return masked, seconds
+
+
+def run(sets: dict, console: Console) -> dict:
+    """Every step on every frame, interleaved; recall per set and median ms on 1280x720 frames."""
+    anonymizers = {name: build(overrides) for name, overrides in STEPS.items()}
+    hits = {name: {s: {0: [], 1: []} for s in sets} for name in STEPS}
+    times = {name: [] for name in STEPS}
+    frames = [(s, item) for s, items in sets.items() for item in items]
+    for set_name, (pixels, labels) in track(frames, description="frames", console=console):
+        for name, anonymizer in anonymizers.items():
+            masked, seconds = masked_area(anonymizer, pixels.copy())
+            if pixels.shape[:2] == (720, 1280):
+                times[name].append(seconds)
+            for class_id, xyxy in labels:
+                hits[name][set_name][class_id].append(protected_share(masked, np.asarray(xyxy, float)) >= PROTECTED_SHARE)
+    return {name: {"ms": round(float(np.median([t[0] for t in times[name]])) * 1000, 1),
+                   "cpu_ms": round(float(np.median([t[1] for t in times[name]])) * 1000, 1),
+                   **{f"{s}_{('face', 'plate')[c]}": round(float(np.mean(v)), 4)
+                      for s in sets for c, v in hits[name][s].items() if v}} for name in STEPS}
+
+
+def main() -> None:
+    """Build the sets, run the steps, print a table and the JSON line."""
+    from anonymize_passes import load_sets  # noqa: PLC0415 - bench/ is on the path when run as a script
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hard-images", type=int, default=120)
+    parser.add_argument("--drive-stride", type=int, default=3)
+    args = parser.parse_args()
+    console = Console(stderr=True, width=200)
+    with tempfile.TemporaryDirectory(prefix="voirie-configs-") as folder:
+        write_hard_set(SHARED, Path(folder), args.hard_images, seed=0)
+        sets = load_sets(Path(folder), args.drive_stride)
+    results = run(sets, console)
+    table = Table(title=f"anonymizer speed steps (load average {os.getloadavg()[0]:.1f})")
+    columns = list(next(iter(results.values())))
+    for column in ("step", *columns):
+        table.add_column(column)
+    for name, row in results.items():
+        table.add_row(name, *(str(row[c]) for c in columns))
+    console.print(table)
+    print(json.dumps({"load_average": round(os.getloadavg()[0], 2), "steps": results}))
+
+
+if __name__ == "__main__":
+    main()
