@@ -113,6 +113,8 @@ class SurveyModeConfig(_Strict):
     spacing_m: float = Field(default=4.0, ge=0.5, le=100)
     model: str = Field(default="default", min_length=1, description="damage model: default, none, a name or .onnx")
     anonymize_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    calibration: Path | None = Field(default=None, description="camera calibration JSON (voirie calibrate): "
+                                     "damage sizes in metres and the horizon the anonymizer follows")
 
     @model_validator(mode="after")
     def _verify_sources(self) -> Self:
@@ -219,7 +221,7 @@ def _format_errors(error: ValidationError, source: str) -> str:
 
 def _resolve(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative file paths are relative to the config file, not to the service's cwd."""
-    keys = {"state_dir": None, "server": ("token_file",), "survey": ("video", "track"),
+    keys = {"state_dir": None, "server": ("token_file",), "survey": ("video", "track", "calibration"),
             "counting": ("config_file",)}
     out = dict(data)
     for key, inner in keys.items():

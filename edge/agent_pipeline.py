@@ -23,13 +23,14 @@ def load_survey_models(config: AgentConfig, slot: ModelSlot | None = None) -> tu
     to the heartbeat thread (which rolls it back) and the configured model runs meanwhile,
     so a bad rollout never stops the survey or sends systemd into a restart loop.
     """
-    from voirie.anonymize import Anonymizer, AnonymizerOptions
+    from voirie.anonymize import Anonymizer
     from voirie.edge.fleet_models import current_model
+    from voirie.edge.survey_calibration import anonymizer_options, load_optional
     from voirie.edge.survey_cli import load_damage_detector
     from voirie.models import ModelError
 
     s = config.survey
-    anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=s.anonymize_timeout_s))
+    anonymizer = Anonymizer.default(anonymizer_options(load_optional(s.calibration), s.anonymize_timeout_s))
     rolled_out = None
     if s.model.lower() != "none":
         try:

@@ -32,6 +32,7 @@ from voirie.edge.agent_config import AgentConfig
 from voirie.edge.agent_health import AgentStatus
 from voirie.edge.agent_state import AgentState
 from voirie.edge.survey import SurveyConfig, SurveyPipeline, SurveyStats, default_survey_id, track_marks
+from voirie.edge.survey_calibration import load_optional
 from voirie.edge.survey_live import GnssFollower
 from voirie.edge.writer import IMAGES_DIR, gps_ifd
 from voirie.records import AnonymizedFrame, Frame, FrameRecord, GeoFix
@@ -82,7 +83,8 @@ class OutboxWriter:
 def survey_config(config: AgentConfig, survey_id: str | None = None) -> SurveyConfig:
     """The survey loop's settings from the agent config."""
     s = config.survey
-    return SurveyConfig(device_id=config.device_id, survey_id=survey_id, camera_id=s.camera_id, spacing_m=s.spacing_m)
+    return SurveyConfig(device_id=config.device_id, survey_id=survey_id, camera_id=s.camera_id, spacing_m=s.spacing_m,
+                        calibration=load_optional(s.calibration))
 
 
 def run_replay(config: AgentConfig, pipeline_parts: tuple, status: AgentStatus, stop: threading.Event) -> SurveyStats:

@@ -78,10 +78,24 @@ def check_damage_model(config: AgentConfig) -> str:
 
 def check_anonymizer(config: AgentConfig) -> str:
     """The anonymizer's ONNX models load (a survey without them would drop every frame)."""
-    from voirie.anonymize import Anonymizer, AnonymizerOptions
+    from voirie.anonymize import Anonymizer
+    from voirie.edge.survey_calibration import anonymizer_options, load_optional
 
-    anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=config.survey.anonymize_timeout_s))
+    s = config.survey
+    anonymizer = Anonymizer.default(anonymizer_options(load_optional(s.calibration), s.anonymize_timeout_s))
     return f"{anonymizer.name} loaded"
+
+
+def check_calibration(config: AgentConfig) -> str:
+    """The camera calibration loads (sizes in metres, horizon); without one, pixel sizes only."""
+    from voirie.edge.survey_calibration import SurveyCalibration
+
+    path = config.survey.calibration
+    if path is None:
+        raise _Warn("none configured: damage sizes in pixels only, anonymizer bands for a level camera")
+    calibration = SurveyCalibration.load(path)
+    return (f"{calibration.calibration_id}: {calibration.width}x{calibration.height}, "
+            f"horizon at {calibration.horizon:.0%} of the height")
 
 
 def check_video(target: str, live: bool) -> str:
@@ -164,6 +178,7 @@ def validate(path: Path) -> tuple[AgentConfig | None, list[Check]]:
         s = config.survey
         checks += [_run("damage model", lambda: check_damage_model(config)),
                    _run("anonymizer", lambda: check_anonymizer(config)),
+                   _run("calibration", lambda: check_calibration(config)),
                    _run("camera" if s.live else "video", lambda: check_video(s.camera or str(s.video), s.live)),
                    _run("gnss", lambda: check_gnss(config))]
     else:

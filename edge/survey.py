@@ -31,7 +31,9 @@ from voirie.capture.camera import VideoFileSource
 from voirie.capture.gnss import FixFilter, read_track
 from voirie.capture.quality import QualityConfig, QualityGate
 from voirie.capture.trigger import DistanceTrigger, FrameMatcher, TriggerMark
+from voirie.edge.survey_calibration import SurveyCalibration
 from voirie.edge.writer import SurveyWriter
+from voirie.models.sizing import size_detections
 from voirie.records import AnonymizedFrame, Detections, Frame, FrameRecord, GeoFix
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class SurveyConfig:
     max_offset_s: float = 0.1  # a mark with no frame this close is not photographed
     max_speed_mps: float = 70.0
     quality: QualityConfig = field(default_factory=QualityConfig)
+    # Damage sizes in metres (and the anonymizer's horizon, set where it is built).
+    calibration: SurveyCalibration | None = None
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.spacing_m <= 100:
@@ -146,8 +150,8 @@ class SurveyPipeline:
             self.stats.anonymization_dropped += 1
             logger.warning("frame %d dropped, anonymization failed: %s", frame.sequence, error)
             return None
-        detections, model = self._detect(anonymized)
-        record = self._record(anonymized, fix, distance, detections, model, verdict.scores)
+        detections, model, calibration_id = self._detect(anonymized)
+        record = self._record(anonymized, fix, distance, detections, model, verdict.scores, calibration_id)
         written = self.writer.write(anonymized, record)
         self.stats.written += 1
         self.stats.faces_masked += anonymized.faces_masked
@@ -155,19 +159,25 @@ class SurveyPipeline:
         self.stats.detections += len(record.detections)
         return written
 
-    def _detect(self, anonymized: AnonymizedFrame) -> tuple[tuple, tuple[str | None, str | None]]:
+    def _detect(self, anonymized: AnonymizedFrame) -> tuple[tuple, tuple[str | None, str | None], str | None]:
+        """Detections (sized in metres where calibrated), the model, the calibration used."""
         if self.detector is None:
-            return (), (None, None)
+            return (), (None, None), None
         try:
             found = self.detector.detect(anonymized.pixels)
         except Exception as error:  # noqa: BLE001 - a model failure must not lose the photo
             self.stats.detector_failed += 1
             logger.warning("damage detector failed on frame %d: %r", anonymized.frame.sequence, error)
-            return (), (None, None)  # no model id: "not analysed", not "no damage"
-        return tuple(found.to_records()), (self.detector.model_id, self.detector.model_version)
+            return (), (None, None), None  # no model id: "not analysed", not "no damage"
+        calibration = self.config.calibration
+        plane = calibration.plane_for(anonymized.frame.width, anonymized.frame.height) if calibration else None
+        if plane is not None:
+            found = size_detections(found, plane)
+        calibration_id = calibration.calibration_id if plane is not None else None
+        return tuple(found.to_records()), (self.detector.model_id, self.detector.model_version), calibration_id
 
     def _record(self, anonymized: AnonymizedFrame, fix: GeoFix, distance: float, detections: tuple,
-                model: tuple[str | None, str | None], quality) -> FrameRecord:
+                model: tuple[str | None, str | None], quality, calibration_id: str | None = None) -> FrameRecord:
         frame, c = anonymized.frame, self.config
         return FrameRecord(
             record_id=FrameRecord.make_id(c.device_id, self.survey_id, frame.camera_id, frame.sequence),
@@ -176,6 +186,7 @@ class SurveyPipeline:
             image_width=frame.width, image_height=frame.height, detections=detections, quality=quality,
             model_id=model[0], model_version=model[1], anonymizer=anonymized.anonymizer,
             faces_masked=anonymized.faces_masked, plates_masked=anonymized.plates_masked,
+            calibration_id=calibration_id,
         )
 
 

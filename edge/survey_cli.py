@@ -82,6 +82,8 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, help="Show a progress bar."),
         anonymize_timeout: float = typer.Option(5.0, min=0.1, max=60.0,
                                                 help="Seconds allowed to anonymize one frame; slower frames are dropped."),
+        calibration: Path | None = typer.Option(None, help="Camera calibration (voirie calibrate): damage sizes "
+                                                "in metres, and the horizon the anonymizer's bands follow."),
     ) -> None:
         """Take an anonymized, geotagged photo every 4 m (replay a drive or run live)."""
         replay = video is not None or track is not None
@@ -102,14 +104,16 @@ def register(app: typer.Typer) -> None:
 
 def _run(options: dict):
     """Load the models and run the survey the options ask for."""
-    from voirie.anonymize import Anonymizer, AnonymizerOptions
+    from voirie.anonymize import Anonymizer
     from voirie.edge import survey as runner
+    from voirie.edge.survey_calibration import SurveyCalibration, anonymizer_options
     from voirie.edge.survey_live import survey_live
 
     o = options
-    config = runner.SurveyConfig(device_id=o["device_id"], spacing_m=o["spacing"])
+    calibration = SurveyCalibration.load(o["calibration"]) if o["calibration"] else None
+    config = runner.SurveyConfig(device_id=o["device_id"], spacing_m=o["spacing"], calibration=calibration)
     detector = load_damage_detector(o["model"], o["console"])
-    anonymizer = Anonymizer.default(AnonymizerOptions(timeout_s=o["anonymize_timeout"]))
+    anonymizer = Anonymizer.default(anonymizer_options(calibration, o["anonymize_timeout"]))
     if o["replay"]:
         folder = o["out"] or Path("data/surveys") / o["video"].stem
         return runner.survey_video(o["video"], o["track"], folder, anonymizer, detector, config,
