@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -23,6 +24,8 @@ from voirie.server.api.routes.plans import build_plans_router
 from voirie.server.conditions import ConditionService
 from voirie.server.core.config import Settings
 from voirie.server.core.db import make_engine, make_session_factory
+from voirie.server.core.limits import BodyLimitMiddleware, RateLimiter
+from voirie.server.core.logs import install_secret_redaction
 from voirie.server.crud import ensure_api_key
 from voirie.server.models import Base
 from voirie.server.planning.store import PlanStore
@@ -67,10 +70,30 @@ async def _database_busy(request: Request, error: OperationalError) -> JSONRespo
                         headers={"Retry-After": "5"})
 
 
+def body_limits(settings: Settings) -> Callable[[str, str], int]:
+    """The body cap of each write endpoint: large only where large bodies are expected."""
+
+    def limit_for(method: str, path: str) -> int:
+        if path.startswith("/api/v1/models/") and path.endswith("/file"):
+            return settings.model_max_bytes
+        if path.startswith("/api/v1/evidence/"):
+            return settings.evidence_max_bytes
+        if path in ("/api/v1/imports/state", "/api/v1/network"):  # admin bulk uploads
+            return settings.import_max_bytes
+        if path == "/api/v1/ingest":
+            return settings.max_body_bytes
+        if path == "/api/v1/heartbeat":
+            return settings.heartbeat_max_bytes
+        return settings.max_request_bytes
+
+    return limit_for
+
+
 def create_app(settings: Settings | None = None, session_factory: sessionmaker | None = None,
                conditions: ConditionService | None = None) -> FastAPI:
     """Build the app; creates the tables and the bootstrap admin key when configured."""
     settings = settings or Settings()
+    install_secret_redaction(settings.bootstrap_admin_key or "")
     if session_factory is None:
         engine = make_engine(settings)
         Base.metadata.create_all(engine)
@@ -83,7 +106,9 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.conditions = conditions or ConditionService(settings, session_factory)
+    app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
     app.add_exception_handler(OperationalError, _database_busy)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     app.include_router(api_router)
     # Plans need this app's session factory and data folder, so their router is built per app.
     plans = build_plans_router(PlanStore(settings.data_dir / "plans"), session_factory, app.state.conditions)

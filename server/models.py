@@ -264,3 +264,120 @@ class ReviewPublic(BaseModel):
     new_class: str | None
     reviewer: str
     at: datetime
+
+
+# ---- fleet: heartbeats, model rollout ------------------------------------------------
+
+class FleetStatus(Base):
+    """The latest heartbeat of each device (one row per device, replaced on every heartbeat)."""
+
+    __tablename__ = "fleet_status"
+    device_id: Mapped[str] = mapped_column(String(64), ForeignKey("devices.device_id"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    device_time_utc: Mapped[datetime] = mapped_column(UtcDateTime)
+    skew_s: Mapped[float] = mapped_column(Float)
+    software_version: Mapped[str] = mapped_column(String(64))
+    queue_depth: Mapped[int] = mapped_column(Integer)
+    oldest_pending_utc: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_fix_utc: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    disk_free_bytes: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    heartbeat_json: Mapped[str] = mapped_column(Text)
+
+
+class HeartbeatRow(Base):
+    """Bounded history of heartbeats per device (``heartbeat_history`` newest are kept)."""
+
+    __tablename__ = "heartbeats"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64), ForeignKey("devices.device_id"), index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    skew_s: Mapped[float] = mapped_column(Float)
+    heartbeat_json: Mapped[str] = mapped_column(Text)
+
+
+class FleetModel(Base):
+    """A model uploaded for rollout: its manifest, the variant offered and its checksum."""
+
+    __tablename__ = "fleet_models"
+    model_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(Integer)
+    manifest_json: Mapped[str] = mapped_column(Text)
+    uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ModelOfferRow(Base):
+    """One model offered to one device, and what the device reported back."""
+
+    __tablename__ = "model_offers"
+    offer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), ForeignKey("devices.device_id"), index=True)
+    model_id: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="offered")  # offered|applied|refused|rolled_back|superseded
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DeviceFleetPublic(DevicePublic):
+    """A device as the fleet listing shows it: registration plus its latest heartbeat."""
+
+    last_heartbeat_at: datetime | None = None
+    skew_s: float | None = Field(default=None, description="device clock minus server receive time")
+    software_version: str | None = None
+    queue_depth: int | None = None
+    oldest_pending_utc: datetime | None = None
+    last_fix_utc: datetime | None = None
+    disk_free_bytes: int | None = None
+    mode: str | None = None
+    models: list[dict[str, Any]] = Field(default_factory=list)
+    stale: bool = Field(description="no heartbeat yet, or none for longer than heartbeat_stale_s")
+
+
+class HeartbeatReply(BaseModel):
+    """The server's answer to a heartbeat: its clock, the skew it saw, and maybe an offer."""
+
+    received_at_utc: datetime
+    skew_s: float
+    offer: dict[str, Any] | None = Field(default=None, description="a ModelOffer record, when one is pending")
+
+
+class ModelUpload(BaseModel):
+    """Step 1 of an upload: the registry manifest and which variant's file will follow."""
+
+    model_config = ConfigDict(extra="forbid")
+    manifest: dict[str, Any]
+    variant: str | None = Field(default=None, max_length=32, description="default: manifest default_variant")
+
+
+class FleetModelPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    model_id: str
+    version: str
+    variant: str
+    sha256: str
+    bytes: int
+    uploaded: bool
+    created_at: datetime
+
+
+class OfferCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device_ids: list[str] | None = Field(default=None, max_length=10_000, description="None: every active device")
+
+
+class OfferPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    offer_id: str
+    device_id: str
+    model_id: str
+    version: str
+    status: str
+    detail: str
+    created_at: datetime
+    updated_at: datetime

@@ -349,3 +349,70 @@ class CountBin(WireRecord):
     def make_id(device_id: str, camera_id: str, line_id: str, direction: str, class_name: str, bin_start: datetime) -> str:
         key = f"count/{device_id}/{camera_id}/{line_id}/{direction}/{class_name}/{_utc(bin_start).isoformat()}"
         return str(uuid.uuid5(_RECORD_NAMESPACE, key))
+
+
+# ---- fleet: heartbeats and model rollout (device ⇄ server) ---------------------------
+
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
+class ModelStatus(WireRecord):
+    """One model installed on a device, identified by its registry name and file checksum."""
+
+    kind: ClassVar[str] = "model_status"
+
+    model_id: str = Field(min_length=1, max_length=128, description="registry name, e.g. damage-default")
+    version: str | None = Field(default=None, max_length=64)
+    sha256: str = Field(pattern=_SHA256, description="sha256 of the ONNX file the device runs")
+
+
+class RolloutReport(WireRecord):
+    """What a device did with a model offer; sent on the heartbeat after it tried."""
+
+    kind: ClassVar[str] = "rollout_report"
+
+    offer_id: str = Field(min_length=1, max_length=64)
+    status: Literal["applied", "refused", "rolled_back"]
+    detail: str = Field(default="", max_length=500, description="why it was refused, in words")
+
+
+class Heartbeat(WireRecord):
+    """A device's periodic health report. The server derives clock skew from ``time_utc``."""
+
+    kind: ClassVar[str] = "heartbeat"
+
+    device_id: str = Field(min_length=1, max_length=64)
+    software_version: str = Field(min_length=1, max_length=64)
+    models: tuple[ModelStatus, ...] = Field(default=(), max_length=32)
+    disk_free_bytes: int = Field(ge=0)
+    queue_depth: int = Field(default=0, ge=0, description="records waiting in the outbox")
+    pending_evidence: int = Field(default=0, ge=0, description="evidence photos waiting in the outbox")
+    oldest_pending_utc: datetime | None = None
+    last_fix_utc: datetime | None = Field(default=None, description="time of the last GNSS fix")
+    time_utc: datetime = Field(description="the device clock when the heartbeat was made")
+    mode: Literal["survey", "count", "idle"] = "idle"
+    rollout: RolloutReport | None = None
+
+    @field_validator("oldest_pending_utc", "last_fix_utc", "time_utc")
+    @classmethod
+    def _aware_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+
+class ModelOffer(WireRecord):
+    """A model the server asks one device to install: where to fetch it and what it must hash to.
+
+    ``manifest`` is a ``voirie.models.registry`` manifest listing ``variant``'s file; the
+    device checks it, the size and the sha256 before it swaps anything.
+    """
+
+    kind: ClassVar[str] = "model_offer"
+
+    offer_id: str = Field(min_length=1, max_length=64)
+    model_id: str = Field(min_length=1, max_length=128)
+    version: str = Field(min_length=1, max_length=64)
+    variant: str = Field(min_length=1, max_length=32)
+    sha256: str = Field(pattern=_SHA256)
+    bytes: int = Field(gt=0)
+    url: str = Field(min_length=1, max_length=500, description="path on the server, device token required")
+    manifest: dict[str, Any]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from voirie.server.conditions import ConditionService
 from voirie.server.core.config import Settings
+from voirie.server.core.limits import RateLimiter
 from voirie.server.core.security import role_at_least
 from voirie.server.crud import api_key_for, device_for_token
 from voirie.server.models import ApiKey, Device
@@ -51,13 +52,19 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_device(session: SessionDep, credentials: CredentialsDep) -> Device:
-    """The device whose token was presented; 401 otherwise."""
+def current_device(request: Request, session: SessionDep, credentials: CredentialsDep) -> Device:
+    """The device whose token was presented (401 otherwise), within its rate limit (429)."""
     if credentials is None:
         raise _unauthorized("a device token is required (Authorization: Bearer vdt_…)")
     device = device_for_token(session, credentials.credentials)
     if device is None:
         raise _unauthorized("unknown or revoked device token")
+    wait_s = request.app.state.rate_limiter.take(device.device_id)
+    if wait_s > 0:
+        # Per device, so one box stuck in a retry loop cannot starve the rest of the fleet.
+        logger.warning("device %s is over its rate limit; retry in %.1f s", device.device_id, wait_s)
+        raise HTTPException(status_code=429, detail=f"too many requests from device {device.device_id!r}",
+                            headers={"Retry-After": RateLimiter.retry_after(wait_s)})
     return device
 
 

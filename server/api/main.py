@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from voirie.server.api.deps import get_session, reader
-from voirie.server.api.routes import devices, evidence, exports, ingest, network, ogc, review, sections
+from voirie.server.api.routes import devices, evidence, exports, fleet, ingest, network, ogc, review, sections
 from voirie.server.api.routes.counts import create_counts_router
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(devices.router)
+api_router.include_router(fleet.router)
 api_router.include_router(ingest.router)
 api_router.include_router(evidence.router)
 api_router.include_router(network.router)

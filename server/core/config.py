@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64_000_000, gt=1000, description="ingest body cap after gunzip")
     tile_url: str | None = Field(default=None, description="optional raster tile URL template for the map")
     tile_attribution: str = Field(default="", max_length=300)
+    max_request_bytes: int = Field(default=1_000_000, gt=1000, description="body cap of other write endpoints")
+    import_max_bytes: int = Field(default=2_000_000_000, gt=1000, description="body cap of admin bulk uploads: state restore, road network")
+    heartbeat_max_bytes: int = Field(default=64_000, gt=1000, le=10_000_000, description="heartbeat body cap")
+    heartbeat_stale_s: float = Field(default=600.0, gt=0, description="no heartbeat for this long: stale")
+    heartbeat_history: int = Field(default=500, ge=1, le=100_000, description="heartbeats kept per device")
+    model_max_bytes: int = Field(default=512_000_000, gt=1000, description="largest ONNX an admin may upload")
+    device_rate_per_s: float = Field(default=100.0, gt=0, description="device requests per second (sustained)")
+    device_rate_burst: int = Field(default=500, ge=1, description="device requests allowed in a burst")
     public_read: bool = Field(default=True, description="reads without a viewer key (map for the public)")
     bootstrap_admin_key: str | None = Field(
         default=None, min_length=24, description="admin API key created at start if missing (first run)"
@@ -48,6 +56,11 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'voirie.sqlite3').resolve()}"
         return self
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder of ONNX files uploaded for rollout, one per model name and version."""
+        return self.data_dir / "models"
 
     @property
     def evidence_dir(self) -> Path:

@@ -231,7 +231,10 @@ async function main() {
     await renderSummary();
     await renderStreets();
     await loadWorks().catch((err) => console.error("planned works layer:", err));
+    // The map may already be idle after the awaits above, and "idle" only fires after a
+    // render: ask for one so readiness is always signalled (snapshots wait on it).
     state.map.once("idle", () => { window.voirieReady = true; });
+    state.map.triggerRepaint();
   });
   document.getElementById("filters").addEventListener("submit", (e) => {
     e.preventDefault();

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, HTTPException
-from sqlalchemy import select
-
 from voirie.server import crud
-from voirie.server.api.deps import AdminDep, SessionDep
-from voirie.server.models import ApiKeyCreate, ApiKeyCreated, Device, DeviceCreate, DeviceCreated, DevicePublic
+from voirie.server.api.deps import AdminDep, SessionDep, SettingsDep
+from voirie.server.fleet import device_listing
+from voirie.server.models import (ApiKeyCreate, ApiKeyCreated, Device, DeviceCreate, DeviceCreated, DeviceFleetPublic,
+                                  DevicePublic, utcnow)
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["devices"])
@@ -24,10 +24,10 @@ def register_device(device_in: DeviceCreate, session: SessionDep, _: AdminDep) -
         raise HTTPException(status_code=409, detail=str(error)) from error
 
 
-@router.get("/devices", response_model=list[DevicePublic], summary="List devices (admin)")
-def list_devices(session: SessionDep, _: AdminDep) -> list[Device]:
-    """List devices (admin)."""
-    return list(session.scalars(select(Device).order_by(Device.device_id)))
+@router.get("/devices", response_model=list[DeviceFleetPublic], summary="List devices with fleet health (admin)")
+def list_devices(session: SessionDep, settings: SettingsDep, _: AdminDep) -> list[DeviceFleetPublic]:
+    """List devices with their last heartbeat, clock skew, queue depth and ``stale`` flag (admin)."""
+    return device_listing(session, settings.heartbeat_stale_s, utcnow())
 
 
 @router.delete("/devices/{device_id}", response_model=DevicePublic, summary="Revoke a device's token (admin)")
