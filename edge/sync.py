@@ -30,7 +30,9 @@ from voirie.edge.sync_pacing import Backoff, TokenBucket, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+# 401 is retried too: a revoked or mistyped token is fixed on the server or in the config,
+# and until then nothing may be dropped.
+TRANSIENT_STATUSES = frozenset({401, 408, 409, 425, 429, 500, 502, 503, 504})
 EVIDENCE_PER_ROUND = 100
 
 
@@ -181,6 +183,9 @@ class SyncWorker:
             response = self._client.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as error:  # connect/read/write errors, timeouts, resets
             raise _Transient(f"{type(error).__name__} on {method} {path}") from error
+        if response.status_code == 401:
+            logger.error("server refused this device's token (401) for device %s: check the token",
+                         self.settings.device_id)
         if response.status_code in TRANSIENT_STATUSES:
             raise _Transient(f"HTTP {response.status_code} on {method} {path}",
                              retry_after_seconds(response.headers.get("retry-after")))

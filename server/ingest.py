@@ -157,6 +157,11 @@ def _write(session: Session, batch_id: str, device_id: str, records: list[FrameR
     if known is None:
         session.add(IngestBatch(batch_id=batch_id, device_id=device_id,
                                 accepted=len(result.accepted), duplicates=len(result.duplicates)))
+    elif result.accepted:
+        # A known id with new records is not a replay: store them (records are idempotent, and
+        # refusing would strand them on the device) but do not say "replayed".
+        logger.warning("batch id %s reused by %s with %d new records", batch_id, device_id, len(result.accepted))
+        result.replayed = False
     if frames:
         set_meta(session, "conditions_dirty", "1")
     return result

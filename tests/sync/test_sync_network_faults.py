@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -18,7 +19,7 @@ FAULT_WEIGHTS = {"pass": 45, "slow": 10, "reset": 10, "drop": 8, "stall": 2, "cu
                  "http500": 6, "http429": 1, "http503": 2}
 
 
-def seeded_plan(seed: int) -> callable:
+def seeded_plan(seed: int) -> Callable[[int], str]:
     rng = random.Random(seed)
     modes, weights = list(FAULT_WEIGHTS), list(FAULT_WEIGHTS.values())
     # The first batch is always cut after the server committed it: the case that matters most.

@@ -130,3 +130,14 @@ def test_bad_settings_are_refused_by_name(field, value):
     values = {"server_url": "http://127.0.0.1:1", "device_id": "car-1", "token": "vdt_x", field: value}
     with pytest.raises(ValueError, match=field):
         SyncSettings(**values)
+
+
+def test_revoked_token_keeps_records_and_evidence_and_says_why(tmp_path, server, caplog):
+    records = frame_records(3)
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put_many([(r, jpeg_bytes(seed=i)) for i, r in enumerate(records)])
+        bad = SyncSettings(server_url=server.url, device_id="car-1", token="vdt_not-a-real-token")
+        result = SyncWorker(outbox, bad).sync_once()
+        stats = outbox.stats()
+    assert result.failed_batches == 1 and (stats.pending_records, stats.pending_evidence) == (3, 3)
+    assert "token (401)" in caplog.text and "vdt_not-a-real-token" not in caplog.text
