@@ -233,6 +233,23 @@ def sample_drive_labels(
     print(json.dumps(sample_drive_dataset(out, spacing_m=spacing)))
 
 
+@train_app.command("mix-data")
+def mix_data(
+    out: Path = typer.Option(..., help="Data YAML to write (a .txt list of training images goes beside it)."),
+    real: Path = typer.Option(..., exists=True, file_okay=False, help="Folder with train/images (real photos)."),
+    synth: Path = typer.Option(..., exists=True, file_okay=False, help="Synthetic YOLO folder."),
+    synth_count: int = typer.Option(300, min=0, help="How many synthetic images to add."),
+    val: list[Path] = typer.Option(..., exists=True, file_okay=False, help="Validation YOLO folder(s)."),
+) -> None:
+    """Write a data YAML mixing real training photos with synthetic scenes."""
+    from voirie.models.synth import write_mixed_yaml
+
+    try:
+        console.print(f"wrote {write_mixed_yaml(out, real, synth, synth_count, val)}")
+    except ValueError as error:
+        _fail(error)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``voirie models ...`` and ``voirie train ...`` to the main command."""
     app.add_typer(models_app, name="models")

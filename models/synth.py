@@ -265,3 +265,20 @@ def sample_drive_dataset(out: Path, drive_dir: Path | None = None, spacing_m: fl
     finally:
         capture.release()
     return counts
+
+
+def write_mixed_yaml(out: Path, real: Path, synth_dir: Path, synth_count: int, val: list[Path]) -> Path:
+    """An ultralytics data YAML training on ``real``'s train images plus the first
+    ``synth_count`` synthetic ones (listed in ``out``'s .txt), validated on ``val`` folders."""
+    real_images = Path(real) / "train" / "images"
+    synthetic = sorted((Path(synth_dir) / "images").glob("*.jpg"))[:synth_count]
+    if not real_images.is_dir() or len(synthetic) < synth_count:
+        raise ValueError(f"need {real_images} and {synth_count} images in {synth_dir / 'images'}")
+    listing = Path(out).with_suffix(".txt")
+    photos = sorted(p for p in real_images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    listing.write_text("".join(f"{p.absolute()}\n" for p in [*photos, *synthetic]))
+    spec = {"train": str(listing.absolute()), "val": [str((Path(v) / "images").absolute()) for v in val],
+            "names": dict(enumerate(CLASS_NAMES))}
+    Path(out).write_text(yaml.safe_dump(spec, sort_keys=False))
+    logger.info("%s: %d real + %d synthetic training images", out, len(photos), len(synthetic))
+    return Path(out)

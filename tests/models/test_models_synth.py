@@ -115,3 +115,23 @@ def test_cli_writes_a_yolo_folder(tmp_path: Path) -> None:
 def test_too_many_damage_items_are_refused() -> None:
     with pytest.raises(ValueError, match="254"):
         scene.labelled_road_texture(10.0, (("pothole", 1.0, 1.2, 0.0, 0.2),) * 255)
+
+
+def test_mix_data_lists_real_and_synthetic_images(tmp_path: Path) -> None:
+    import yaml
+
+    real = tmp_path / "real"
+    (real / "train" / "images").mkdir(parents=True)
+    for name in ("a.jpg", "b.png", "notes.txt"):
+        (real / "train" / "images" / name).write_bytes(b"x")
+    synthetic = tmp_path / "synth"
+    (synthetic / "images").mkdir(parents=True)
+    for index in range(3):
+        (synthetic / "images" / f"s{index}.jpg").write_bytes(b"x")
+    out = synth.write_mixed_yaml(tmp_path / "mix.yaml", real, synthetic, 2, [real, synthetic])
+    listed = (tmp_path / "mix.txt").read_text().split()
+    assert [Path(p).name for p in listed] == ["a.jpg", "b.png", "s0.jpg", "s1.jpg"]
+    spec = yaml.safe_load(out.read_text())
+    assert spec["names"] == {0: "crack", 1: "pothole"} and len(spec["val"]) == 2
+    with pytest.raises(ValueError, match="need"):
+        synth.write_mixed_yaml(tmp_path / "mix.yaml", real, synthetic, 5, [real])
