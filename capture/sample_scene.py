@@ -16,9 +16,50 @@ import numpy as np
 from voirie.capture import sample_drive as cfg
 
 _SEED = 20250514
-_PITCH = math.radians(cfg.CAM_PITCH_DEG)
-_CX, _CY = cfg.WIDTH / 2.0, cfg.HEIGHT / 2.0
-_HORIZON = int(_CY - cfg.FOCAL_PX * math.tan(_PITCH))
+CRACK_CLASS, POTHOLE_CLASS = 0, 1  # class ids of the shipped damage model (crack, pothole)
+# Damage kind -> detector class; a patch is a repair, not damage, so it is drawn but not labelled.
+DAMAGE_CLASSES = {"longitudinal_crack": CRACK_CLASS, "transverse_crack": CRACK_CLASS,
+                  "alligator_crack": CRACK_CLASS, "pothole": POTHOLE_CLASS}
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A forward camera over the road; the defaults are the sample drive's."""
+
+    height_m: float = cfg.CAM_HEIGHT_M
+    pitch_deg: float = cfg.CAM_PITCH_DEG
+    focal_px: float = cfg.FOCAL_PX
+    width: int = cfg.WIDTH
+    height: int = cfg.HEIGHT
+    near_m: float = cfg.VIEW_NEAR_M
+    far_m: float = cfg.VIEW_FAR_M
+
+    def horizon_row(self) -> int:
+        """Image row of the horizon (negative when the camera looks down past it)."""
+        return int(self.height / 2.0 - self.focal_px * math.tan(math.radians(self.pitch_deg)))
+
+    def homography(self, s_cam: float, r0: int) -> np.ndarray:
+        """Texture pixel (column, row - ``r0``) -> image pixel, the camera at ``s_cam`` m."""
+        res = cfg.TEXTURE_RES_M
+        to_ground = np.array([[res, 0, -cfg.HALF_WIDTH_M], [0, res, r0 * res - s_cam], [0, 0, 1]])
+        pitch = math.radians(self.pitch_deg)
+        sin, cos, h = math.sin(pitch), math.cos(pitch), self.height_m
+        to_camera = np.array([[1, 0, 0], [0, -sin, h * cos], [0, cos, h * sin]])
+        intrinsics = np.array([[self.focal_px, 0, self.width / 2.0], [0, self.focal_px, self.height / 2.0], [0, 0, 1]])
+        return intrinsics @ to_camera @ to_ground
+
+
+SAMPLE_CAMERA = Camera()
+
+
+@dataclass(frozen=True)
+class Asphalt:
+    """Look of the road surface (grey levels); the defaults are the sample drive's."""
+
+    base: float = 92.0
+    grain: float = 22.0  # per-pixel grain, blurred
+    patches: float = 7.0  # large, soft light/dark blotches
+    sidewalk: int = 55  # how much lighter the concrete sidewalks are
 
 
 def _px(s: float, x: float) -> tuple[int, int]:
@@ -28,19 +69,32 @@ def _px(s: float, x: float) -> tuple[int, int]:
 
 def road_texture(length_m: float) -> np.ndarray:
     """Top-down BGR texture of the whole road: asphalt, sidewalks, markings, damage."""
-    rng = np.random.default_rng(_SEED)
+    return labelled_road_texture(length_m)[0]
+
+
+def labelled_road_texture(length_m: float, damage: tuple = cfg.DAMAGE, seed: int = _SEED,
+                          asphalt: Asphalt = Asphalt()) -> tuple[np.ndarray, np.ndarray]:
+    """The road texture and its damage instance mask (uint8: ``k + 1`` where ``damage[k]`` is drawn).
+
+    The mask is painted with the very shapes drawn on the texture, so labels derived from it
+    are exact. With the defaults the texture is the sample drive's, pixel for pixel.
+    """
+    if len(damage) > 254:
+        raise ValueError(f"at most 254 damage items fit the uint8 instance mask, got {len(damage)}")
+    rng = np.random.default_rng(seed)
     rows, cols = int(length_m / cfg.TEXTURE_RES_M), int(2 * cfg.HALF_WIDTH_M / cfg.TEXTURE_RES_M)
     # Blurred grain: a real asphalt look without per-pixel noise that bloats the video.
-    grain = cv2.GaussianBlur(rng.normal(0.0, 22.0, (rows, cols)).astype(np.float32), (5, 5), 1.0)
-    patches = cv2.resize(rng.normal(0.0, 7.0, (rows // 40 + 1, cols // 40 + 1)).astype(np.float32), (cols, rows))
-    grey = np.clip(92.0 + grain + patches, 0, 255).astype(np.uint8)
+    grain = cv2.GaussianBlur(rng.normal(0.0, asphalt.grain, (rows, cols)).astype(np.float32), (5, 5), 1.0)
+    patches = cv2.resize(rng.normal(0.0, asphalt.patches, (rows // 40 + 1, cols // 40 + 1)).astype(np.float32), (cols, rows))
+    grey = np.clip(asphalt.base + grain + patches, 0, 255).astype(np.uint8)
     texture = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     curb = int((cfg.HALF_WIDTH_M - cfg.ROAD_HALF_M) / cfg.TEXTURE_RES_M)
     for side in (slice(0, curb), slice(cols - curb, cols)):  # concrete sidewalks, lighter
-        texture[:, side] = np.clip(texture[:, side].astype(np.int16) + 55, 0, 255).astype(np.uint8)
+        texture[:, side] = np.clip(texture[:, side].astype(np.int16) + asphalt.sidewalk, 0, 255).astype(np.uint8)
     _markings(texture, length_m)
-    _damage(texture, rng)
-    return texture
+    instances = np.zeros((rows, cols), np.uint8)
+    _damage(texture, instances, rng, damage)
+    return texture, instances
 
 
 def _markings(texture: np.ndarray, length_m: float) -> None:
@@ -53,81 +107,131 @@ def _markings(texture: np.ndarray, length_m: float) -> None:
     cv2.rectangle(texture, _px(cfg.STOP_LINE_M, 0.1), _px(cfg.STOP_LINE_M + 0.5, 3.2), white, -1)
 
 
-def _damage(texture: np.ndarray, rng: np.random.Generator) -> None:
-    crack = (38, 38, 40)
+def _damage(texture: np.ndarray, instances: np.ndarray, rng: np.random.Generator, damage: tuple) -> None:
+    """Paint each damage item on the texture, and its number (k + 1) on the instance mask."""
     thick = max(2, int(0.04 / cfg.TEXTURE_RES_M))
-    for kind, s0, s1, x0, x1 in cfg.DAMAGE:
-        if kind in ("longitudinal_crack", "transverse_crack"):
-            steps = 30
-            s = np.linspace(s0, s1, steps) + (rng.normal(0, 0.08, steps) if kind == "transverse_crack" else 0)
-            x = np.linspace(x0, x1, steps) + (rng.normal(0, 0.06, steps) if kind == "longitudinal_crack" else 0)
-            points = np.array([_px(a, b) for a, b in zip(s, x)], np.int32)
-            cv2.polylines(texture, [points], False, crack, thick + 1)
-        elif kind == "alligator_crack":
-            _alligator(texture, rng, s0, s1, x0, x1, crack)
-        elif kind == "pothole":
-            centre = _px((s0 + s1) / 2, (x0 + x1) / 2)
-            axes = (int((x1 - x0) / 2 / cfg.TEXTURE_RES_M), int((s1 - s0) / 2 / cfg.TEXTURE_RES_M))
-            cv2.ellipse(texture, centre, (axes[0] + 4, axes[1] + 4), 0, 0, 360, (70, 72, 75), -1)
-            cv2.ellipse(texture, centre, axes, 0, 0, 360, (22, 22, 25), -1)
-        elif kind == "patch":
-            cv2.rectangle(texture, _px(s0, x0), _px(s1, x1), (58, 60, 62), -1)
-            cv2.rectangle(texture, _px(s0, x0), _px(s1, x1), (30, 30, 32), thick)
+    for index, (kind, s0, s1, x0, x1) in enumerate(damage):
+        for shape in _damage_shapes(kind, s0, s1, x0, x1, rng, thick):  # geometry drawn once, painted twice
+            _paint(texture, shape, None)
+            _paint(instances, shape, index + 1)
 
 
-def _alligator(texture: np.ndarray, rng: np.random.Generator, s0: float, s1: float, x0: float, x1: float, colour) -> None:
+def _damage_shapes(kind: str, s0: float, s1: float, x0: float, x1: float, rng: np.random.Generator,
+                   thick: int) -> list[tuple]:
+    """Drawing primitives of one damage item: (op, geometry..., BGR colour, thickness)."""
+    crack = (38, 38, 40)
+    if kind in ("longitudinal_crack", "transverse_crack"):
+        steps = 30
+        s = np.linspace(s0, s1, steps) + (rng.normal(0, 0.08, steps) if kind == "transverse_crack" else 0)
+        x = np.linspace(x0, x1, steps) + (rng.normal(0, 0.06, steps) if kind == "longitudinal_crack" else 0)
+        return [("poly", np.array([_px(a, b) for a, b in zip(s, x)], np.int32), False, crack, thick + 1)]
+    if kind == "alligator_crack":
+        return _alligator(rng, s0, s1, x0, x1, crack)
+    if kind == "pothole":
+        centre = _px((s0 + s1) / 2, (x0 + x1) / 2)
+        axes = (int((x1 - x0) / 2 / cfg.TEXTURE_RES_M), int((s1 - s0) / 2 / cfg.TEXTURE_RES_M))
+        return [("ellipse", centre, (axes[0] + 4, axes[1] + 4), (70, 72, 75), -1), ("ellipse", centre, axes, (22, 22, 25), -1)]
+    if kind == "patch":
+        return [("rect", _px(s0, x0), _px(s1, x1), (58, 60, 62), -1), ("rect", _px(s0, x0), _px(s1, x1), (30, 30, 32), thick)]
+    return []
+
+
+def _paint(canvas: np.ndarray, shape: tuple, value: int | None) -> None:
+    """Draw one primitive in its colour, or in ``value`` (instance mask)."""
+    op, *geometry, colour, thickness = shape
+    colour = colour if value is None else value
+    if op == "poly":
+        cv2.polylines(canvas, [geometry[0]], geometry[1], colour, thickness)
+    elif op == "ellipse":
+        cv2.ellipse(canvas, geometry[0], geometry[1], 0, 0, 360, colour, thickness)
+    elif op == "rect":
+        cv2.rectangle(canvas, geometry[0], geometry[1], colour, thickness)
+
+
+def _alligator(rng: np.random.Generator, s0: float, s1: float, x0: float, x1: float, colour) -> list[tuple]:
     """A net of small polygons (the 'crocodile skin' of fatigue cracking)."""
-    cell = 0.25
+    cell, shapes = 0.25, []
     for s in np.arange(s0, s1, cell):
         for x in np.arange(x0, x1, cell):
             corners = [(s + ds * cell + rng.normal(0, 0.04), x + dx * cell + rng.normal(0, 0.04))
                        for ds, dx in ((0, 0), (0, 1), (1, 1), (1, 0))]
-            points = np.array([_px(a, b) for a, b in corners], np.int32)
-            cv2.polylines(texture, [points], True, colour, 2)
+            shapes.append(("poly", np.array([_px(a, b) for a, b in corners], np.int32), True, colour, 2))
+    return shapes
 
 
-def background() -> np.ndarray:
+def background(camera: Camera = SAMPLE_CAMERA) -> np.ndarray:
     """Sky, a row of house fronts on the horizon, and verge below it (static: far away)."""
-    image = np.zeros((cfg.HEIGHT, cfg.WIDTH, 3), np.uint8)
-    for row in range(_HORIZON):
+    image = np.zeros((camera.height, camera.width, 3), np.uint8)
+    horizon = max(0, camera.horizon_row())
+    for row in range(horizon):
         image[row] = (235 - row // 4, 200 - row // 6, 160 - row // 8)  # BGR sky, lighter low
     rng = np.random.default_rng(_SEED + 1)
     x = 0
-    while x < cfg.WIDTH:  # tuffeau stone fronts with slate roofs and windows
+    while x < camera.width:  # tuffeau stone fronts with slate roofs and windows
         w, h = int(rng.integers(90, 170)), int(rng.integers(40, 90))
-        top = _HORIZON - h
-        cv2.rectangle(image, (x, top), (x + w, _HORIZON), (170, 200, 215), -1)
+        top = horizon - h
+        cv2.rectangle(image, (x, top), (x + w, horizon), (170, 200, 215), -1)
         cv2.rectangle(image, (x, top - 12), (x + w, top), (90, 85, 80), -1)
         for wx in range(x + 10, x + w - 15, 28):
             cv2.rectangle(image, (wx, top + 10), (wx + 12, top + 26), (80, 70, 60), -1)
         x += w + 4
-    image[_HORIZON:] = (80, 110, 95)
+    image[horizon:] = (80, 110, 95)
     return image
 
 
-def render_frame(texture: np.ndarray, backdrop: np.ndarray, s_cam: float) -> np.ndarray:
+def _visible_rows(rows: int, s_cam: float, camera: Camera) -> tuple[int, int]:
+    """Texture rows the camera sees (between its near and far distance)."""
+    r0 = max(0, int((s_cam + camera.near_m) / cfg.TEXTURE_RES_M))
+    return r0, min(rows, int((s_cam + camera.far_m) / cfg.TEXTURE_RES_M))
+
+
+def render_frame(texture: np.ndarray, backdrop: np.ndarray, s_cam: float, camera: Camera = SAMPLE_CAMERA) -> np.ndarray:
     """The camera's view with the camera ``s_cam`` metres along the road."""
-    r0 = max(0, int((s_cam + cfg.VIEW_NEAR_M) / cfg.TEXTURE_RES_M))
-    r1 = min(len(texture), int((s_cam + cfg.VIEW_FAR_M) / cfg.TEXTURE_RES_M))
-    crop = texture[r0:r1]
-    res = cfg.TEXTURE_RES_M
-    to_ground = np.array([[res, 0, -cfg.HALF_WIDTH_M], [0, res, r0 * res - s_cam], [0, 0, 1]])
-    sin, cos, h = math.sin(_PITCH), math.cos(_PITCH), cfg.CAM_HEIGHT_M
-    to_camera = np.array([[1, 0, 0], [0, -sin, h * cos], [0, cos, h * sin]])
-    intrinsics = np.array([[cfg.FOCAL_PX, 0, _CX], [0, cfg.FOCAL_PX, _CY], [0, 0, 1]])
-    homography = intrinsics @ to_camera @ to_ground
+    r0, r1 = _visible_rows(len(texture), s_cam, camera)
     image = backdrop.copy()
-    cv2.warpPerspective(crop, homography, (cfg.WIDTH, cfg.HEIGHT), dst=image,
+    cv2.warpPerspective(texture[r0:r1], camera.homography(s_cam, r0), (camera.width, camera.height), dst=image,
                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
     return image
 
 
-def project(z: float, x: float, up: float) -> tuple[float, float, float]:
+def instance_pixels(instances: np.ndarray) -> dict[int, np.ndarray]:
+    """Texture pixels (column, row) of each damage item ``k`` in a mask from :func:`labelled_road_texture`."""
+    rows, cols = np.nonzero(instances)
+    values = instances[rows, cols]
+    return {int(v) - 1: np.stack((cols[values == v], rows[values == v]), 1).astype(np.float64) for v in np.unique(values)}
+
+
+def damage_boxes(pixels: dict[int, np.ndarray], texture_rows: int, s_cam: float, camera: Camera = SAMPLE_CAMERA,
+                 min_px: float = 3.0) -> list[tuple[int, np.ndarray]]:
+    """Image boxes (x0, y0, x1, y1) of the damage instances visible from ``s_cam``.
+
+    Every texture pixel of an instance (its four corners) goes through the same homography
+    as :func:`render_frame`; the box is the extent of what lands in the image. Instances
+    narrower or shorter than ``min_px`` in the image are left out (nothing to see).
+    """
+    r0, r1 = _visible_rows(texture_rows, s_cam, camera)
+    homography, boxes = camera.homography(s_cam, 0), []
+    corners = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+    for index, points in sorted(pixels.items()):
+        points = points[(points[:, 1] >= r0) & (points[:, 1] < r1)]
+        if not len(points):
+            continue
+        ring = (points[:, None, :] + corners[None]).reshape(-1, 2)
+        uvw = np.c_[ring, np.ones(len(ring))] @ homography.T
+        uv = uvw[:, :2] / uvw[:, 2:]
+        inside = uv[(uv[:, 0] >= 0) & (uv[:, 0] <= camera.width) & (uv[:, 1] >= 0) & (uv[:, 1] <= camera.height)]
+        if len(inside) and (np.ptp(inside[:, 0]) >= min_px and np.ptp(inside[:, 1]) >= min_px):
+            boxes.append((index, np.r_[inside.min(0), inside.max(0)]))
+    return boxes
+
+
+def project(z: float, x: float, up: float, camera: Camera = SAMPLE_CAMERA) -> tuple[float, float, float]:
     """Image (u, v) and depth of the point ``z`` m ahead, ``x`` right, ``up`` above the road."""
-    y = cfg.CAM_HEIGHT_M - up
-    sin, cos = math.sin(_PITCH), math.cos(_PITCH)
+    y = camera.height_m - up
+    pitch = math.radians(camera.pitch_deg)
+    sin, cos = math.sin(pitch), math.cos(pitch)
     yc, zc = y * cos - z * sin, y * sin + z * cos
-    return _CX + cfg.FOCAL_PX * x / zc, _CY + cfg.FOCAL_PX * yc / zc, zc
+    return camera.width / 2.0 + camera.focal_px * x / zc, camera.height / 2.0 + camera.focal_px * yc / zc, zc
 
 
 @dataclass

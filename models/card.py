@@ -42,6 +42,24 @@ def _row(label: str, result: dict) -> str:
             f"{classes} | {result['ms_per_image']:.1f} |")
 
 
+def _thresholds_label(manifest: Manifest) -> str:
+    if manifest.class_confidence:
+        return "confidence " + ", ".join(f"{name} ≥ {value}" for name, value in manifest.class_confidence.items())
+    return f"confidence ≥ {manifest.confidence}"
+
+
+def _tuning_note(manifest: Manifest) -> str:
+    if not manifest.metrics.get("confidence_tuned_on_val"):
+        return ""
+    if manifest.class_confidence:
+        per_class = ", ".join(f"{name} ≥ {value}" for name, value in manifest.class_confidence.items())
+        return (f"The recommended thresholds ({per_class}; {manifest.confidence} where one threshold is used) are "
+                "the per-class thresholds with the best fp32 F1 on this same validation set (tuned numbers: the "
+                "scores are slightly optimistic for that reason). The scores below use them.")
+    return (f"The recommended confidence {manifest.confidence} is the threshold with the best fp32 F1 on this same "
+            "validation set (one tuned number: the scores are slightly optimistic for that reason).")
+
+
 def render_card(manifest: Manifest, metrics: dict[str, dict], spec: PackageSpec) -> str:
     """Markdown text of a model card."""
     lines = [
@@ -50,10 +68,8 @@ def render_card(manifest: Manifest, metrics: dict[str, dict], spec: PackageSpec)
         f"input {manifest.input_size[0]}×{manifest.input_size[1]} (H×W); default variant: {manifest.default_variant}.",
         "", "## Training data", "", spec.training_data, "", f"Model licence: {manifest.license}.", "",
         "## Measured scores (IoU ≥ 0.5 per class, "
-        f"confidence ≥ {manifest.confidence}, on {manifest.metrics.get('evaluated_on')})", "",
-        (f"The recommended confidence {manifest.confidence} is the threshold with the best fp32 F1 on this same "
-         "validation set (one tuned number: the scores are slightly optimistic for that reason)."
-         if manifest.metrics.get("confidence_tuned_on_val") else ""), "",
+        f"{_thresholds_label(manifest)}, on {manifest.metrics.get('evaluated_on')})", "",
+        _tuning_note(manifest), "",
         "| variant | F1 | precision | recall | per-class F1 | ms/image (this machine) |",
         "| --- | --- | --- | --- | --- | --- |",
         *(_row(variant, result) for variant, result in metrics.items()), "",

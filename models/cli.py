@@ -96,30 +96,60 @@ def register_model(
 
 @models_app.command("eval")
 def eval_model(
-    model: str = typer.Option("default", help="Registry name or path to an ONNX file."),
+    model: str = typer.Option("default", help="Registry name, ONNX file, or ultralytics .pt checkpoint (exported first)."),
     data: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO folder: images/, labels/, data.yaml."),
+    input_: str = typer.Option("416x416", "--input", help="Input HxW of the export when --model is a .pt checkpoint."),
     map_: str = typer.Option(None, "--map", help="Model→dataset classes, e.g. D00=crack,D10=crack,D40=pothole."),
     variant: str = typer.Option(None, help="fp32 or int8 (registered models)."),
     confidence: float = typer.Option(0.25, min=0.0, max=1.0, help="Score threshold for the reported F1."),
+    class_confidence: str = typer.Option(None, help="Per-class thresholds (dataset classes), e.g. crack=0.2,pothole=0.05; "
+                                         "each one of the swept values. The JSON line then reports these."),
+    tune_classes: bool = typer.Option(False, help="Also print the per-class thresholds with the best F1 on this set."),
     examples: Path = typer.Option(None, help="Write 12 annotated photos here (truth green, detections red)."),
 ) -> None:
     """Per-class precision/recall/F1 at IoU ≥ 0.5; the last line is one JSON object."""
     from voirie.models.evaluate import SWEEP, evaluate
     from voirie.models.runtime import load_detector
+    from voirie.models.thresholds import best_class_thresholds, parse_class_thresholds, scores_at
 
     try:
+        model = _checkpoint_onnx(Path(model), input_) if model.endswith(".pt") else model
         detector = load_detector(model, variant=variant, confidence=min(SWEEP[0], confidence))
         result = evaluate(detector, data, map_, confidence, examples)
-    except ModelError as error:
+        if class_confidence:
+            result.update(scores_at(result, parse_class_thresholds(class_confidence, tuple(result["counts"][str(float(confidence))]))))
+    except (ModelError, ValueError) as error:
         _fail(error)
-    table = Table("class", "precision", "recall", "F1", title=f"{detector.model_id} on {data}")
+    _print_scores(result, f"{detector.model_id} on {data}")
+    if tune_classes:
+        best = best_class_thresholds(result)
+        console.print(f"best per-class thresholds on this set (tuned here, so optimistic): {best} → {scores_at(result, best)}")
+    for key in ("sweep", "by_threshold", "counts"):
+        result.pop(key)
+    print(json.dumps(result))
+
+
+def _checkpoint_onnx(weights: Path, input_: str) -> str:
+    """Export a training checkpoint to a cached fp32 ONNX (the checkpoint is copied, not touched)."""
+    import hashlib
+
+    from voirie.models.export import export_onnx
+
+    if not weights.is_file():
+        raise ModelError(f"checkpoint {weights} not found")
+    height, width = (int(v) for v in input_.lower().split("x"))
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    output = Path(".cache/voirie-eval") / f"{weights.stem}-{digest}-{height}x{width}.onnx"
+    return str(output if output.is_file() else export_onnx(weights, output, (height, width)))
+
+
+def _print_scores(result: dict, title: str) -> None:
+    table = Table("class", "precision", "recall", "F1", title=title)
     for name, scores in result["per_class"].items():
         table.add_row(name, *(f"{scores[k]:.3f}" for k in ("precision", "recall", "f1")))
     table.add_row("all", *(f"{result[k]:.3f}" for k in ("precision", "recall", "f1")))
     console.print(table)
-    console.print(f"F1 by threshold: {result.pop('sweep')}")
-    result.pop("by_threshold")
-    print(json.dumps(result))
+    console.print(f"F1 by threshold: {result['sweep']}")
 
 
 @models_app.command("package")
@@ -173,6 +203,51 @@ def train_damage(
         _fail(error)
     console.print(f"model written to {out} (default variant {manifest.default_variant})")
     print(json.dumps(manifest.metrics["val"]))
+
+
+@train_app.command("synth-damage")
+def synth_damage(
+    out: Path = typer.Option(..., help="YOLO folder to write (images/, labels/, data.yaml)."),
+    images: int = typer.Option(400, min=1, help="How many scenes."),
+    seed: int = typer.Option(1, help="Set seed: use another one for a held-out set."),
+    preview: Path = typer.Option(None, help="Also write a PNG of the first 6 scenes with their boxes."),
+) -> None:
+    """Render road scenes with cracks and potholes and their exact YOLO labels (crack=0, pothole=1)."""
+    from voirie.models.synth import SynthConfig, write_preview, write_synth_dataset
+
+    config = SynthConfig(images=images, seed=seed)
+    counts = write_synth_dataset(out, config)
+    if preview is not None:
+        console.print(f"preview: {write_preview(preview, config)}")
+    print(json.dumps(counts))
+
+
+@train_app.command("sample-drive-labels")
+def sample_drive_labels(
+    out: Path = typer.Option(..., help="YOLO folder to write."),
+    spacing: float = typer.Option(4.0, min=0.5, help="Metres between frames, as the survey takes them."),
+) -> None:
+    """Label the sample drive's frames with its painted damage, to score a model on the demo."""
+    from voirie.models.synth import sample_drive_dataset
+
+    print(json.dumps(sample_drive_dataset(out, spacing_m=spacing)))
+
+
+@train_app.command("mix-data")
+def mix_data(
+    out: Path = typer.Option(..., help="Data YAML to write (a .txt list of training images goes beside it)."),
+    real: Path = typer.Option(..., exists=True, file_okay=False, help="Folder with train/images (real photos)."),
+    synth: Path = typer.Option(..., exists=True, file_okay=False, help="Synthetic YOLO folder."),
+    synth_count: int = typer.Option(300, min=0, help="How many synthetic images to add."),
+    val: list[Path] = typer.Option(..., exists=True, file_okay=False, help="Validation YOLO folder(s)."),
+) -> None:
+    """Write a data YAML mixing real training photos with synthetic scenes."""
+    from voirie.models.synth import write_mixed_yaml
+
+    try:
+        console.print(f"wrote {write_mixed_yaml(out, real, synth, synth_count, val)}")
+    except ValueError as error:
+        _fail(error)
 
 
 def register(app: typer.Typer) -> None:

@@ -127,6 +127,10 @@ class Tally:
         total = prf(sum(self.tp.values()), sum(self.fp.values()), sum(self.fn.values()))
         return {**total, "per_class": per_class}
 
+    def counts(self, names: tuple[str, ...]) -> dict[str, list[int]]:
+        """[true positives, false positives, misses] per class name."""
+        return {names[c]: [self.tp[c], self.fp[c], self.fn[c]] for c in sorted(self.tp)}
+
 
 def tally_image(found: Detections, class_map: dict[int, int], truth: tuple[np.ndarray, np.ndarray],
                 threshold: float, tally: Tally, n_classes: int) -> None:
@@ -184,5 +188,6 @@ def evaluate(detector, folder: Path, class_map_text: str | None = None, confiden
     result.update(images=len(data.images), ms_per_image=round(1000 * seconds / len(data.images), 2),
                   confidence=confidence,
                   sweep={str(t): tallies[t].scores(data.names)["f1"] for t in thresholds},
-                  by_threshold={str(t): tallies[t].scores(data.names) for t in thresholds})
+                  by_threshold={str(t): tallies[t].scores(data.names) for t in thresholds},
+                  counts={str(float(t)): tallies[t].counts(data.names) for t in thresholds})
     return result

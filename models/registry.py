@@ -60,6 +60,8 @@ class Manifest(BaseModel):
     files: dict[str, ModelFile] = Field(min_length=1, description="variant -> file, e.g. fp32, int8")
     default_variant: str
     confidence: float = Field(default=0.25, ge=0, le=1, description="recommended score threshold")
+    class_confidence: dict[str, float] = Field(
+        default_factory=dict, description="recommended threshold per class name (overrides confidence)")
     aliases: tuple[str, ...] = ()
     description: str = ""
 

@@ -30,6 +30,7 @@ class DetectorOptions:
     """How to run a detector; every field has a sensible edge default."""
 
     confidence: float = 0.25
+    class_confidence: tuple[float, ...] | None = None  # per class id, applied after NMS; None: ``confidence`` for all
     iou: float = 0.45
     max_det: int = 300
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = one per core
@@ -43,6 +44,8 @@ class DetectorOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.confidence <= 1 or not 0 < self.iou <= 1:
             raise ValueError(f"confidence must be in [0, 1] and iou in (0, 1], got {self.confidence}, {self.iou}")
+        if self.class_confidence is not None and not all(0 <= c <= 1 for c in self.class_confidence):
+            raise ValueError(f"class_confidence values must be in [0, 1], got {self.class_confidence}")
         if self.threads < 0 or self.workers < 1 or self.max_det < 1:
             raise ValueError("threads must be >= 0, workers >= 1 and max_det >= 1")
 
@@ -78,8 +81,13 @@ class OnnxDetector:
         output_shape = self._probe_output_shape()
         self.layout = check_layout(output_shape, self.input_size, self.model_id, options.layout)
         self.class_names = self._class_names(options.class_names or class_names, class_count(output_shape, self.layout))
+        if options.class_confidence is not None and len(options.class_confidence) != len(self.class_names):
+            raise ModelError(f"model {self.model_id}: {len(options.class_confidence)} class thresholds for "
+                             f"{len(self.class_names)} classes {self.class_names}")
         self._grid = yolox_grid(self.input_size) if self.layout == "yolox" else None
-        self._decode = DecodeOptions(options.confidence, options.iou, options.max_det)
+        # Per-class thresholds replace the global one: decode keeps what the lowest of them lets through.
+        floor = min(options.class_confidence) if options.class_confidence else options.confidence
+        self._decode = DecodeOptions(floor, options.iou, options.max_det)
         self._pool = ThreadPoolExecutor(options.workers) if options.workers > 1 else None
         logger.info("loaded %s v%s (%s, %s, input %s, classes %s)", self.model_id, model_version,
                     self.layout, self.info.input_type, self.input_size, self.class_names)
@@ -133,6 +141,8 @@ class OnnxDetector:
 
     def _to_detections(self, raw: np.ndarray, box: Letterbox) -> Detections:
         found = detections_from_onnx_yolo(raw, self.layout, box, self.class_names, self._decode, self._grid)
+        if self.options.class_confidence is not None and len(found):
+            found = found[found.confidence >= np.asarray(self.options.class_confidence)[found.class_id]]
         found.metadata.update(model_id=self.model_id, model_version=self.model_version)
         return found
 
@@ -178,7 +188,17 @@ def load_detector(model: str | Path = registry.DEFAULT_ALIAS, variant: str | Non
         manifest, folder = registry.find_model(str(model))
     checked = registry.verify_file(manifest, folder, variant)
     fields = {**settings.__dict__, "layout": settings.layout or manifest.layout,
-              "confidence": options.get("confidence", manifest.confidence),
-              "imgsz": settings.imgsz or tuple(manifest.input_size)}
+              "imgsz": settings.imgsz or tuple(manifest.input_size), **_thresholds(manifest, settings, options)}
     return OnnxDetector(checked, DetectorOptions(**fields),
                         model_id=manifest.name, model_version=manifest.version, class_names=manifest.classes)
+
+
+def _thresholds(manifest: registry.Manifest, settings: DetectorOptions, options: dict) -> dict:
+    """The manifest's recommended thresholds, unless the caller chose a confidence (an
+    evaluation sweeping thresholds must see every score, not the per-class cut)."""
+    if "confidence" in options or settings.class_confidence is not None:
+        return {"confidence": settings.confidence, "class_confidence": settings.class_confidence}
+    if not manifest.class_confidence:
+        return {"confidence": manifest.confidence, "class_confidence": None}
+    per_class = tuple(manifest.class_confidence.get(name, manifest.confidence) for name in manifest.classes)
+    return {"confidence": min(per_class), "class_confidence": per_class}
