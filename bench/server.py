@@ -16,12 +16,8 @@ import argparse
 import contextlib
 import json
 import logging
-import os
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,6 +27,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
+from voirie.server.runner import served_process
 from voirie.server.synthetic import frames_along
 
 logger = logging.getLogger(__name__)
@@ -52,26 +49,8 @@ def grid_network(km: float) -> list[list[tuple[float, float]]]:
 @contextlib.contextmanager
 def served(data_dir: Path) -> Iterator[str]:
     """``voirie serve`` in its own process (as deployed: the client does not share its GIL)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "VOIRIE_DATA_DIR": str(data_dir), "VOIRIE_BOOTSTRAP_ADMIN_KEY": ADMIN}
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "voirie.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/api/v1/map-config", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("voirie serve did not start")
+    with served_process(data_dir, ADMIN) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def ingest(client: httpx.Client, auth: dict, bodies: list[bytes], frames: int) -> float:

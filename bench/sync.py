@@ -35,6 +35,7 @@ from sync_records import frame_records, jpeg_bytes  # noqa: E402
 
 from voirie.edge.outbox import Outbox  # noqa: E402
 from voirie.edge.sync import SyncSettings, SyncWorker  # noqa: E402
+from voirie.server.runner import served_process  # noqa: E402
 
 console = Console(stderr=True)
 ADMIN = "bench-admin-key-0123456789abcdefgh"
@@ -44,37 +45,10 @@ CHILD = REPO / "tests" / "sync" / "sync_child.py"
 @contextlib.contextmanager
 def served(data_dir: Path) -> Iterator[tuple[str, str, int]]:
     """``voirie serve`` in its own process with device ``car-1``; yields (url, token, pid)."""
-    port = _free_port()
-    env = {**os.environ, "VOIRIE_DATA_DIR": str(data_dir), "VOIRIE_BOOTSTRAP_ADMIN_KEY": ADMIN}
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "voirie.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_up(url)
+    with served_process(data_dir, ADMIN) as (url, process):
         answer = httpx.post(url + "/api/v1/devices", json={"device_id": "car-1"},
                             headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
         yield url, answer.raise_for_status().json()["token"], process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_up(url: str) -> None:
-    for _ in range(600):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/api/v1/map-config", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("voirie serve did not start")
 
 
 def fsync_floor(folder: Path, rows: int) -> float:

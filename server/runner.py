@@ -6,11 +6,18 @@ there is no window in which another process can take the port.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -56,3 +63,33 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def served_process(data_dir: Path, admin_key: str, timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``voirie serve`` in its own process, as deployed (benchmarks: the client does not share
+    its GIL); yields (url, process) once the API answers, stops it on exit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "VOIRIE_DATA_DIR": str(data_dir), "VOIRIE_BOOTSTRAP_ADMIN_KEY": admin_key}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "voirie.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, timeout_s)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_up(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/api/v1/map-config", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"voirie serve did not answer on {url} within {timeout_s:.0f} s")
