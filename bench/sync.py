@@ -17,10 +17,8 @@ import json
 import os
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +29,7 @@ from rich.console import Console
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "sync"))
 
-from sync_records import frame_records, jpeg_bytes  # noqa: E402
+from sync_records import frame_records, jpeg_bytes, run_sync_child  # noqa: E402
 
 from voirie.edge.outbox import Outbox  # noqa: E402
 from voirie.edge.sync import SyncSettings, SyncWorker  # noqa: E402
@@ -39,7 +37,6 @@ from voirie.server.runner import served_process  # noqa: E402
 
 console = Console(stderr=True)
 ADMIN = "bench-admin-key-0123456789abcdefgh"
-CHILD = REPO / "tests" / "sync" / "sync_child.py"
 
 
 @contextlib.contextmanager
@@ -119,27 +116,6 @@ def server_ceiling(url: str, token: str, rows: int, batch: int) -> float:
         return rows / (time.perf_counter() - started)
 
 
-def _child(outbox: Path, url: str, token: str, first: int, kill_after_s: float | None) -> list[str]:
-    """Run the writer+sync child; kill -9 after ``kill_after_s``; the ids it acknowledged."""
-    command = [sys.executable, str(CHILD), "--outbox", str(outbox), "--server", url, "--first", str(first),
-               "--count", "800", "--evidence-every", "10", "--sync"]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "VOIRIE_SYNC_TOKEN": token})
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(child.stdout), daemon=True)
-    reader.start()
-    if kill_after_s is None:
-        child.wait(timeout=300)
-    else:
-        deadline = time.monotonic() + 60
-        while not lines and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(kill_after_s)
-        child.kill()
-        child.wait(timeout=30)
-    reader.join(timeout=10)
-    return [line.strip() for line in lines if line.endswith("\n")]
-
-
 def kill_run(folder: Path, url: str, data_dir: Path, token: str, kills: int) -> dict[str, int]:
     """``kills`` kill -9 of a writer+sync process, then a clean run; lost/duplicated counted
     from the server's SQLite file against every id the device acknowledged."""
@@ -147,12 +123,12 @@ def kill_run(folder: Path, url: str, data_dir: Path, token: str, kills: int) -> 
     sequence_of = {r.record_id: r.sequence for r in frame_records(kills * 800 + 800)}
     acknowledged, first, sound = set(), 0, 0
     for _ in range(kills):
-        printed = [rid for rid in _child(outbox, url, token, first, rng.uniform(0.05, 1.0)) if rid in sequence_of]
+        printed = [rid for rid in run_sync_child(outbox, url, token, first, 800, rng.uniform(0.05, 1.0)) if rid in sequence_of]
         acknowledged.update(printed)
         first = max([first] + [sequence_of[rid] - 5 for rid in printed])  # restart a few frames back
         with sqlite3.connect(outbox) as conn:
             sound += conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    acknowledged.update(rid for rid in _child(outbox, url, token, first, None) if rid in sequence_of)
+    acknowledged.update(rid for rid in run_sync_child(outbox, url, token, first, 800, None, timeout_s=300) if rid in sequence_of)
     with sqlite3.connect(data_dir / "voirie.sqlite3") as conn:
         stored = [row[0] for row in conn.execute("SELECT record_id FROM frames WHERE survey_id = 'day-1'")]
         keys = conn.execute("SELECT COUNT(DISTINCT camera_id || '/' || sequence) FROM frames "

@@ -4,7 +4,13 @@ apart with their own (GNSS) time, count bins, and real JPEG evidence of a chosen
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+import threading
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -45,3 +51,27 @@ def jpeg_bytes(size: int = 8_000, seed: int = 0) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+def run_sync_child(outbox: Path, server_url: str, token: str, first: int, count: int,
+                   kill_after_s: float | None, timeout_s: float = 120.0) -> list[str]:
+    """Run ``sync_child.py`` (write ``count`` records + evidence, sync them); kill -9 it
+    ``kill_after_s`` after its first acknowledged id, or let it finish when None. Returns the
+    ids it printed: only whole lines count, a half-printed id was never acknowledged."""
+    command = [sys.executable, str(Path(__file__).resolve().parent / "sync_child.py"), "--outbox", str(outbox),
+               "--server", server_url, "--first", str(first), "--count", str(count), "--evidence-every", "10", "--sync"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "VOIRIE_SYNC_TOKEN": token})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stdout), daemon=True)
+    reader.start()
+    if kill_after_s is None:
+        child.wait(timeout=timeout_s)
+    else:
+        deadline = time.monotonic() + 60
+        while not lines and time.monotonic() < deadline:  # it is writing: now pick the moment
+            time.sleep(0.02)
+        time.sleep(kill_after_s)
+        child.kill()
+        child.wait(timeout=30)
+    reader.join(timeout=10)
+    return [line.strip() for line in lines if line.endswith("\n")]

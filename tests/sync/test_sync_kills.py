@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +12,8 @@ from pathlib import Path
 from voirie.edge.outbox import Outbox
 from voirie.edge.sync import SyncSettings, SyncWorker
 
-from .conftest import HERE, ServerProcess, exactly_once, frame_records, jpeg_bytes, register_device
+from .conftest import ServerProcess, exactly_once, frame_records, jpeg_bytes, register_device
+from .sync_records import run_sync_child
 
 
 def wait_until(condition, timeout_s: float) -> bool:  # noqa: ANN001 - a callable
@@ -77,33 +76,13 @@ def test_kill_9_of_server_during_ingest_loses_and_duplicates_nothing(tmp_path, r
     assert checks == {"integrity": "ok", "frames": 3000, "batch_accepted_sum": 3000, "detections": 3000}
 
 
-def _run_child(outbox: Path, server_url: str, token: str, first: int, kill_after_s: float | None) -> list[str]:
-    """Run the writer+sync child; kill -9 it after ``kill_after_s``; the ids it printed."""
-    command = [sys.executable, str(HERE / "sync_child.py"), "--outbox", str(outbox), "--server", server_url,
-               "--first", str(first), "--count", "600", "--evidence-every", "10", "--sync"]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
-                             env={**__import__("os").environ, "VOIRIE_SYNC_TOKEN": token})
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(child.stdout), daemon=True)
-    reader.start()
-    if kill_after_s is None:
-        child.wait(timeout=120)
-    else:
-        wait_until(lambda: len(lines) > 0, 30)  # it is writing: now pick a random moment
-        time.sleep(kill_after_s)
-        child.kill()
-        child.wait(timeout=30)
-    reader.join(timeout=10)
-    return [line.strip() for line in lines if line.endswith("\n")]  # a half-printed id is not acknowledged
-
-
 def test_kill_9_of_writer_and_sync_process_keeps_outbox_sound_and_exactly_once(tmp_path, server, report):
     rng, outbox_path = random.Random(5), tmp_path / "o.sqlite3"
     sequence_of = {r.record_id: r.sequence for r in frame_records(20_000)}
     acknowledged: set[str] = set()
     first, kills, integrity = 0, 0, []
     for _ in range(4):
-        printed = [rid for rid in _run_child(outbox_path, server.url, server.token, first, rng.uniform(0.05, 0.8))
+        printed = [rid for rid in run_sync_child(outbox_path, server.url, server.token, first, 600, rng.uniform(0.05, 0.8))
                    if rid in sequence_of]
         kills += 1
         acknowledged.update(printed)
@@ -111,7 +90,7 @@ def test_kill_9_of_writer_and_sync_process_keeps_outbox_sound_and_exactly_once(t
         first = max([first] + [sequence_of[rid] - 5 for rid in printed])
         with sqlite3.connect(outbox_path) as conn:
             integrity.append(conn.execute("PRAGMA integrity_check").fetchone()[0])
-    final = _run_child(outbox_path, server.url, server.token, first, None)
+    final = run_sync_child(outbox_path, server.url, server.token, first, 600, None)
     acknowledged.update(rid for rid in final if rid in sequence_of)
     figures = exactly_once(acknowledged, server.stored_ids())
     report("writer_sync_kill_9", **figures, kills=kills)
