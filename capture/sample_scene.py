@@ -194,6 +194,16 @@ def render_frame(texture: np.ndarray, backdrop: np.ndarray, s_cam: float, camera
     return image
 
 
+def render_labels(labels: np.ndarray, s_cam: float, camera: Camera = SAMPLE_CAMERA) -> np.ndarray:
+    """A label texture (uint8 values per texture pixel) seen by the camera, nearest-neighbour,
+    so a mask lands on the same image pixels as :func:`render_frame` paints."""
+    r0, r1 = _visible_rows(len(labels), s_cam, camera)
+    image = np.zeros((camera.height, camera.width), np.uint8)
+    cv2.warpPerspective(labels[r0:r1], camera.homography(s_cam, r0), (camera.width, camera.height), dst=image,
+                        flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_TRANSPARENT)
+    return image
+
+
 def instance_pixels(instances: np.ndarray) -> dict[int, np.ndarray]:
     """Texture pixels (column, row) of each damage item ``k`` in a mask from :func:`labelled_road_texture`."""
     rows, cols = np.nonzero(instances)

@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 
 DEMO_DEVICE_ID = "demo-car-01"
 DEMO_ANONYMIZE_TIMEOUT_S = 60.0
+# The sample drive's damage is drawn by a renderer, not photographed. The default model
+# (segmentation, trained on real road photos) sees little of it; damage-yolo11n was
+# fine-tuned on the renderer's scenes, so the demo's map and plan have damage to show.
+# Real surveys use the default (`voirie survey --model default`).
+DEMO_DAMAGE_MODEL = "damage-yolo11n"
 
 
 def sample_calibration() -> CameraCalibration:
@@ -36,7 +41,9 @@ def survey_step(ctx):
     survey_dir = ctx.workdir / "survey"
     if survey_dir.exists():  # a re-run starts clean: records.jsonl is appended to
         shutil.rmtree(survey_dir)
-    detector = load_damage_detector("default", ctx.console)
+    detector = load_damage_detector(DEMO_DAMAGE_MODEL, ctx.console)
+    ctx.console.print(f"damage model for the rendered sample drive: {DEMO_DAMAGE_MODEL} (real surveys: the default, "
+                      "a segmentation model trained on real road photos)")
     calibration_file = sample_calibration().save(ctx.workdir / "sample_drive" / "calibration.json")
     calibration = SurveyCalibration.load(calibration_file)
     config = SurveyConfig(device_id=DEMO_DEVICE_ID, survey_id="sample-drive", calibration=calibration)

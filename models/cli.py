@@ -140,7 +140,26 @@ def _checkpoint_onnx(weights: Path, input_: str) -> str:
     height, width = (int(v) for v in input_.lower().split("x"))
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
     output = Path(".cache/voirie-eval") / f"{weights.stem}-{digest}-{height}x{width}.onnx"
-    return str(output if output.is_file() else export_onnx(weights, output, (height, width)))
+    if output.is_file():
+        return str(output)
+    if _is_segmentation_checkpoint(weights):  # from `voirie train damage-seg`: its own input size
+        from voirie.models.segment_train import export_segmentation
+
+        return str(export_segmentation(weights, output.with_name(f"{weights.stem}-{digest}-seg.onnx")))
+    return str(export_onnx(weights, output, (height, width)))
+
+
+def _is_segmentation_checkpoint(weights: Path) -> bool:
+    """A `voirie train damage-seg` checkpoint says so (``format``; early ones hold its
+    ``eval_every`` setting); read without unpickling anything."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(weights) as archive:
+            return any(b"voirie-damage-seg" in archive.read(n) or b"eval_every" in archive.read(n)
+                       for n in archive.namelist() if n.endswith("data.pkl"))
+    except zipfile.BadZipFile:
+        return False
 
 
 def _print_scores(result: dict, title: str) -> None:
@@ -177,6 +196,37 @@ def package_model(
     print(json.dumps(manifest.metrics["val"]))
 
 
+@models_app.command("package-seg")
+def package_seg_model(
+    checkpoint: Path = typer.Option(..., exists=True, help="Checkpoint from `voirie train damage-seg` (best.pt)."),
+    out: Path = typer.Option(..., help="Model folder to write (ONNX fp32 + INT8, manifest, card)."),
+    val: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO val folder: scores and grouping tuning."),
+    calibration: Path = typer.Option(..., exists=True, file_okay=False, help="Images for INT8 calibration."),
+    name: str = typer.Option("damage-custom"), version: str = typer.Option("1"),
+    license_: str = typer.Option("AGPL-3.0-or-later", "--license"),
+    training_data: str = typer.Option("unknown"), notes: Path = typer.Option(None, help="Markdown appended to the card."),
+    command: str = typer.Option("", help="The training command, for the card."),
+    tune: bool = typer.Option(True, help="Tune each class's pixel threshold and smallest group on --val."),
+    examples: Path = typer.Option(None, help="Also write a PNG of 4 val photos with maps and boxes."),
+    flip: bool = typer.Option(False, help="Average each frame's maps with its mirror image's (2× the compute)."),
+) -> None:
+    """Export a segmentation checkpoint to ONNX fp32 + INT8, tune, evaluate, write manifest + card."""
+    from voirie.models.runtime import load_detector
+    from voirie.models.segment_package import package_segmentation, write_examples
+    from voirie.models.segment_train import export_segmentation
+    from voirie.models.training import PackageSpec
+
+    spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
+    try:
+        fp32 = export_segmentation(checkpoint, out / "model_fp32.onnx", flip=flip)
+        manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune)
+        if examples is not None:
+            console.print(f"examples: {write_examples(load_detector(out / manifest.files['fp32'].file), val, examples)}")
+    except ValueError as error:  # ModelError included
+        _fail(error)
+    print(json.dumps(manifest.metrics["val"]))
+
+
 @train_app.command("damage")
 def train_damage(
     data: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO folder or RDD Pascal-VOC XML tree."),
@@ -203,6 +253,34 @@ def train_damage(
         _fail(error)
     console.print(f"model written to {out} (default variant {manifest.default_variant})")
     print(json.dumps(manifest.metrics["val"]))
+
+
+@train_app.command("damage-seg")
+def train_damage_seg(
+    data: Path = typer.Option(..., exists=True, file_okay=False,
+                              help="Photos with masks: images/, masks/<id>_CRACK.png, _POTHOLE.png, splits/."),
+    out: Path = typer.Option(Path("runs/damage-seg"), help="Checkpoints (last.pt, best.pt) and the scores."),
+    epochs: int = typer.Option(40, min=1), batch: int = typer.Option(8, min=1),
+    synthetic: int = typer.Option(0, min=0, help="Synthetic scenes with exact masks to add."),
+    synthetic_classes: str = typer.Option("crack", help="Classes the synthetic scenes teach (others ignored on them)."),
+    init: Path = typer.Option(None, exists=True, dir_okay=False, help="Start from this checkpoint's weights."),
+    lr: float = typer.Option(2e-3, min=0),
+    ema: float = typer.Option(0.995, min=0, max=0.9999, help="Weight averaging per step; 0 keeps the last step's weights."),
+    resume: bool = typer.Option(False, help="Continue from OUT/last.pt."),
+) -> None:
+    """Train the crack/pothole segmentation model (masks grouped into boxes as annotators draw them)."""
+    from voirie.models.datasets import prepare_dataset
+    from voirie.models.segment_train import SegTrainConfig, train_segmentation
+
+    try:
+        prepare_dataset(data, out / "dataset")
+        config = SegTrainConfig(epochs=epochs, batch=batch, synthetic=synthetic, lr=lr, ema=ema,
+                                synthetic_classes=tuple(c.strip() for c in synthetic_classes.split(",") if c.strip()),
+                                init=str(init) if init else None)
+        best = train_segmentation(data, out / "dataset" / "val", out, config, resume=resume)
+    except (ModelError, FileNotFoundError) as error:
+        _fail(error)
+    console.print(f"best checkpoint: {best}")
 
 
 @train_app.command("synth-damage")

@@ -1,12 +1,14 @@
 """Pre- and post-processing for YOLO-family ONNX detectors, vectorized in numpy.
 
-Two output layouts are understood:
+Four output layouts are understood:
 
 * ``ultralytics`` (YOLOv8/11 exports): ``1×(4+C)×N``, rows ``cx, cy, w, h`` in input
   pixels followed by C class scores (already sigmoid-ed), no objectness;
 * ``yolox`` (Megvii YOLOX exports): ``1×N×(5+C)`` with N = Σ (H/s)(W/s) over strides
   8, 16, 32, raw grid offsets and log sizes, then objectness and C class scores;
-* ``yolov5`` (YOLOv5/YOLOX with decode inside): ``1×N×(5+C)`` already in input pixels.
+* ``yolov5`` (YOLOv5/YOLOX with decode inside): ``1×N×(5+C)`` already in input pixels;
+* ``semantic`` (voirie's damage segmentation): ``1×C×h×w`` probability maps, grouped into
+  boxes by :mod:`voirie.models.masks` the way annotators box a crack network.
 
 The raw output is converted once, in :func:`detections_from_onnx_yolo`, into the project's
 ``Detections`` record; nothing downstream sees a tensor.
@@ -24,7 +26,7 @@ from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
 
-LAYOUTS = ("ultralytics", "yolox", "yolov5")
+LAYOUTS = ("ultralytics", "yolox", "yolov5", "semantic")
 YOLOX_STRIDES = (8, 16, 32)
 PAD_VALUE = 114  # the grey both ultralytics and YOLOX pad with during training
 
@@ -92,7 +94,9 @@ def yolox_grid(size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def guess_layout(output_shape: tuple[int, ...], size_hw: tuple[int, int]) -> str | None:
-    """Name the layout of a ``(1, a, b)`` detector output, or None when it is not a detector's."""
+    """Name the layout of a ``(1, a, b)`` detector output or ``(1, C, h, w)`` maps, or None."""
+    if len(output_shape) == 4 and all(isinstance(d, int) for d in output_shape[1:]):
+        return "semantic" if output_shape[2] * 8 >= size_hw[0] and output_shape[3] * 8 >= size_hw[1] else None
     if len(output_shape) != 3 or not all(isinstance(d, int) for d in output_shape[1:]):
         return None
     a, b = output_shape[1], output_shape[2]
@@ -161,3 +165,40 @@ def detections_from_onnx_yolo(
         class_id=class_id[picked].astype(np.int64),
         class_names=class_names,
     )
+
+
+def unletterbox_maps(maps: np.ndarray, box: Letterbox, input_size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """C×h×w maps over the model input (``input_size`` = (H, W), any output stride) → maps
+    over the original image (``scale`` × its size), bilinear."""
+    factor_y, factor_x = maps.shape[1] / input_size[0], maps.shape[2] / input_size[1]
+    top, left = round(box.pad_y * factor_y), round(box.pad_x * factor_x)
+    rows = max(1, round(box.image_height * box.scale * factor_y))
+    cols = max(1, round(box.image_width * box.scale * factor_x))
+    crop = maps[:, top:top + rows, left:left + cols]
+    size = (max(1, round(box.image_width * scale)), max(1, round(box.image_height * scale)))
+    return np.stack([cv2.resize(plane, size, interpolation=cv2.INTER_LINEAR) for plane in crop])
+
+
+def grouping_scale(maps_shape: tuple[int, ...], input_size: tuple[int, int], box: Letterbox) -> float:
+    """The image scale at which grouping loses nothing: twice the maps' own resolution
+    (finer only costs time: the maps hold no detail beyond their cells)."""
+    cells_per_image_px = box.scale * maps_shape[-1] / input_size[1]
+    return min(1.0, 2.0 * cells_per_image_px)
+
+
+def detections_from_masks(maps: np.ndarray, box: Letterbox, input_size: tuple[int, int], class_names: tuple[str, ...],
+                          rules: tuple, reference_width: int) -> Detections:
+    """One image's probability maps (C×h×w, batch dim removed) → boxes of the grouped damage,
+    in image pixels. Grouping runs at :func:`grouping_scale` of the image."""
+    from voirie.models.masks import boxes_from_probabilities
+
+    from voirie.models.sizing import LINEAR_CLASSES
+
+    scale = grouping_scale(maps.shape, input_size, box)
+    planes = unletterbox_maps(maps.astype(np.float32, copy=False), box, input_size, scale)
+    linear = tuple(name in LINEAR_CLASSES for name in class_names)
+    xyxy, scores, class_id, outlines = boxes_from_probabilities(planes, rules, planes.shape[:0:-1], reference_width,
+                                                                linear)
+    xyxy = np.minimum(xyxy / scale, [box.image_width, box.image_height] * 2).astype(np.float32)
+    return Detections(xyxy=xyxy, confidence=scores, class_id=class_id, class_names=class_names,
+                      outlines=tuple((o / scale).astype(np.float32) for o in outlines))

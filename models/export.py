@@ -79,8 +79,11 @@ class _Calibration:
 
 def _tail_nodes(model: onnx.ModelProto) -> list[str]:
     """Nodes of the detection head's post-processing (after the last convolutions)."""
-    head = [n for n in model.graph.node if n.op_type == "Conv"][-1].name.split("/")[1] if model.graph.node else ""
-    prefix = f"/{head}/"
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    parts = convs[-1].split("/") if convs else []
+    if len(parts) < 3:  # unnamed or flat graph: no head scope to keep in float
+        return []
+    prefix = f"/{parts[1]}/"
     return [n.name for n in model.graph.node
             if n.name.startswith(prefix) and n.op_type != "Conv" and "/cv2." not in n.name and "/cv3." not in n.name]
 

@@ -8,6 +8,7 @@ what was expected, instead of an ONNX Runtime stack trace on the first survey fr
 from __future__ import annotations
 
 import ast
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,18 @@ class OnnxInfo:
             return int(size[0]), int(size[1])
         return (int(size), int(size)) if isinstance(size, int) else None
 
+    def grouping(self) -> tuple[dict, int] | None:
+        """A semantic model's grouping rules per class and their reference image width, from
+        the ``voirie_grouping`` metadata (``{"reference_width": 1024, "classes": {name: {...}}}``)."""
+        text = self.metadata.get("voirie_grouping")
+        if not text:
+            return None
+        try:
+            spec = json.loads(text)
+            return dict(spec["classes"]), int(spec["reference_width"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
 
 def read_opset(path: Path, label: str) -> int:
     """The default-domain opset of an ONNX file; rejects corrupt files and too-old opsets."""
@@ -87,9 +100,10 @@ def describe(session: ort.InferenceSession, opset: int, label: str) -> OnnxInfo:
         raise ModelError(f"model {label}: expected a float32/float16 input, got {inputs[0].type}")
     fixed = isinstance(shape[2], int) and isinstance(shape[3], int)
     out_shape = tuple(outputs[0].shape)
-    if len(out_shape) != 3:
+    if len(out_shape) not in (3, 4):
         raise ModelError(
-            f"model {label}: expected a detector output 1×(4+C)×N or 1×N×(5+C), got {list(out_shape)}"
+            f"model {label}: expected a detector output 1×(4+C)×N or 1×N×(5+C), or damage maps 1×C×h×w, "
+            f"got {list(out_shape)}"
             + (" (this looks like a classification model)" if len(out_shape) == 2 else "")
         )
     return OnnxInfo(
@@ -109,15 +123,17 @@ def check_layout(output_shape: tuple[int, ...], size_hw: tuple[int, int], label:
     if guessed is None:
         raise ModelError(
             f"model {label}: output shape {list(output_shape)} is not a YOLO detector's "
-            "(expected 1×(4+C)×N for ultralytics or 1×N×(5+C) for YOLOX/YOLOv5)"
+            "(expected 1×(4+C)×N for ultralytics, 1×N×(5+C) for YOLOX/YOLOv5 or 1×C×h×w maps for semantic)"
         )
     if layout is None:
         return guessed
-    if (layout == "ultralytics") != (guessed == "ultralytics"):
+    if (layout == "ultralytics") != (guessed == "ultralytics") or (layout == "semantic") != (guessed == "semantic"):
         raise ModelError(f"model {label}: layout {layout!r} does not fit output shape {list(output_shape)}")
     return layout
 
 
 def class_count(output_shape: tuple[int, ...], layout: str) -> int:
     """How many classes a detector output carries."""
+    if layout == "semantic":
+        return output_shape[1]
     return output_shape[1] - 4 if layout == "ultralytics" else output_shape[2] - 5

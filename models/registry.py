@@ -50,10 +50,10 @@ class Manifest(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="registry name")
     version: str = Field(min_length=1)
-    task: Literal["detect"] = "detect"
+    task: Literal["detect", "segment"] = "detect"  # segment: damage maps grouped into boxes
     classes: tuple[str, ...] = Field(min_length=1)
     input_size: tuple[int, int] = Field(description="model input height, width in pixels")
-    layout: Literal["ultralytics", "yolox", "yolov5"] = "ultralytics"
+    layout: Literal["ultralytics", "yolox", "yolov5", "semantic"] = "ultralytics"
     license: str = "unknown"
     training_data: str = "unknown"
     metrics: dict[str, Any] = Field(default_factory=dict)

@@ -17,8 +17,10 @@ import numpy as np
 import onnxruntime as ort
 
 from voirie.models import registry
-from voirie.models.decode import DecodeOptions, Letterbox, detections_from_onnx_yolo, letterbox, to_blob, yolox_grid
+from voirie.models.decode import (DecodeOptions, Letterbox, detections_from_masks, detections_from_onnx_yolo, letterbox,
+                                  to_blob, yolox_grid)
 from voirie.models.errors import ModelError
+from voirie.models.masks import GroupingRule
 from voirie.models.onnx_info import OnnxInfo, check_layout, class_count, describe, read_opset
 from voirie.records import Detections
 
@@ -36,7 +38,7 @@ class DetectorOptions:
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = one per core
     workers: int = 1  # images run in parallel by detect_batch (each session.run is thread-safe)
     imgsz: tuple[int, int] | None = None  # required only for a dynamic-shape export without metadata
-    layout: str | None = None  # ultralytics | yolox | yolov5; guessed from the output shape when None
+    layout: str | None = None  # ultralytics | yolox | yolov5 | semantic; guessed from the output shape when None
     class_names: tuple[str, ...] | None = None  # overrides the file's metadata
     warmup: bool = True
     spin: bool = False  # ORT worker threads busy-wait between ops: faster alone, wasteful beside anonymization
@@ -85,12 +87,28 @@ class OnnxDetector:
             raise ModelError(f"model {self.model_id}: {len(options.class_confidence)} class thresholds for "
                              f"{len(self.class_names)} classes {self.class_names}")
         self._grid = yolox_grid(self.input_size) if self.layout == "yolox" else None
+        self._grouping = self._grouping_rules() if self.layout == "semantic" else None
         # Per-class thresholds replace the global one: decode keeps what the lowest of them lets through.
         floor = min(options.class_confidence) if options.class_confidence else options.confidence
         self._decode = DecodeOptions(floor, options.iou, options.max_det)
         self._pool = ThreadPoolExecutor(options.workers) if options.workers > 1 else None
         logger.info("loaded %s v%s (%s, %s, input %s, classes %s)", self.model_id, model_version,
                     self.layout, self.info.input_type, self.input_size, self.class_names)
+
+    def _grouping_rules(self) -> tuple[tuple[GroupingRule, ...], int]:
+        """Per-class rules that turn a semantic model's maps into boxes (from its metadata)."""
+        found = self.info.grouping()
+        if found is None:
+            raise ModelError(f"model {self.model_id}: outputs damage maps but has no valid 'voirie_grouping' "
+                             "metadata (how mask pixels are grouped into boxes); export it with voirie")
+        rules, reference_width = found
+        missing = [name for name in self.class_names if name not in rules]
+        if missing:
+            raise ModelError(f"model {self.model_id}: 'voirie_grouping' metadata has no rule for classes {missing}")
+        try:
+            return tuple(GroupingRule(**rules[name]) for name in self.class_names), reference_width
+        except TypeError as error:
+            raise ModelError(f"model {self.model_id}: bad 'voirie_grouping' rule: {error}") from error
 
     def _input_size(self) -> tuple[int, int]:
         size = self.info.input_size or self.options.imgsz or self.info.metadata_size()
@@ -134,13 +152,24 @@ class OnnxDetector:
             raise ModelError(f"model {self.model_id}: output contains NaN or infinite values (broken export or weights)")
         return output
 
+    def raw_maps(self, pixels: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """A semantic model's C×h×w maps over the letterboxed input (for tuning and pictures)."""
+        if self.layout != "semantic":
+            raise ModelError(f"model {self.model_id}: raw_maps needs a semantic model, this one is {self.layout}")
+        canvas, box = self._prepare(pixels)
+        return self._run(to_blob([canvas], self.layout, np.dtype(self.info.input_type)))[0], box
+
     def _detect_one(self, pixels: np.ndarray) -> Detections:
         canvas, box = self._prepare(pixels)
         raw = self._run(to_blob([canvas], self.layout, np.dtype(self.info.input_type)))[0]
         return self._to_detections(raw, box)
 
     def _to_detections(self, raw: np.ndarray, box: Letterbox) -> Detections:
-        found = detections_from_onnx_yolo(raw, self.layout, box, self.class_names, self._decode, self._grid)
+        if self._grouping is not None:
+            found = detections_from_masks(raw, box, self.input_size, self.class_names, *self._grouping)
+            found = found[found.confidence >= self._decode.confidence]
+        else:
+            found = detections_from_onnx_yolo(raw, self.layout, box, self.class_names, self._decode, self._grid)
         if self.options.class_confidence is not None and len(found):
             found = found[found.confidence >= np.asarray(self.options.class_confidence)[found.class_id]]
         found.metadata.update(model_id=self.model_id, model_version=self.model_version)

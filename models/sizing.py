@@ -3,8 +3,10 @@
 The mapping comes from ``voirie.calibration.GroundPlane`` (``length_m(polyline_px)`` and
 ``area_m2(polygon_px)``); any object with those two methods works, so this module needs no
 import of the calibration package and a survey without calibration keeps pixel sizes only.
-ASTM D6433 measures linear cracks by length and alligator cracking and potholes by area;
-from a box, a linear crack's length is taken along the box's longer image axis.
+ASTM D6433 measures linear cracks by length and alligator cracking and potholes by area.
+A segmentation model gives each detection an outline (``Detections.outlines``): the crack's
+centreline is measured along itself, an area by its hull. From a box alone, a linear crack's
+length is taken along the box's longer image axis and an area is the box's footprint.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def size_detections(detections: Detections, plane: GroundMapping | None) -> Dete
     area = np.full(len(detections), np.nan)
     if plane is not None:
         for i, (box, name) in enumerate(zip(detections.xyxy, detections.names())):
+            outline = detections.outlines[i] if detections.outlines is not None else None
             if name in LINEAR_CLASSES:
-                length[i] = plane.length_m(_main_axis(box))
+                length[i] = plane.length_m(outline if outline is not None and len(outline) >= 2 else _main_axis(box))
             else:
-                area[i] = plane.area_m2(_corners(box))
+                area[i] = plane.area_m2(outline if outline is not None and len(outline) >= 3 else _corners(box))
     return replace(detections, length_m=length, area_m2=area)

@@ -172,6 +172,25 @@ def synth_image(index: int, config: SynthConfig = SynthConfig()) -> tuple[np.nda
     return _light(image, rng), [(classes[k], box) for k, box in found if classes[k] is not None and _big(box, config)]
 
 
+def synth_image_with_masks(index: int, config: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Image ``index`` of the set ``config.seed`` (the same picture as :func:`synth_image`) and its
+    per-class damage masks, C×H×W uint8 0/1 in CLASS_NAMES order, rendered from the instance texture."""
+    rng = np.random.default_rng([config.seed, index])
+    camera = random_camera(rng)
+    damage = random_damage(rng, camera.near_m)
+    texture, instances = scene.labelled_road_texture(ROAD_LENGTH_M, damage, int(rng.integers(2**31)), random_asphalt(rng))
+    classes = [scene.DAMAGE_CLASSES.get(item[0]) for item in damage]
+    classes += extra_damage(texture, instances, rng, len(damage), camera.near_m)
+    image = scene.render_frame(texture, scene.background(camera), S_CAM_M, camera)
+    lookup = np.zeros(int(instances.max()) + 1, np.uint8)
+    for k, cls in enumerate(classes):
+        if cls is not None and k + 1 < len(lookup):
+            lookup[k + 1] = cls + 1
+    labels = scene.render_labels(lookup[instances], S_CAM_M, camera)
+    masks = np.stack([(labels == cls + 1).astype(np.uint8) for cls in range(len(CLASS_NAMES))])
+    return _light(image, rng), masks
+
+
 def _big(box: np.ndarray, config: SynthConfig) -> bool:
     """Long enough to be seen at the model's input size (smaller ones stay unlabelled)."""
     return max(box[2] - box[0], box[3] - box[1]) >= config.min_box_px

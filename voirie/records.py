@@ -198,7 +198,10 @@ class Detections:
     """Detections in one image as parallel arrays (the supervision layout).
 
     ``class_names`` maps ``class_id`` to a label; ``length_m``/``area_m2`` hold NaN where the
-    size is unknown (no calibration). Index with a boolean mask or integer array to select.
+    size is unknown (no calibration). ``outlines`` (from segmentation models) holds, per
+    detection, the damage's shape in image pixels: a centreline (K×2) for a crack, a polygon
+    for an area; sizing measures it instead of the box. Index with a boolean mask or integer
+    array to select.
     """
 
     xyxy: np.ndarray
@@ -209,9 +212,12 @@ class Detections:
     area_m2: np.ndarray | None = None
     tracker_id: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    outlines: tuple[np.ndarray, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.xyxy)
+        if self.outlines is not None and len(self.outlines) != n:
+            raise ValueError(f"Detections.outlines must have {n} entries, got {len(self.outlines)}")
         if self.xyxy.ndim != 2 or self.xyxy.shape[1] != 4:
             raise ValueError(f"Detections.xyxy must have shape (N, 4), got {self.xyxy.shape}")
         for name in ("confidence", "class_id", "length_m", "area_m2", "tracker_id"):
@@ -249,6 +255,8 @@ class Detections:
             area_m2=pick(self.area_m2),
             tracker_id=pick(self.tracker_id),
             metadata=dict(self.metadata),
+            outlines=None if self.outlines is None else tuple(
+                self.outlines[i] for i in np.arange(len(self))[index].reshape(-1).tolist()),
         )
 
     def names(self) -> list[str]:

@@ -1,0 +1,151 @@
+"""Package a damage segmentation model: metadata, grouping rules tuned on validation
+photos, INT8 quantization, scores, manifest and model card (no torch needed here)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+from rich.progress import track
+
+from voirie.models import registry
+from voirie.models.card import write_card
+from voirie.models.decode import grouping_scale, unletterbox_maps
+from voirie.models.evaluate import SWEEP, Tally, YoloFolder, evaluate, tally_image
+from voirie.models.export import quantize_int8
+from voirie.models.masks import GroupingRule, boxes_from_probabilities
+from voirie.models.runtime import OnnxDetector, load_detector
+from voirie.models.training import PackageSpec, _headline
+from voirie.records import Detections
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+MIN_PIXELS = (50, 150, 300, 600, 1000, 1500, 2500)
+
+
+def write_grouping_metadata(path: Path, names: tuple[str, ...], imgsz: tuple[int, int],
+                            rules: tuple[GroupingRule, ...], reference_width: int) -> None:
+    """Set (or replace) the runtime's metadata keys in an ONNX file."""
+    model = onnx.load(str(path))
+    values = {
+        "names": repr(dict(enumerate(names))),
+        "imgsz": repr(list(imgsz)),
+        "task": "segment",
+        "voirie_grouping": json.dumps({"reference_width": reference_width,
+                                       "classes": {n: asdict(r) for n, r in zip(names, rules)}}),
+    }
+    kept = [p for p in model.metadata_props if p.key not in values]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in values.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
+def _val_maps(detector: OnnxDetector, folder: YoloFolder) -> list[tuple[np.ndarray, float, tuple]]:
+    """The model's maps over each validation photo (as the runtime groups them: at
+    ``grouping_scale`` of the image), that scale and the photo's boxes, computed once."""
+    cached = []
+    for path in track(folder.images, description="maps on the validation photos"):
+        image = cv2.imread(str(path))
+        canvas_maps, box = detector.raw_maps(image)
+        scale = grouping_scale(canvas_maps.shape, detector.input_size, box)
+        cached.append((unletterbox_maps(canvas_maps, box, detector.input_size, scale), scale,
+                       folder.boxes(path, image.shape[1], image.shape[0])))
+    return cached
+
+
+def tune_rules(detector: OnnxDetector, val_dir: Path) -> tuple[tuple[GroupingRule, ...], dict]:
+    """Per class, the pixel threshold and smallest group with the best F1 on ``val_dir``
+    (join distances stay the data's). Returns the rules and the F1 of every combination."""
+    folder = YoloFolder.open(val_dir)
+    cached = _val_maps(detector, folder)
+    rules, reference_width = detector._grouping
+    best, table = list(rules), {}
+    for cls, name in enumerate(detector.class_names):
+        scores = {}
+        for threshold, min_pixels in itertools.product(THRESHOLDS, MIN_PIXELS):
+            candidate = replace(rules[cls], threshold=threshold, min_pixels=min_pixels)
+            tally = Tally()
+            for planes, scale, truth in cached:
+                one = tuple(candidate if i == cls else replace(r, threshold=2.0) for i, r in enumerate(rules))
+                xyxy, conf, ids, _ = boxes_from_probabilities(planes, one, planes.shape[:0:-1], reference_width)
+                found = Detections(xyxy=xyxy / scale, confidence=conf, class_id=ids, class_names=detector.class_names)
+                tally_image(found, {cls: cls}, truth, 0.0, tally, len(folder.names))
+            scores[(threshold, min_pixels)] = tally.scores(folder.names)["per_class"][folder.names[cls]]["f1"]
+        (threshold, min_pixels) = max(scores, key=scores.get)
+        best[cls] = replace(rules[cls], threshold=threshold, min_pixels=min_pixels)
+        table[name] = {f"{t}/{m}": f for (t, m), f in scores.items()}
+        logger.info("class %s: threshold %.2f, min pixels %d, F1 %.3f", name, threshold, min_pixels, scores[(threshold, min_pixels)])
+    return tuple(best), table
+
+
+def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, spec: PackageSpec,
+                         tune: bool = True) -> registry.Manifest:
+    """Tune the grouping on ``val_dir`` (fp32), quantize, score both variants, write manifest and card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "model_fp32.onnx"
+    if Path(fp32).resolve() != target.resolve():
+        target.write_bytes(Path(fp32).read_bytes())
+    detector = load_detector(target, confidence=0.0)
+    table = {}
+    if tune:
+        rules, table = tune_rules(detector, val_dir)
+        write_grouping_metadata(target, detector.class_names, detector.input_size, rules, detector._grouping[1])
+    int8 = quantize_int8(target, out_dir / "model_int8.onnx", calibration_dir)
+    metrics = {v: evaluate(load_detector(p, confidence=0.0), val_dir, confidence=0.0)
+               for v, p in (("fp32", target), ("int8", int8))}
+    default = "int8" if metrics["int8"]["f1"] >= metrics["fp32"]["f1"] - 0.02 else "fp32"
+    manifest = registry.Manifest(
+        name=spec.name, version=spec.version, task="segment", classes=detector.class_names,
+        input_size=detector.input_size, layout="semantic", license=spec.license, training_data=spec.training_data,
+        metrics={"val": {k: _headline(v) for k, v in metrics.items()}, "grouping_tuned_on_val": tune,
+                 "grouping_f1": table, "evaluated_on": str(val_dir),
+                 "date": datetime.now(timezone.utc).date().isoformat()},
+        files={v: registry.ModelFile(file=p.name, sha256=registry.sha256_file(p), bytes=p.stat().st_size)
+               for v, p in (("fp32", target), ("int8", int8))},
+        default_variant=default, confidence=0.0,
+        aliases=(registry.DEFAULT_ALIAS,) if spec.name == "damage-default" else (),
+        description="Pavement damage segmentation (voirie DamageSegNet, ONNX): crack and pothole maps grouped into boxes",
+    )
+    registry.write_manifest(manifest, out_dir)
+    write_card(out_dir / "MODEL_CARD.md", manifest, metrics, spec)
+    return manifest
+
+
+def write_examples(detector: OnnxDetector, val_dir: Path, out: Path, count: int = 4, tile_width: int = 640) -> Path:
+    """A PNG of ``count`` validation photos spread over the set: the model's damage maps
+    (crack yellow, pothole magenta), its boxes (red) and the labelled boxes (green)."""
+    folder = YoloFolder.open(val_dir)
+    step = max(1, len(folder.images) // count)
+    tiles = []
+    for path in folder.images[::step][:count]:
+        image = cv2.imread(str(path))
+        canvas_maps, box = detector.raw_maps(image)
+        planes = unletterbox_maps(canvas_maps, box, detector.input_size)
+        shown = image.copy()
+        for plane, rule, colour in zip(planes, detector._grouping[0], ((0, 230, 255), (255, 0, 255))):
+            shown[plane >= rule.threshold] = (0.5 * shown[plane >= rule.threshold] + 0.5 * np.array(colour)).astype(np.uint8)
+        truth = folder.boxes(path, image.shape[1], image.shape[0])
+        for xyxy in truth[0].astype(int):
+            cv2.rectangle(shown, tuple(xyxy[:2]), tuple(xyxy[2:]), (0, 200, 0), 3)
+        for xyxy in detector.detect(image).xyxy.astype(int):
+            cv2.rectangle(shown, tuple(xyxy[:2]), tuple(xyxy[2:]), (0, 0, 230), 2)
+        height = round(image.shape[0] * tile_width / image.shape[1])
+        tiles.append(cv2.resize(shown, (tile_width, height), interpolation=cv2.INTER_AREA))
+    height = max(t.shape[0] for t in tiles)
+    tiles = [cv2.copyMakeBorder(t, 0, height - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
+    if len(tiles) % 2:
+        tiles.append(np.zeros_like(tiles[0]))
+    grid = np.vstack([np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), grid)
+    return out
