@@ -67,6 +67,13 @@ def _tuning_note(manifest: Manifest) -> str:
             "validation set (one tuned number: the scores are slightly optimistic for that reason).")
 
 
+def _sweep_line(manifest: Manifest, metrics: dict[str, dict]) -> str:
+    if manifest.task == "segment":  # groups already passed their pixel threshold: scores barely vary
+        return "Each detection's confidence is the mean damage probability over its pixels."
+    return "F1 by confidence threshold (fp32): " + ", ".join(
+        f"{t}: {f:.3f}" for t, f in metrics.get("fp32", {}).get("sweep", {}).items())
+
+
 def render_card(manifest: Manifest, metrics: dict[str, dict], spec: PackageSpec) -> str:
     """Markdown text of a model card."""
     lines = [
@@ -82,8 +89,7 @@ def render_card(manifest: Manifest, metrics: dict[str, dict], spec: PackageSpec)
         *(_row(variant, result) for variant, result in metrics.items()), "",
         "For scale (other data, other models, not comparable one-to-one):", "",
         *(f"- {label}: F1 {value:.2f}" for label, value in REFERENCE_F1.items()), "",
-        "F1 by confidence threshold (fp32): "
-        + ", ".join(f"{t}: {f:.3f}" for t, f in metrics.get("fp32", {}).get("sweep", {}).items()), "",
+        _sweep_line(manifest, metrics), "",
         CLOSING_THE_GAP,
         "## How it was made", "", f"Command: `{spec.command}`" if spec.command else "", "", spec.notes, "",
         "## Files", "",
