@@ -173,58 +173,45 @@ def _print_scores(result: dict, title: str) -> None:
 
 @models_app.command("package")
 def package_model(
-    weights: Path = typer.Option(..., exists=True, help="ultralytics checkpoint (.pt)."),
+    weights: Path = typer.Option(..., exists=True, help="Checkpoint: ultralytics (.pt) or `voirie train damage-seg`'s."),
     out: Path = typer.Option(..., help="Model folder to write (ONNX fp32 + INT8, manifest, card)."),
-    val: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO val folder for the scores."),
+    val: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO val folder for the scores (and tuning)."),
     calibration: Path = typer.Option(..., exists=True, file_okay=False, help="Images for INT8 calibration."),
     name: str = typer.Option("damage-custom"), version: str = typer.Option("1"),
-    input_: str = typer.Option("416x416", "--input", help="ONNX input HxW, e.g. 256x416 for 16:9 frames."),
+    input_: str = typer.Option("416x416", "--input", help="YOLO: ONNX input HxW, e.g. 256x416 for 16:9 frames."),
     license_: str = typer.Option("AGPL-3.0-or-later", "--license"),
     training_data: str = typer.Option("unknown"), notes: Path = typer.Option(None, help="Markdown appended to the card."),
     command: str = typer.Option("", help="The training command, for the card."),
-    tune: bool = typer.Option(True, help="Recommend the confidence with the best fp32 F1 on --val."),
+    tune: bool = typer.Option(True, help="Tune on --val: YOLO the confidence, segmentation each class's grouping."),
+    flip: bool = typer.Option(False, help="Segmentation: average each frame's maps with its mirror image's (2× compute)."),
+    examples: Path = typer.Option(None, help="Segmentation: also write a PNG of 4 val photos with maps and boxes."),
 ) -> None:
     """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
     from voirie.models.training import PackageSpec, package
 
     spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
     try:
-        height, width = (int(v) for v in input_.lower().split("x"))
-        manifest = package(weights, out, val, calibration, spec, (height, width), tune=tune)
+        if _is_segmentation_checkpoint(weights):
+            manifest = _package_segmentation(weights, out, val, calibration, spec, tune, flip, examples)
+        else:
+            height, width = (int(v) for v in input_.lower().split("x"))
+            manifest = package(weights, out, val, calibration, spec, (height, width), tune=tune)
     except ValueError as error:  # ModelError included
         _fail(error)
     print(json.dumps(manifest.metrics["val"]))
 
 
-@models_app.command("package-seg")
-def package_seg_model(
-    checkpoint: Path = typer.Option(..., exists=True, help="Checkpoint from `voirie train damage-seg` (best.pt)."),
-    out: Path = typer.Option(..., help="Model folder to write (ONNX fp32 + INT8, manifest, card)."),
-    val: Path = typer.Option(..., exists=True, file_okay=False, help="YOLO val folder: scores and grouping tuning."),
-    calibration: Path = typer.Option(..., exists=True, file_okay=False, help="Images for INT8 calibration."),
-    name: str = typer.Option("damage-custom"), version: str = typer.Option("1"),
-    license_: str = typer.Option("AGPL-3.0-or-later", "--license"),
-    training_data: str = typer.Option("unknown"), notes: Path = typer.Option(None, help="Markdown appended to the card."),
-    command: str = typer.Option("", help="The training command, for the card."),
-    tune: bool = typer.Option(True, help="Tune each class's pixel threshold and smallest group on --val."),
-    examples: Path = typer.Option(None, help="Also write a PNG of 4 val photos with maps and boxes."),
-    flip: bool = typer.Option(False, help="Average each frame's maps with its mirror image's (2× the compute)."),
-) -> None:
-    """Export a segmentation checkpoint to ONNX fp32 + INT8, tune, evaluate, write manifest + card."""
+def _package_segmentation(weights: Path, out: Path, val: Path, calibration: Path, spec, tune: bool, flip: bool,
+                          examples: Path | None):
     from voirie.models.runtime import load_detector
     from voirie.models.segment_package import package_segmentation, write_examples
     from voirie.models.segment_train import export_segmentation
-    from voirie.models.training import PackageSpec
 
-    spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
-    try:
-        fp32 = export_segmentation(checkpoint, out / "model_fp32.onnx", flip=flip)
-        manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune)
-        if examples is not None:
-            console.print(f"examples: {write_examples(load_detector(out / manifest.files['fp32'].file), val, examples)}")
-    except ValueError as error:  # ModelError included
-        _fail(error)
-    print(json.dumps(manifest.metrics["val"]))
+    fp32 = export_segmentation(weights, out / "model_fp32.onnx", flip=flip)
+    manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune)
+    if examples is not None:
+        console.print(f"examples: {write_examples(load_detector(out / manifest.files['fp32'].file), val, examples)}")
+    return manifest
 
 
 @train_app.command("damage")

@@ -159,8 +159,9 @@ def _light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def synth_image(index: int, config: SynthConfig = SynthConfig()) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
-    """Image ``index`` of the set ``config.seed`` and its boxes as (class id, xyxy pixels)."""
+def _scene(index: int, config: SynthConfig) -> tuple:
+    """Camera, texture, instance mask, class per instance, rendered frame and the random
+    generator (for the light) of image ``index``: shared by the box and mask variants."""
     rng = np.random.default_rng([config.seed, index])
     camera = random_camera(rng)
     damage = random_damage(rng, camera.near_m)
@@ -168,6 +169,12 @@ def synth_image(index: int, config: SynthConfig = SynthConfig()) -> tuple[np.nda
     classes = [scene.DAMAGE_CLASSES.get(item[0]) for item in damage]
     classes += extra_damage(texture, instances, rng, len(damage), camera.near_m)
     image = scene.render_frame(texture, scene.background(camera), S_CAM_M, camera)
+    return camera, texture, instances, classes, image, rng
+
+
+def synth_image(index: int, config: SynthConfig = SynthConfig()) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """Image ``index`` of the set ``config.seed`` and its boxes as (class id, xyxy pixels)."""
+    camera, texture, instances, classes, image, rng = _scene(index, config)
     found = scene.damage_boxes(scene.instance_pixels(instances), len(texture), S_CAM_M, camera, config.min_side_px)
     return _light(image, rng), [(classes[k], box) for k, box in found if classes[k] is not None and _big(box, config)]
 
@@ -175,13 +182,7 @@ def synth_image(index: int, config: SynthConfig = SynthConfig()) -> tuple[np.nda
 def synth_image_with_masks(index: int, config: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
     """Image ``index`` of the set ``config.seed`` (the same picture as :func:`synth_image`) and its
     per-class damage masks, C×H×W uint8 0/1 in CLASS_NAMES order, rendered from the instance texture."""
-    rng = np.random.default_rng([config.seed, index])
-    camera = random_camera(rng)
-    damage = random_damage(rng, camera.near_m)
-    texture, instances = scene.labelled_road_texture(ROAD_LENGTH_M, damage, int(rng.integers(2**31)), random_asphalt(rng))
-    classes = [scene.DAMAGE_CLASSES.get(item[0]) for item in damage]
-    classes += extra_damage(texture, instances, rng, len(damage), camera.near_m)
-    image = scene.render_frame(texture, scene.background(camera), S_CAM_M, camera)
+    camera, _, instances, classes, image, rng = _scene(index, config)
     lookup = np.zeros(int(instances.max()) + 1, np.uint8)
     for k, cls in enumerate(classes):
         if cls is not None and k + 1 < len(lookup):

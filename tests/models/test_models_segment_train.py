@@ -44,6 +44,20 @@ def test_a_short_run_checkpoints_and_exports_an_onnx_the_runtime_loads(tmp_path:
     found = detector.detect(cv2.imread(str(root / "images" / "s0.jpg")))
     assert found.class_names == ("crack", "pothole") and np.isfinite(found.xyxy).all()
 
+    # `voirie models package` tells the checkpoint from a YOLO one and packages it with the mirror average
+    from typer.testing import CliRunner
+
+    from voirie.cli import app
+
+    outcome = CliRunner().invoke(app, ["models", "package", "--weights", str(best), "--out", str(tmp_path / "pkg"),
+                                       "--val", str(tmp_path / "dataset" / "val"), "--calibration", str(root / "images"),
+                                       "--name", "seg-test", "--flip", "--examples", str(tmp_path / "ex.png")])
+    assert outcome.exit_code == 0, outcome.output
+    manifest = json.loads((tmp_path / "pkg" / "manifest.json").read_text())
+    assert manifest["task"] == "segment" and manifest["layout"] == "semantic" and (tmp_path / "ex.png").is_file()
+    graph = onnx.load(str(tmp_path / "pkg" / "model_fp32.onnx")).graph
+    assert sum(node.op_type == "Sigmoid" for node in graph.node) == 2  # the network runs on the frame and its mirror
+
 
 def test_eval_tells_a_segmentation_checkpoint_from_other_files(tmp_path: Path) -> None:
     from voirie.models.cli import _is_segmentation_checkpoint

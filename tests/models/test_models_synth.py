@@ -135,3 +135,16 @@ def test_mix_data_lists_real_and_synthetic_images(tmp_path: Path) -> None:
     assert spec["names"] == {0: "crack", 1: "pothole"} and len(spec["val"]) == 2
     with pytest.raises(ValueError, match="need"):
         synth.write_mixed_yaml(tmp_path / "mix.yaml", real, synthetic, 5, [real])
+
+
+def test_masks_are_the_same_scene_and_cover_its_boxes() -> None:
+    from voirie.models.synth import SynthConfig, synth_image, synth_image_with_masks
+
+    config = SynthConfig(images=3, seed=5)
+    for index in range(3):
+        image, boxes = synth_image(index, config)
+        same, masks = synth_image_with_masks(index, config)
+        assert np.array_equal(image, same) and masks.shape == (2, *image.shape[:2])
+        for cls, box in boxes:  # every labelled box holds pixels of its class's mask
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            assert masks[cls, max(0, y0 - 1):y1 + 1, max(0, x0 - 1):x1 + 1].any(), (index, cls, box)
