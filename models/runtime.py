@@ -152,6 +152,18 @@ class OnnxDetector:
             raise ModelError(f"model {self.model_id}: output contains NaN or infinite values (broken export or weights)")
         return output
 
+    @property
+    def grouping(self) -> tuple[tuple[GroupingRule, ...], int] | None:
+        """A semantic model's grouping rules (per class) and their reference width; None for detectors."""
+        return self._grouping
+
+    @grouping.setter
+    def grouping(self, value: tuple[tuple[GroupingRule, ...], int]) -> None:
+        """Try other rules on a loaded model (tuning); the file's metadata is what ships."""
+        if self._grouping is None or len(value[0]) != len(self.class_names):
+            raise ModelError(f"model {self.model_id}: grouping rules need a semantic model and one rule per class")
+        self._grouping = (tuple(value[0]), int(value[1]))
+
     def raw_maps(self, pixels: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """A semantic model's C×h×w maps over the letterboxed input (for tuning and pictures)."""
         if self.layout != "semantic":

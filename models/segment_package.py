@@ -22,7 +22,7 @@ from voirie.models.evaluate import SWEEP, Tally, YoloFolder, evaluate, tally_ima
 from voirie.models.export import quantize_int8
 from voirie.models.masks import GroupingRule, boxes_from_probabilities
 from voirie.models.runtime import OnnxDetector, load_detector
-from voirie.models.training import PackageSpec, _headline
+from voirie.models.training import PackageSpec, headline_metrics
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def tune_rules(detector: OnnxDetector, val_dir: Path) -> tuple[tuple[GroupingRul
     (join distances stay the data's). Returns the rules and the F1 of every combination."""
     folder = YoloFolder.open(val_dir)
     cached = _val_maps(detector, folder)
-    rules, reference_width = detector._grouping
+    rules, reference_width = detector.grouping
     best, table = list(rules), {}
     for cls, name in enumerate(detector.class_names):
         scores = {}
@@ -99,7 +99,7 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
     table = {}
     if tune:
         rules, table = tune_rules(detector, val_dir)
-        write_grouping_metadata(target, detector.class_names, detector.input_size, rules, detector._grouping[1])
+        write_grouping_metadata(target, detector.class_names, detector.input_size, rules, detector.grouping[1])
     int8 = quantize_int8(target, out_dir / "model_int8.onnx", calibration_dir)
     metrics = {v: evaluate(load_detector(p, confidence=0.0), val_dir, confidence=0.0)
                for v, p in (("fp32", target), ("int8", int8))}
@@ -107,7 +107,7 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
     manifest = registry.Manifest(
         name=spec.name, version=spec.version, task="segment", classes=detector.class_names,
         input_size=detector.input_size, layout="semantic", license=spec.license, training_data=spec.training_data,
-        metrics={"val": {k: _headline(v) for k, v in metrics.items()}, "grouping_tuned_on_val": tune,
+        metrics={"val": {k: headline_metrics(v) for k, v in metrics.items()}, "grouping_tuned_on_val": tune,
                  "grouping_f1": table, "evaluated_on": str(val_dir),
                  "date": datetime.now(timezone.utc).date().isoformat()},
         files={v: registry.ModelFile(file=p.name, sha256=registry.sha256_file(p), bytes=p.stat().st_size)
@@ -132,7 +132,7 @@ def write_examples(detector: OnnxDetector, val_dir: Path, out: Path, count: int 
         canvas_maps, box = detector.raw_maps(image)
         planes = unletterbox_maps(canvas_maps, box, detector.input_size)
         shown = image.copy()
-        for plane, rule, colour in zip(planes, detector._grouping[0], ((0, 230, 255), (255, 0, 255))):
+        for plane, rule, colour in zip(planes, detector.grouping[0], ((0, 230, 255), (255, 0, 255))):
             shown[plane >= rule.threshold] = (0.5 * shown[plane >= rule.threshold] + 0.5 * np.array(colour)).astype(np.uint8)
         truth = folder.boxes(path, image.shape[1], image.shape[0])
         for xyxy in truth[0].astype(int):

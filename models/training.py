@@ -102,7 +102,7 @@ def package(weights: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, 
     manifest = registry.Manifest(
         name=spec.name, version=spec.version, classes=detector.class_names, input_size=imgsz,
         layout="ultralytics", license=spec.license, training_data=spec.training_data,
-        metrics={"val": {k: _headline(v) for k, v in metrics.items()}, "confidence": confidence, "confidence_tuned_on_val": tune,
+        metrics={"val": {k: headline_metrics(v) for k, v in metrics.items()}, "confidence": confidence, "confidence_tuned_on_val": tune,
                  "evaluated_on": str(val_dir), "date": datetime.now(timezone.utc).date().isoformat()},
         files={v: registry.ModelFile(file=p.name, sha256=registry.sha256_file(p), bytes=p.stat().st_size)
                for v, p in (("fp32", fp32), ("int8", int8))},
@@ -115,7 +115,7 @@ def package(weights: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, 
     return manifest
 
 
-def _headline(result: dict) -> dict:
+def headline_metrics(result: dict) -> dict:
     keys = ("f1", "precision", "recall", "per_class", "class_confidence", "images", "ms_per_image", "sweep")
     return {k: result[k] for k in keys if k in result}
 
