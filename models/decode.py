@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from voirie.models.masks import boxes_from_probabilities
+from voirie.models.sizing import LINEAR_CLASSES
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -190,10 +192,6 @@ def detections_from_masks(maps: np.ndarray, box: Letterbox, input_size: tuple[in
                           rules: tuple, reference_width: int) -> Detections:
     """One image's probability maps (C×h×w, batch dim removed) → boxes of the grouped damage,
     in image pixels. Grouping runs at :func:`grouping_scale` of the image."""
-    from voirie.models.masks import boxes_from_probabilities
-
-    from voirie.models.sizing import LINEAR_CLASSES
-
     scale = grouping_scale(maps.shape, input_size, box)
     planes = unletterbox_maps(maps.astype(np.float32, copy=False), box, input_size, scale)
     linear = tuple(name in LINEAR_CLASSES for name in class_names)

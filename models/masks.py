@@ -4,7 +4,7 @@ A crack network is one box, not one box per connected stroke: mask pixels closer
 ``join_px`` belong to the same group, and groups with fewer than ``min_pixels`` pixels are
 dropped. This is the rule ``road_damage_cpri``'s boxes were derived with (41 px for cracks,
 9 px for potholes, 150 pixels, in its 1024-pixel-wide photos; reproduced exactly on its
-masks by ``tests/models/test_masks.py``), so a segmentation model grouped with the same
+masks by ``tests/models/test_models_semantic.py``), so a segmentation model grouped with the same
 rule is scored against those boxes on equal terms.
 
 Grouping is a distance transform (pixels within ``join_px / 2`` of the mask grow into it)
@@ -39,7 +39,7 @@ def group_mask(mask: np.ndarray, join_px: float, min_pixels: int, scores: np.nda
     if not mask.any():
         return []
     grown = _grow(mask, join_px / 2.0)
-    count, labels = cv2.connectedComponents(grown, connectivity=8)
+    _, labels = cv2.connectedComponents(grown, connectivity=8)
     ys, xs = np.nonzero(mask)
     ids = labels[ys, xs]
     weights = scores[ys, xs].astype(np.float64) if scores is not None else np.ones(len(xs))
