@@ -75,11 +75,11 @@ def tune_rules(detector: OnnxDetector, val_dir: Path) -> tuple[tuple[GroupingRul
         for threshold, min_pixels in itertools.product(THRESHOLDS, MIN_PIXELS):
             candidate = replace(rules[cls], threshold=threshold, min_pixels=min_pixels)
             tally = Tally()
-            for planes, scale, truth in cached:
-                one = tuple(candidate if i == cls else replace(r, threshold=2.0) for i, r in enumerate(rules))
-                xyxy, conf, ids, _ = boxes_from_probabilities(planes, one, planes.shape[:0:-1], reference_width)
-                found = Detections(xyxy=xyxy / scale, confidence=conf, class_id=ids, class_names=detector.class_names)
-                tally_image(found, {cls: cls}, truth, 0.0, tally, len(folder.names))
+            for planes, scale, truth in cached:  # this class's plane only, as class 0 of a one-class result
+                xyxy, conf, ids, _ = boxes_from_probabilities(planes[cls:cls + 1], (candidate,), planes.shape[:0:-1],
+                                                              reference_width)
+                found = Detections(xyxy=xyxy / scale, confidence=conf, class_id=ids, class_names=(name,))
+                tally_image(found, {0: cls}, truth, 0.0, tally, len(folder.names))
             scores[(threshold, min_pixels)] = tally.scores(folder.names)["per_class"][folder.names[cls]]["f1"]
         (threshold, min_pixels) = max(scores, key=scores.get)
         best[cls] = replace(rules[cls], threshold=threshold, min_pixels=min_pixels)
