@@ -6,13 +6,14 @@ photo and of the rest of the loop (decoding every camera frame, quality gate, da
 writing). CPU time is what a dedicated 2-core device would spend whatever else runs on
 this machine: (anonymizer + rest) / 2 bounds the photos per second from above.
 
-    nice -n 10 .venv/bin/python bench/anonymize_survey_share.py
+    nice -n 10 .venv/bin/python bench/anonymize_survey_share.py [--model damage-yolo11n]
 
 Last line: one JSON object.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -51,9 +52,12 @@ def main() -> None:
     from voirie.edge.survey import survey_video
     from voirie.models import load_detector
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="default", help="damage model in the loop (e.g. damage-yolo11n)")
+    args = parser.parse_args()
     drive = make_sample_drive()
     anonymizer = TimedAnonymizer(Anonymizer.default())
-    detector = load_detector("default", variant="int8", threads=0, workers=1)
+    detector = load_detector(args.model, variant="int8", threads=0, workers=1)
     cpu = time.process_time()
     with tempfile.TemporaryDirectory(prefix="voirie-share-") as out:
         stats = survey_video(drive.video, drive.nmea, out, anonymizer, detector, progress=False).stats
