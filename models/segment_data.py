@@ -48,39 +48,38 @@ def prepare_sample(image: np.ndarray, masks: np.ndarray, imgsz: tuple[int, int])
     """Letterboxed BGR input and its C×(H/s)×(W/s) target (a cell is 1 where any pixel is)."""
     canvas, box = letterbox(image, imgsz)
     out_h, out_w = imgsz[0] // OUTPUT_STRIDE, imgsz[1] // OUTPUT_STRIDE
+    rows, cols = round(box.image_height * box.scale), round(box.image_width * box.scale)
+    top, left = int(box.pad_y), int(box.pad_x)
     targets = []
     for plane in masks:
         placed = np.zeros(imgsz, np.float32)
-        rows, cols = round(box.image_height * box.scale), round(box.image_width * box.scale)
-        top, left = int(box.pad_y), int(box.pad_x)
         placed[top:top + rows, left:left + cols] = cv2.resize(plane.astype(np.float32), (cols, rows),
                                                               interpolation=cv2.INTER_AREA)
         targets.append(cv2.resize(placed, (out_w, out_h), interpolation=cv2.INTER_AREA) > 0)
     return canvas, np.stack(targets).astype(np.uint8)
 
 
+def _stacked(samples, imgsz: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets of (image, masks) pairs, as two arrays."""
+    prepared = [prepare_sample(image, masks, imgsz) for image, masks in samples]
+    return np.stack([c for c, _ in prepared]), np.stack([t for _, t in prepared])
+
+
 def load_photos(root: Path, ids: list[str], imgsz: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    images, targets = [], []
-    for sample_id in track(ids, description=f"loading {len(ids)} photos"):
+    """The photos ``ids`` of a mask dataset, letterboxed, with their targets."""
+    def read(sample_id: str) -> tuple[np.ndarray, np.ndarray]:
         image = cv2.imread(str(root / "images" / f"{sample_id}.jpg"))
         if image is None:
             raise FileNotFoundError(f"photo {root / 'images' / (sample_id + '.jpg')} is missing or unreadable")
-        canvas, target = prepare_sample(image, read_masks(root, sample_id), imgsz)
-        images.append(canvas)
-        targets.append(target)
-    return np.stack(images), np.stack(targets)
+        return image, read_masks(root, sample_id)
+
+    return _stacked((read(i) for i in track(ids, description=f"loading {len(ids)} photos")), imgsz)
 
 
 def load_synthetic(count: int, seed: int, imgsz: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` synthetic scenes of set ``seed`` with their exact masks, as training samples."""
     from voirie.models.synth import SynthConfig, synth_image_with_masks
 
     config = SynthConfig(images=count, seed=seed)
-    images, targets = [], []
-    for index in track(range(count), description=f"rendering {count} synthetic scenes"):
-        image, masks = synth_image_with_masks(index, config)
-        canvas, target = prepare_sample(image, masks, imgsz)
-        images.append(canvas)
-        targets.append(target)
-    return np.stack(images), np.stack(targets)
-
-
+    scenes = track(range(count), description=f"rendering {count} synthetic scenes")
+    return _stacked((synth_image_with_masks(index, config) for index in scenes), imgsz)

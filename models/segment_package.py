@@ -7,7 +7,6 @@ import itertools
 import json
 import logging
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -16,13 +15,12 @@ import onnx
 from rich.progress import track
 
 from voirie.models import registry
-from voirie.models.card import write_card
 from voirie.models.decode import grouping_scale, unletterbox_maps
-from voirie.models.evaluate import SWEEP, Tally, YoloFolder, evaluate, tally_image
+from voirie.models.evaluate import Tally, YoloFolder, evaluate, tally_image
 from voirie.models.export import quantize_int8
 from voirie.models.masks import GroupingRule, boxes_from_probabilities
 from voirie.models.runtime import OnnxDetector, load_detector
-from voirie.models.training import PackageSpec, headline_metrics
+from voirie.models.training import PackageSpec, finish_package
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -103,22 +101,13 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
     int8 = quantize_int8(target, out_dir / "model_int8.onnx", calibration_dir)
     metrics = {v: evaluate(load_detector(p, confidence=0.0), val_dir, confidence=0.0)
                for v, p in (("fp32", target), ("int8", int8))}
-    default = "int8" if metrics["int8"]["f1"] >= metrics["fp32"]["f1"] - 0.02 else "fp32"
-    manifest = registry.Manifest(
-        name=spec.name, version=spec.version, task="segment", classes=detector.class_names,
-        input_size=detector.input_size, layout="semantic", license=spec.license, training_data=spec.training_data,
-        metrics={"val": {k: headline_metrics(v) for k, v in metrics.items()}, "grouping_tuned_on_val": tune,
-                 "grouping_f1": table, "evaluated_on": str(val_dir),
-                 "date": datetime.now(timezone.utc).date().isoformat()},
-        files={v: registry.ModelFile(file=p.name, sha256=registry.sha256_file(p), bytes=p.stat().st_size)
-               for v, p in (("fp32", target), ("int8", int8))},
-        default_variant=default, confidence=0.0,
-        aliases=(registry.DEFAULT_ALIAS,) if spec.name == "damage-default" else (),
+    return finish_package(
+        out_dir, spec, metrics, {"fp32": target, "int8": int8}, val_dir,
+        {"grouping_tuned_on_val": tune, "grouping_f1": table},
+        task="segment", classes=detector.class_names, input_size=detector.input_size, layout="semantic",
+        confidence=0.0,
         description="Pavement damage segmentation (voirie DamageSegNet, ONNX): crack and pothole maps grouped into boxes",
     )
-    registry.write_manifest(manifest, out_dir)
-    write_card(out_dir / "MODEL_CARD.md", manifest, metrics, spec)
-    return manifest
 
 
 def write_examples(detector: OnnxDetector, val_dir: Path, out: Path, count: int = 4, tile_width: int = 640) -> Path:

@@ -29,6 +29,7 @@ from voirie.models.masks import GroupingRule
 from voirie.models.segment_data import (CLASS_NAMES, DATA_RULES, OUTPUT_STRIDE, REFERENCE_WIDTH, load_photos,
                                         load_synthetic, split_ids)
 from voirie.models.segment_net import DamageSegNet
+from voirie.models.segment_package import write_grouping_metadata
 
 logger = logging.getLogger(__name__)
 FORMAT = "voirie-damage-seg"  # written into every checkpoint, so `voirie models eval` can tell it from a YOLO one
@@ -109,14 +110,12 @@ def train_segmentation(root: Path, val_folder: Path, out: Path, config: SegTrain
     rng = np.random.default_rng(config.seed)
     out.mkdir(parents=True, exist_ok=True)
     images, targets = load_photos(root, split_ids(root, "train"), config.imgsz)
+    weights = np.ones((len(images), len(CLASS_NAMES)), np.float32)  # per image and class: 1 = learn it
     if config.synthetic:
         extra_images, extra_targets = load_synthetic(config.synthetic, config.synthetic_seed, config.imgsz)
         taught = np.array([name in config.synthetic_classes for name in CLASS_NAMES], np.float32)
-        weights = np.concatenate((np.ones((len(images), len(CLASS_NAMES)), np.float32),
-                                  np.tile(taught, (len(extra_images), 1))))
+        weights = np.concatenate((weights, np.tile(taught, (len(extra_images), 1))))
         images, targets = np.concatenate((images, extra_images)), np.concatenate((targets, extra_targets))
-    else:
-        weights = np.ones((len(images), len(CLASS_NAMES)), np.float32)
     model = DamageSegNet(len(CLASS_NAMES))
     if config.init:
         model.load_state_dict(torch.load(config.init, weights_only=False, map_location="cpu")["model"])
@@ -183,8 +182,6 @@ def export_segmentation(checkpoint: Path, output: Path, rules: tuple[GroupingRul
     """Export a checkpoint to ONNX (opset 17, fixed 1×3×H×W input, probabilities out) with the
     metadata the runtime reads: class names, input size and the grouping rules. ``flip``
     averages the maps of the frame and its mirror image (twice the compute)."""
-    from voirie.models.segment_package import write_grouping_metadata
-
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     size = tuple(imgsz or state["config"]["imgsz"])
     model = DamageSegNet(len(CLASS_NAMES))

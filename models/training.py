@@ -97,18 +97,28 @@ def package(weights: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, 
         confidence = float(max(metrics["fp32"]["sweep"], key=metrics["fp32"]["sweep"].get))
         class_confidence = best_class_thresholds(metrics["fp32"])
         metrics = {v: {**m, **scores_at(m, class_confidence), "confidence": confidence} for v, m in metrics.items()}
+    return finish_package(
+        out_dir, spec, metrics, {"fp32": fp32, "int8": int8}, val_dir,
+        {"confidence": confidence, "confidence_tuned_on_val": tune},
+        classes=detector.class_names, input_size=imgsz, layout="ultralytics",
+        confidence=confidence, class_confidence=class_confidence, description="Pavement damage detector (YOLO11n, ONNX)",
+    )
+
+
+def finish_package(out_dir: Path, spec: PackageSpec, metrics: dict[str, dict], files: dict[str, Path], val_dir: Path,
+                   extra_metrics: dict, **fields) -> registry.Manifest:
+    """The manifest (files with their sha256, scores, default variant) and the card of a packaged
+    model; ``fields`` are the model-specific manifest fields (classes, layout, thresholds...)."""
     # INT8 is the default when it costs at most 0.02 F1 (the issue's budget for speed tricks)
     default = "int8" if metrics["int8"]["f1"] >= metrics["fp32"]["f1"] - 0.02 else "fp32"
     manifest = registry.Manifest(
-        name=spec.name, version=spec.version, classes=detector.class_names, input_size=imgsz,
-        layout="ultralytics", license=spec.license, training_data=spec.training_data,
-        metrics={"val": {k: headline_metrics(v) for k, v in metrics.items()}, "confidence": confidence, "confidence_tuned_on_val": tune,
+        name=spec.name, version=spec.version, license=spec.license, training_data=spec.training_data,
+        metrics={"val": {k: headline_metrics(v) for k, v in metrics.items()}, **extra_metrics,
                  "evaluated_on": str(val_dir), "date": datetime.now(timezone.utc).date().isoformat()},
         files={v: registry.ModelFile(file=p.name, sha256=registry.sha256_file(p), bytes=p.stat().st_size)
-               for v, p in (("fp32", fp32), ("int8", int8))},
-        default_variant=default, confidence=confidence, class_confidence=class_confidence,
-        aliases=(registry.DEFAULT_ALIAS,) if spec.name == "damage-default" else (),
-        description="Pavement damage detector (YOLO11n, ONNX)",
+               for v, p in files.items()},
+        default_variant=default, aliases=(registry.DEFAULT_ALIAS,) if spec.name == "damage-default" else (),
+        **fields,
     )
     registry.write_manifest(manifest, out_dir)
     write_card(out_dir / "MODEL_CARD.md", manifest, metrics, spec)
