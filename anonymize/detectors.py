@@ -17,7 +17,7 @@ import numpy as np
 
 from voirie.anonymize.centerface import CenterFace, FaceBoxes
 from voirie.anonymize.errors import AnonymizationError
-from voirie.anonymize.plates import TextDetector
+from voirie.anonymize.plates import PlateNetwork, TextDetector
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class _MultiPass:
 
     class_id = FACE
 
-    def __init__(self, network: CenterFace | TextDetector, threshold: float, passes: tuple[Pass, ...]) -> None:
+    def __init__(self, network: CenterFace | TextDetector | PlateNetwork, threshold: float, passes: tuple[Pass, ...]) -> None:
         if not 0 < threshold < 1 or not passes:
             raise ValueError(f"threshold must be in (0, 1) and at least one pass given, got {threshold}, {passes}")
         self.network, self.threshold, self.passes = network, threshold, tuple(passes)
@@ -198,17 +198,13 @@ class FaceDetector(_MultiPass):
 
 
 class PlateDetector(_MultiPass):
-    """PP-OCR text regions (plate candidates) over the given passes."""
+    """Plate candidates over the given passes: our plate network's regions, or PP-OCR text regions."""
 
     class_id = PLATE
-    relative_cost = 2.4  # ms per input pixel vs CenterFace's, both INT8, one thread (measured)
-    # A text box covers the characters only; the plate around them (frame, country band,
-    # border) is about 1.2x as wide and 1.8x as tall: grow to that before the masker's margin.
-    GROW_X, GROW_Y = 0.1, 0.4
 
     def __init__(
         self,
-        network: TextDetector,
+        network: TextDetector | PlateNetwork,
         threshold: float = 0.5,
         passes: tuple[Pass, ...] = (Pass(),),
         max_height: float = 1.0,
@@ -222,12 +218,15 @@ class PlateDetector(_MultiPass):
                 f"got {max_height}, {min_aspect}, {min_contrast}"
             )
         self.max_height, self.min_aspect, self.min_contrast = max_height, min_aspect, min_contrast
+        # How much the network's boxes are grown to cover the whole plate, before the masker's margin.
+        self.grow = network.plate_grow
+        self.relative_cost = network.relative_cost
 
     def combine(self, image: np.ndarray, parts: list[Detections]) -> Detections:
-        """Text regions of all windows grown to plate proportions and filtered, in frame pixels."""
+        """Boxes of all windows grown to plate proportions and filtered, in frame pixels."""
         found = super().combine(image, parts)
         xyxy = found.xyxy.copy()
-        grow = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1) * (self.GROW_X, self.GROW_Y)
+        grow = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1) * self.grow
         xyxy[:, :2] -= grow
         xyxy[:, 2:] += grow
         height, width = image.shape[:2]

@@ -69,6 +69,14 @@ PPOCR_DET_INT8 = ModelSpec(
     relative_path="ppocrv4_det_int8.onnx",
     sha256="5a17f0cb285283836e37fc017a9d0ffe70cee2e0a4a5d09bed8bded4cd0fb204",
 )
+# Our plate detector, trained by the project on rendered plates in road photos
+# (anonymize/plate_train.py; how it was made: anonymize/NOTICE-platenet.md).
+PLATENET = ModelSpec(
+    model_id="platenet@voirie-1",
+    package="voirie.anonymize",
+    relative_path="platenet.onnx",
+    sha256="3b6d03412dca08ab5f07ddedf329461cdcb9785d0876c2523d919a4307196339",
+)
 PPOCR_DET = ModelSpec(
     model_id="ppocrv4-det@rapidocr-1.4.4",
     package="rapidocr_onnxruntime",

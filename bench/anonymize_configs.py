@@ -5,9 +5,11 @@ machine's load hits all of them alike): the time is detect + mask of one frame, 
 recall is over all labelled boxes of each set (a box is protected when >= 90 % of it is
 masked). Sets: the hard road scenes (``make-hard`` seed 0), the sample drive (frames
 showing a face or a plate), faces_mask and plates_it (close-ups: plate height limit lifted,
-as in docs/anonymize.md).
+as in docs/anonymize.md) and, with ``--real``, real survey photos with hand-checked plates
+(run with the horizon of their camera).
 
     nice -n 10 .venv/bin/python bench/anonymize_configs.py [--hard-images 120] [--drive-stride 3]
+        [--real data/real_plates] [--only "plate"] [--plate-onnx runs/plates-a/platenet.onnx]
 
 Last line: one JSON object, per configuration its median ms per 1280x720 frame and recalls.
 """
@@ -51,13 +53,15 @@ STEPS = {
     "+ plate low-res pass on rows .40-1 only": dict(plate_model="int8", plate_min_contrast=80.0),
     "+ plate band in 2 tiles (not kept)":
         dict(plate_model="int8", plate_min_contrast=80.0, plate_passes=(Pass(0.40, 1, 640), Pass(0.45, 0.95, 1280, 2))),
-    "+ plate model fp32, contrast >= 50 (= default)": dict(),
+    "+ plate model fp32, contrast >= 50": dict(plate_model="fp32", plate_passes=(Pass(0.40, 1, 640), Pass(0.45, 0.95, 1280))),
+    "+ plate model platenet (ours, trained by the project)": dict(plate_model="platenet"),
 }
+REAL_HORIZON = 0.0  # the DNIT camera is pitched down: its horizon is at the top edge (docs/anonymize.md)
 
 
-def build(overrides: dict) -> Anonymizer:
+def build(overrides: dict, **more: object) -> Anonymizer:
     """The default anonymizer with some options changed (close-up limit lifted for plates_it)."""
-    return Anonymizer.default(replace(AnonymizerOptions(timeout_s=60, plate_max_height=1.0), **overrides))
+    return Anonymizer.default(replace(AnonymizerOptions(timeout_s=60, plate_max_height=1.0), **overrides, **more))
 
 
 def masked_area(anonymizer: Anonymizer, pixels: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
@@ -73,14 +77,19 @@ def masked_area(anonymizer: Anonymizer, pixels: np.ndarray) -> tuple[np.ndarray,
     return masked, seconds
 
 
-def run(sets: dict, console: Console) -> dict:
-    """Every step on every frame, interleaved; recall per set and median ms on 1280x720 frames."""
-    anonymizers = {name: build(overrides) for name, overrides in STEPS.items()}
-    hits = {name: {s: {0: [], 1: []} for s in sets} for name in STEPS}
-    times = {name: [] for name in STEPS}
+def run(sets: dict, steps: dict, console: Console) -> dict:
+    """Every step on every frame, interleaved; recall per set and median ms on 1280x720 frames.
+
+    The ``real`` set (DNIT survey photos) is run with the horizon of its camera.
+    """
+    anonymizers = {name: build(overrides) for name, overrides in steps.items()}
+    pitched = {name: build(overrides, horizon=REAL_HORIZON) for name, overrides in steps.items()} if "real" in sets else {}
+    hits = {name: {s: {0: [], 1: []} for s in sets} for name in steps}
+    times = {name: [] for name in steps}
     frames = [(s, item) for s, items in sets.items() for item in items]
     for set_name, (pixels, labels) in track(frames, description="frames", console=console):
-        for name, anonymizer in anonymizers.items():
+        for name in steps:
+            anonymizer = pitched[name] if set_name == "real" else anonymizers[name]
             masked, seconds = masked_area(anonymizer, pixels.copy())
             if pixels.shape[:2] == (720, 1280):
                 times[name].append(seconds)
@@ -89,22 +98,31 @@ def run(sets: dict, console: Console) -> dict:
     return {name: {"ms": round(float(np.median([t[0] for t in times[name]])) * 1000, 1),
                    "cpu_ms": round(float(np.median([t[1] for t in times[name]])) * 1000, 1),
                    **{f"{s}_{('face', 'plate')[c]}": round(float(np.mean(v)), 4)
-                      for s in sets for c, v in hits[name][s].items() if v}} for name in STEPS}
+                      for s in sets for c, v in hits[name][s].items() if v}} for name in steps}
 
 
 def main() -> None:
     """Build the sets, run the steps, print a table and the JSON line."""
-    from anonymize_passes import load_sets  # noqa: PLC0415 - bench/ is on the path when run as a script
+    from anonymize_passes import labelled_images, load_sets  # noqa: PLC0415 - bench/ is on the path when run as a script
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hard-images", type=int, default=120)
     parser.add_argument("--drive-stride", type=int, default=3)
+    parser.add_argument("--real", type=Path, help="Labelled real survey photos (images/ + labels/, DNIT camera).")
+    parser.add_argument("--only", help="Run only the steps whose name contains this text (e.g. 'plate model').")
+    parser.add_argument("--plate-onnx", help="A plate network from export-plates for the platenet step.")
     args = parser.parse_args()
     console = Console(stderr=True, width=200)
+    steps = {name: dict(overrides) for name, overrides in STEPS.items() if not args.only or args.only in name}
+    for overrides in steps.values():
+        if args.plate_onnx and overrides.get("plate_model") == "platenet":
+            overrides["plate_onnx"] = args.plate_onnx
     with tempfile.TemporaryDirectory(prefix="voirie-configs-") as folder:
         write_hard_set(SHARED, Path(folder), args.hard_images, seed=0)
         sets = load_sets(Path(folder), args.drive_stride)
-    results = run(sets, console)
+    if args.real:
+        sets["real"] = labelled_images(args.real)
+    results = run(sets, steps, console)
     table = Table(title=f"anonymizer speed steps (load average {os.getloadavg()[0]:.1f})")
     columns = list(next(iter(results.values())))
     for column in ("step", *columns):

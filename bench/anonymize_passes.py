@@ -60,13 +60,18 @@ def load_sets(hard_dir: Path, drive_stride: int) -> dict[str, list[tuple[np.ndar
     """Every set as (pixels, [(class, xyxy)]) pairs."""
     sets = {}
     for name, folder in (("hard", hard_dir), ("faces_mask", SHARED / "faces_mask"), ("plates_it", SHARED / "plates_it")):
-        items = []
-        for path in sorted((folder / "images").iterdir()):
-            pixels = read_image(path)
-            items.append((pixels, read_labels(folder / "labels" / f"{path.stem}.txt", pixels.shape[1], pixels.shape[0])))
-        sets[name] = items
+        sets[name] = labelled_images(folder)
     sets["drive"] = drive_frames(drive_stride)
     return sets
+
+
+def labelled_images(folder: Path) -> list[tuple[np.ndarray, list]]:
+    """(pixels, [(class, xyxy)]) of every image of an eval-layout folder."""
+    items = []
+    for path in sorted((folder / "images").iterdir()):
+        pixels = read_image(path)
+        items.append((pixels, read_labels(folder / "labels" / f"{path.stem}.txt", pixels.shape[1], pixels.shape[0])))
+    return items
 
 
 def drive_frames(stride: int) -> list[tuple[np.ndarray, list]]:
@@ -98,8 +103,8 @@ def run_passes(sets: dict, console: Console) -> tuple[dict, dict]:
     filters = (options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
     boxes, times = {}, {}
     jobs = [("face", p, FaceDetector(face_net, options.face_threshold, (p,))) for p in FACE_WHOLE + FACE_BANDS]
-    jobs += [("plate", p, PlateDetector(text_net, options.plate_threshold, (p,), *filters)) for p in PLATE_WHOLE + PLATE_BANDS]
-    closeup = {p: PlateDetector(text_net, options.plate_threshold, (p,), 1.0, *filters[1:]) for p in PLATE_WHOLE + PLATE_BANDS}
+    jobs += [("plate", p, PlateDetector(text_net, options.plate_threshold or text_net.default_threshold, (p,), *filters)) for p in PLATE_WHOLE + PLATE_BANDS]
+    closeup = {p: PlateDetector(text_net, options.plate_threshold or text_net.default_threshold, (p,), 1.0, *filters[1:]) for p in PLATE_WHOLE + PLATE_BANDS}
     for kind, one, detector in track(jobs, description="passes", console=console):
         detector.detect(np.zeros((720, 1280, 3), np.uint8), 60)  # warm up this input size
         spent = []

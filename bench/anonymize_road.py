@@ -1,6 +1,6 @@
 """Road surface masked by the anonymizer on the sample drive, vs face/plate protection.
 
-    nice -n 10 .venv/bin/python bench/anonymize_road.py [--stride 2]
+    nice -n 10 .venv/bin/python bench/anonymize_road.py [--stride 2] [--plate-model fp32]
 
 Baseline (same run): the plate detector without its plausibility filter (the behaviour
 before it existed). Last line: one JSON object.
@@ -24,12 +24,16 @@ def main() -> None:
     """Measure both configurations and print one line each, then the JSON summary."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stride", type=int, default=2, help="Use every n-th frame.")
+    parser.add_argument("--plate-model", action="append", default=[],
+                        help="Also measure the defaults with this plate model (platenet, fp32, int8); repeatable.")
     args = parser.parse_args()
     drive = make_sample_drive()
     off = {"plate_max_height": 1.0, "plate_min_aspect": 0.0, "plate_min_contrast": 0.0}
     unfiltered = replace(AnonymizerOptions(timeout_s=60), **off)
+    configurations = [("unfiltered", unfiltered), ("default", AnonymizerOptions(timeout_s=60))]
+    configurations += [(f"plate model {m}", AnonymizerOptions(timeout_s=60, plate_model=m)) for m in args.plate_model]
     out = {}
-    for name, options in (("unfiltered", unfiltered), ("default", AnonymizerOptions(timeout_s=60))):
+    for name, options in configurations:
         out[name] = summarize(measure_drive(Anonymizer.default(options), drive.video, drive.truth, args.stride))
         print(name, out[name], flush=True)
     print(json.dumps(out))

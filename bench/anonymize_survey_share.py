@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 
-from voirie.anonymize import Anonymizer
+from voirie.anonymize import Anonymizer, AnonymizerOptions
 from voirie.records import AnonymizedFrame, Frame
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="default", help="damage model in the loop (e.g. damage-yolo11n)")
+    parser.add_argument("--plate-model", default=None, help="plate model of the anonymizer (default: its default)")
     args = parser.parse_args()
     drive = make_sample_drive()
-    anonymizer = TimedAnonymizer(Anonymizer.default())
+    options = AnonymizerOptions(plate_model=args.plate_model) if args.plate_model else AnonymizerOptions()
+    anonymizer = TimedAnonymizer(Anonymizer.default(options))
     detector = load_detector(args.model, variant="int8", threads=0, workers=1)
     cpu = time.process_time()
     with tempfile.TemporaryDirectory(prefix="voirie-share-") as out:

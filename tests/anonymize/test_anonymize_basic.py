@@ -26,7 +26,7 @@ def _plate_scene() -> tuple[np.ndarray, tuple[int, int, int, int]]:
 
 
 def test_name_lists_both_models(anonymizer: Anonymizer) -> None:
-    assert anonymizer.name.startswith("centerface-int8@voirie-1+ppocrv4-det@rapidocr-1.4.4+")
+    assert anonymizer.name.startswith("centerface-int8@voirie-1+platenet@voirie-1+")
 
 
 def test_drawn_plate_is_masked_in_place(anonymizer: Anonymizer) -> None:

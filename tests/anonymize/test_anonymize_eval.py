@@ -71,6 +71,6 @@ def test_eval_options_keep_defaults_unless_given() -> None:
     assert options.horizon == 0.1 and options.plate_passes == (Pass(0, 1, 640),)
     assert options.face_passes == AnonymizerOptions().face_passes
     assert options.plate_min_contrast == AnonymizerOptions().plate_min_contrast == 50.0
-    assert options.plate_model == "fp32"
+    assert options.plate_model == "platenet"
     with pytest.raises(ValueError, match="top:bottom:max_side"):
         _eval_options(face_passes="0:1", plate_passes=None)
