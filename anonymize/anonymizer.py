@@ -115,9 +115,9 @@ class Anonymizer:
         shift = options.horizon - 0.5
         network = CenterFace(options.threads, spec, spinning=options.spinning)
         faces = FaceDetector(network, options.face_threshold, shifted(options.face_passes, shift))
-        plate_network = _plate_network(options)
-        threshold = options.plate_threshold or plate_network.default_threshold
-        plates = PlateDetector(plate_network, threshold, shifted(options.plate_passes, shift),
+        plate_net = plate_network(options)
+        threshold = options.plate_threshold or plate_net.default_threshold
+        plates = PlateDetector(plate_net, threshold, shifted(options.plate_passes, shift),
                                options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
         anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
         anonymizer.warm_up()
@@ -212,7 +212,8 @@ class Anonymizer:
             )
 
 
-def _plate_network(options: AnonymizerOptions) -> PlateNetwork | TextDetector:
+def plate_network(options: AnonymizerOptions) -> PlateNetwork | TextDetector:
+    """The plate network the options ask for: a user's file, ours, or the text detector (float or INT8)."""
     if options.plate_onnx:
         digest = hashlib.sha256(Path(options.plate_onnx).read_bytes()).hexdigest()
         spec = ModelSpec(f"platenet@{digest[:12]}", "", options.plate_onnx, digest)

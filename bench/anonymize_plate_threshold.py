@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from voirie.anonymize.anonymizer import AnonymizerOptions, _plate_network
+from voirie.anonymize.anonymizer import AnonymizerOptions, plate_network
 from voirie.anonymize.detectors import Pass, PlateDetector, shifted
 from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
 from voirie.anonymize.maskers import expanded_boxes
@@ -42,7 +42,7 @@ def plate_detectors(model: str, threshold: float, plate_onnx: str | None) -> dic
     """The default plate detector of ``model`` at ``threshold``: as on the road, for close-ups, for the DNIT camera."""
     options = AnonymizerOptions(plate_model=model, plate_threshold=threshold,
                                 plate_onnx=plate_onnx if model == "platenet" else None)
-    network = _plate_network(options)
+    network = plate_network(options)
     filters = (options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
     passes = options.plate_passes if model == "platenet" else TEXT_PASSES
     return {
