@@ -36,6 +36,8 @@ from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.synthetic import write_hard_set
 
+from anonymize_passes import REAL_HORIZON, TEXT_PASSES, labelled_images, load_sets  # bench/ is on the path as a script
+
 logger = logging.getLogger(__name__)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -53,10 +55,9 @@ STEPS = {
     "+ plate low-res pass on rows .40-1 only": dict(plate_model="int8", plate_min_contrast=80.0),
     "+ plate band in 2 tiles (not kept)":
         dict(plate_model="int8", plate_min_contrast=80.0, plate_passes=(Pass(0.40, 1, 640), Pass(0.45, 0.95, 1280, 2))),
-    "+ plate model fp32, contrast >= 50": dict(plate_model="fp32", plate_passes=(Pass(0.40, 1, 640), Pass(0.45, 0.95, 1280))),
+    "+ plate model fp32, contrast >= 50": dict(plate_model="fp32", plate_passes=TEXT_PASSES),
     "+ plate model platenet (ours, trained by the project)": dict(plate_model="platenet"),
 }
-REAL_HORIZON = 0.0  # the DNIT camera is pitched down: its horizon is at the top edge (docs/anonymize.md)
 
 
 def build(overrides: dict, **more: object) -> Anonymizer:
@@ -103,8 +104,6 @@ def run(sets: dict, steps: dict, console: Console) -> dict:
 
 def main() -> None:
     """Build the sets, run the steps, print a table and the JSON line."""
-    from anonymize_passes import labelled_images, load_sets  # noqa: PLC0415 - bench/ is on the path when run as a script
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hard-images", type=int, default=120)
     parser.add_argument("--drive-stride", type=int, default=3)

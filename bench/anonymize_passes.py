@@ -44,6 +44,11 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
+# The DNIT survey camera (real plates, docs/anonymize.md) is pitched down: its horizon is at the top edge.
+REAL_HORIZON = 0.0
+# The plate passes the text detector was the default with (before platenet and its 320 px pass).
+TEXT_PASSES = (Pass(0.40, 1.0, 640), Pass(0.45, 0.95, 1280))
+
 FACE_WHOLE = [Pass(0, 1, s) for s in (384, 448, 512, 640)]
 FACE_BANDS = [Pass(0.33, 0.75, 1280), Pass(0.36, 0.70, 1280), Pass(0.38, 0.66, 1280), Pass(0.33, 0.75, 1024)]
 PLATE_WHOLE = [Pass(0, 1, s) for s in (480, 640, 800)]

@@ -27,15 +27,15 @@ from rich.progress import track
 from rich.table import Table
 
 from voirie.anonymize.anonymizer import AnonymizerOptions, plate_network
-from voirie.anonymize.detectors import Pass, PlateDetector, shifted
+from voirie.anonymize.detectors import PlateDetector, shifted
 from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.roadmask import road_mask
 from voirie.anonymize.synthetic import write_hard_set
 
+from anonymize_passes import REAL_HORIZON, TEXT_PASSES, drive_frames, labelled_images  # bench/ is on the path as a script
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-REAL_HORIZON = 0.0  # the DNIT camera is pitched down: its horizon is at the top edge
-TEXT_PASSES = (Pass(0.40, 1.0, 640), Pass(0.45, 0.95, 1280))  # what the text detector ran with as the default
 
 
 def plate_detectors(model: str, threshold: float, plate_onnx: str | None) -> dict[str, PlateDetector]:
@@ -80,8 +80,6 @@ def measure(sets: dict, detectors: dict[str, PlateDetector], margin: float) -> d
 
 def main() -> None:
     """Build the sets, sweep the thresholds of each model, print a table and the JSON line."""
-    from anonymize_passes import drive_frames, labelled_images  # noqa: PLC0415 - bench/ is on the path as a script
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hard-images", type=int, default=40)
     parser.add_argument("--drive-stride", type=int, default=4)
