@@ -185,6 +185,8 @@ def package_model(
     tune: bool = typer.Option(True, help="Tune on --val: YOLO the confidence, segmentation each class's grouping."),
     flip: bool = typer.Option(False, help="Segmentation: average each frame's maps with its mirror image's (2× compute)."),
     examples: Path = typer.Option(None, help="Segmentation: also write a PNG of 4 val photos with maps and boxes."),
+    tune_on: list[str] = typer.Option([], help="Segmentation: tune the grouping on these YOLO folders instead of --val, "
+                                                "in order; FOLDER or FOLDER@MAP (a --map for that folder)."),
 ) -> None:
     """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
     from voirie.models.training import PackageSpec, package
@@ -192,7 +194,8 @@ def package_model(
     spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
     try:
         if _is_segmentation_checkpoint(weights):
-            manifest = _package_segmentation(weights, out, val, calibration, spec, tune, flip, examples)
+            tune_pairs = tuple((Path(t.split("@", 1)[0]), t.split("@", 1)[1] if "@" in t else None) for t in tune_on)
+            manifest = _package_segmentation(weights, out, val, calibration, spec, tune, flip, examples, tune_pairs)
         else:
             height, width = (int(v) for v in input_.lower().split("x"))
             manifest = package(weights, out, val, calibration, spec, (height, width), tune=tune)
@@ -202,13 +205,13 @@ def package_model(
 
 
 def _package_segmentation(weights: Path, out: Path, val: Path, calibration: Path, spec, tune: bool, flip: bool,
-                          examples: Path | None):
+                          examples: Path | None, tune_on: tuple = ()):
     from voirie.models.runtime import load_detector
     from voirie.models.segment_package import package_segmentation, write_examples
     from voirie.models.segment_train import export_segmentation
 
     fp32 = export_segmentation(weights, out / "model_fp32.onnx", flip=flip)
-    manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune)
+    manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune, tune_on=tune_on)
     if examples is not None:
         console.print(f"examples: {write_examples(load_detector(out / manifest.files['fp32'].file), val, examples)}")
     return manifest
@@ -253,9 +256,20 @@ def train_damage_seg(
     init: Path = typer.Option(None, exists=True, dir_okay=False, help="Start from this checkpoint's weights."),
     lr: float = typer.Option(2e-3, min=0),
     ema: float = typer.Option(0.995, min=0, max=0.9999, help="Weight averaging per step; 0 keeps the last step's weights."),
+    typed: bool = typer.Option(False, help="Five RDD types (crack_longitudinal/transverse/alligator, pothole, patch)."),
+    box_data: Path = typer.Option(None, exists=True, file_okay=False,
+                                  help="Typed: a YOLO box dataset (e.g. RDD2022) whose splits/train.txt is added."),
+    mask_splits: str = typer.Option("train", help="Splits of DATA to train on, e.g. train,val."),
+    exclude_highway: str = typer.Option(None, help="Leave this highway out (e.g. RS-290) for a transfer fold."),
+    backbone: Path = typer.Option(None, exists=True, dir_okay=False,
+                                  help="Pretrained ONNX encoder (YOLOX-Nano COCO) instead of one from scratch."),
+    camera_shift: bool = typer.Option(False, help="Augment for other cameras: height, pitch, light, shadow, wet, blur, JPEG."),
+    validate: bool = typer.Option(True, help="Score on DATA's val split every 2 epochs and keep best.pt; "
+                                             "off for folds and final runs (nothing chosen on a test set)."),
+    threads: int = typer.Option(2, min=1, help="torch CPU threads."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt."),
 ) -> None:
-    """Train the crack/pothole segmentation model (masks grouped into boxes as annotators draw them)."""
+    """Train the damage segmentation model (masks grouped into boxes as annotators draw them)."""
     from voirie.models.datasets import prepare_dataset
     from voirie.models.segment_train import SegTrainConfig, train_segmentation
 
@@ -263,11 +277,15 @@ def train_damage_seg(
         prepare_dataset(data, out / "dataset")
         config = SegTrainConfig(epochs=epochs, batch=batch, synthetic=synthetic, lr=lr, ema=ema,
                                 synthetic_classes=tuple(c.strip() for c in synthetic_classes.split(",") if c.strip()),
-                                init=str(init) if init else None)
-        best = train_segmentation(data, out / "dataset" / "val", out, config, resume=resume)
-    except (ModelError, FileNotFoundError) as error:
+                                init=str(init) if init else None, typed=typed,
+                                box_data=str(box_data) if box_data else None,
+                                mask_splits=tuple(s.strip() for s in mask_splits.split(",") if s.strip()),
+                                exclude_highway=exclude_highway, backbone=str(backbone) if backbone else None,
+                                camera_shift=camera_shift, threads=threads)
+        best = train_segmentation(data, out / "dataset" / "val" if validate else None, out, config, resume=resume)
+    except (ModelError, FileNotFoundError, ValueError) as error:
         _fail(error)
-    console.print(f"best checkpoint: {best}")
+    console.print(f"checkpoint: {best}")
 
 
 @train_app.command("synth-damage")

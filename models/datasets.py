@@ -150,3 +150,16 @@ def prepare_dataset(source: Path, work: Path, classes: tuple[str, ...] = RDD_CLA
     (work / "data.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     logger.info("dataset %s: %d train, %d val images, classes %s", work, len(train), len(val), names)
     return work / "data.yaml", names
+
+
+def highway_folder(source: Path, highway: str, work: Path) -> Path:
+    """A YOLO folder (symlinks) of every labelled photo of one highway of a road_damage_cpri-style
+    set, whatever its split: the test set of a leave-one-highway-out fold."""
+    from voirie.models.segment_data import highway_of
+
+    images, names = _yolo_images(Path(source))
+    picked = [image for image in images if highway_of(image.stem) == highway]
+    if not picked:
+        raise ModelError(f"{source}: no photo of highway {highway!r}")
+    _write_split(picked, Path(work), names)
+    return Path(work)

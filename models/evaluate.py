@@ -64,8 +64,14 @@ class YoloFolder:
 
 
 def parse_class_map(text: str | None, model_names: tuple[str, ...], data_names: tuple[str, ...]) -> dict[int, int]:
-    """Model class id → dataset class id from ``D00=crack,D40=pothole`` (identity by name when None)."""
-    pairs = dict(item.split("=", 1) for item in text.split(",")) if text else {n: n for n in model_names}
+    """Model class id → dataset class id from ``D00=crack,D40=pothole`` (identity by name when
+    None). Several model classes may map to one dataset class
+    (``crack_longitudinal=crack,crack_transverse=crack``); model classes left out are ignored."""
+    items = [item.strip() for item in text.split(",") if item.strip()] if text else []
+    malformed = [item for item in items if item.count("=") != 1 or not all(part.strip() for part in item.split("="))]
+    if malformed:
+        raise ModelError(f"--map entries must be MODEL_CLASS=DATASET_CLASS, got {malformed}")
+    pairs = dict((a.strip(), b.strip()) for a, b in (i.split("=") for i in items)) if text else {n: n for n in model_names}
     mapping = {}
     for model_name, data_name in pairs.items():
         if model_name not in model_names:
@@ -77,6 +83,39 @@ def parse_class_map(text: str | None, model_names: tuple[str, ...], data_names: 
     if not mapping:
         raise ModelError(f"no model class {list(model_names)} maps to a dataset class {list(data_names)}; use --map")
     return mapping
+
+
+class MergedPlanes:
+    """A segmentation model seen through a many-to-one class map: the maps of the model
+    classes that map to one dataset class are merged (pixel maximum) before grouping, so a
+    crack network whose parts the model typed differently is still one box, as an untyped
+    dataset labels it. Grouped with the rule of the first model class of each group."""
+
+    def __init__(self, detector, groups: dict[int, list[int]], names: tuple[str, ...]) -> None:
+        self.detector, self.groups, self.class_names = detector, groups, names
+        self.model_id = f"{detector.model_id} (classes merged)"
+
+    def detect(self, image: np.ndarray) -> Detections:
+        from voirie.models.decode import detections_from_masks
+
+        maps, box = self.detector.raw_maps(image)
+        rules, reference_width = self.detector.grouping
+        members = list(self.groups.values())
+        merged = np.stack([maps[m].max(0) for m in members])
+        return detections_from_masks(merged, box, self.detector.input_size, self.class_names,
+                                     tuple(rules[m[0]] for m in members), reference_width)
+
+
+def merge_for_dataset(detector, class_map: dict[int, int], data_names: tuple[str, ...]):
+    """The detector and class map to score with: a semantic model whose map sends several
+    classes to one dataset class is wrapped in :class:`MergedPlanes`; anything else is kept."""
+    groups: dict[int, list[int]] = {}
+    for model_id, data_id in sorted(class_map.items()):
+        groups.setdefault(data_id, []).append(model_id)
+    if getattr(detector, "grouping", None) is None or all(len(g) == 1 for g in groups.values()):
+        return detector, class_map
+    merged = MergedPlanes(detector, groups, tuple(data_names[d] for d in groups))
+    return merged, {index: data_id for index, data_id in enumerate(groups)}
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -167,6 +206,7 @@ def evaluate(detector, folder: Path, class_map_text: str | None = None, confiden
     """
     data = YoloFolder.open(folder)
     class_map = parse_class_map(class_map_text, detector.class_names, data.names)
+    detector, class_map = merge_for_dataset(detector, class_map, data.names)
     thresholds = sorted({confidence, *SWEEP})
     tallies = {t: Tally() for t in thresholds}
     seconds = 0.0

@@ -16,7 +16,7 @@ from rich.progress import track
 
 from voirie.models import registry
 from voirie.models.decode import grouping_scale, unletterbox_maps
-from voirie.models.evaluate import Tally, YoloFolder, evaluate, tally_image
+from voirie.models.evaluate import Tally, YoloFolder, evaluate, parse_class_map, tally_image
 from voirie.models.export import quantize_int8
 from voirie.models.masks import GroupingRule, boxes_from_probabilities
 from voirie.models.runtime import OnnxDetector, load_detector
@@ -26,6 +26,10 @@ from voirie.records import Detections
 logger = logging.getLogger(__name__)
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+# BGR colours of each class's map in pictures: cracks yellow (longitudinal), orange
+# (transverse), cyan (alligator); potholes magenta; patches blue.
+MAP_COLOURS = {"crack": (0, 230, 255), "crack_longitudinal": (0, 230, 255), "crack_transverse": (0, 140, 255),
+               "crack_alligator": (255, 255, 0), "pothole": (255, 0, 255), "patch": (255, 80, 0)}
 MIN_PIXELS = (50, 150, 300, 600, 1000, 1500, 2500)
 
 
@@ -61,58 +65,80 @@ def _val_maps(detector: OnnxDetector, folder: YoloFolder) -> list[tuple[np.ndarr
     return cached
 
 
-def tune_rules(detector: OnnxDetector, val_dir: Path) -> tuple[tuple[GroupingRule, ...], dict]:
-    """Per class, the pixel threshold and smallest group with the best F1 on ``val_dir``
-    (join distances stay the data's). Returns the rules and the F1 of every combination."""
+def class_groups(detector: OnnxDetector, folder: YoloFolder, class_map_text: str | None) -> dict[int, list[int]]:
+    """Dataset class id → the model classes that map to it (``voirie models eval --map`` syntax)."""
+    groups: dict[int, list[int]] = {}
+    for model_id, data_id in sorted(parse_class_map(class_map_text, detector.class_names, folder.names).items()):
+        groups.setdefault(data_id, []).append(model_id)
+    return groups
+
+
+def tune_rules(detector: OnnxDetector, val_dir: Path, class_map_text: str | None = None,
+               rules: tuple[GroupingRule, ...] | None = None) -> tuple[tuple[GroupingRule, ...], dict]:
+    """Per dataset class, the pixel threshold and smallest group with the best F1 on
+    ``val_dir`` (join distances stay the data's). With a many-to-one ``class_map_text``, the
+    maps of the model classes sent to one dataset class are merged (pixel maximum) and the
+    chosen values go to all of them. Model classes the map leaves out keep their rule
+    (``rules``, default the detector's), so folders of different label sets can be tuned
+    on one after another. Returns the rules and the F1 of every combination."""
     folder = YoloFolder.open(val_dir)
     cached = _val_maps(detector, folder)
-    rules, reference_width = detector.grouping
-    best, table = list(rules), {}
-    for cls, name in enumerate(detector.class_names):
+    reference_width = detector.grouping[1]
+    best, table = list(rules or detector.grouping[0]), {}
+    for data_id, members in class_groups(detector, folder, class_map_text).items():
+        name = folder.names[data_id]
         scores = {}
         for threshold, min_pixels in itertools.product(THRESHOLDS, MIN_PIXELS):
-            candidate = replace(rules[cls], threshold=threshold, min_pixels=min_pixels)
+            candidate = replace(best[members[0]], threshold=threshold, min_pixels=min_pixels)
             tally = Tally()
-            for planes, scale, truth in cached:  # this class's plane only, as class 0 of a one-class result
-                xyxy, conf, ids, _ = boxes_from_probabilities(planes[cls:cls + 1], (candidate,), planes.shape[:0:-1],
-                                                              reference_width)
+            for planes, scale, truth in cached:  # this class's merged plane only, as class 0 of a one-class result
+                xyxy, conf, ids, _ = boxes_from_probabilities(planes[members].max(0, keepdims=True), (candidate,),
+                                                              planes.shape[:0:-1], reference_width)
                 found = Detections(xyxy=xyxy / scale, confidence=conf, class_id=ids, class_names=(name,))
-                tally_image(found, {0: cls}, truth, 0.0, tally, len(folder.names))
-            scores[(threshold, min_pixels)] = tally.scores(folder.names)["per_class"][folder.names[cls]]["f1"]
+                tally_image(found, {0: data_id}, truth, 0.0, tally, len(folder.names))
+            scores[(threshold, min_pixels)] = tally.scores(folder.names)["per_class"][name]["f1"]
         (threshold, min_pixels) = max(scores, key=scores.get)
-        best[cls] = replace(rules[cls], threshold=threshold, min_pixels=min_pixels)
+        for member in members:
+            best[member] = replace(best[member], threshold=threshold, min_pixels=min_pixels)
         table[name] = {f"{t}/{m}": f for (t, m), f in scores.items()}
-        logger.info("class %s: threshold %.2f, min pixels %d, F1 %.3f", name, threshold, min_pixels, scores[(threshold, min_pixels)])
+        logger.info("class %s: threshold %.2f, min pixels %d, F1 %.3f", name, threshold, min_pixels,
+                    scores[(threshold, min_pixels)])
     return tuple(best), table
 
 
 def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, spec: PackageSpec,
-                         tune: bool = True) -> registry.Manifest:
-    """Tune the grouping on ``val_dir`` (fp32), quantize, score both variants, write manifest and card."""
+                         tune: bool = True, tune_on: tuple[tuple[Path, str | None], ...] = ()) -> registry.Manifest:
+    """Tune the grouping (fp32), quantize, score both variants on ``val_dir``, write manifest
+    and card. The grouping is tuned on ``tune_on`` (folders with their class maps, one after
+    another) when given, so the scores on ``val_dir`` choose nothing; else on ``val_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "model_fp32.onnx"
     if Path(fp32).resolve() != target.resolve():
         target.write_bytes(Path(fp32).read_bytes())
     detector = load_detector(target, confidence=0.0)
     table = {}
-    if tune:
-        rules, table = tune_rules(detector, val_dir)
+    for folder, class_map in (tune_on or ((val_dir, None),) if tune else ()):
+        detector = load_detector(target, confidence=0.0)
+        rules, tuned = tune_rules(detector, folder, class_map)
+        table.update(tuned)  # per dataset class: F1 of every (threshold, smallest group) tried
         write_grouping_metadata(target, detector.class_names, detector.input_size, rules, detector.grouping[1])
     int8 = quantize_int8(target, out_dir / "model_int8.onnx", calibration_dir)
     metrics = {v: evaluate(load_detector(p, confidence=0.0), val_dir, confidence=0.0)
                for v, p in (("fp32", target), ("int8", int8))}
     return finish_package(
         out_dir, spec, metrics, {"fp32": target, "int8": int8}, val_dir,
-        {"grouping_tuned_on_val": tune, "grouping_f1": table},
+        {"grouping_tuned_on_val": tune and not tune_on, "grouping_tuned_on": [str(f) for f, _ in tune_on],
+         "grouping_f1": table},
         task="segment", classes=detector.class_names, input_size=detector.input_size, layout="semantic",
         confidence=0.0,
-        description="Pavement damage segmentation (voirie DamageSegNet, ONNX): crack and pothole maps grouped into boxes",
+        description=f"Pavement damage segmentation (voirie DamageSegNet, ONNX): {', '.join(detector.class_names)} "
+                    "maps grouped into boxes",
     )
 
 
 def write_examples(detector: OnnxDetector, val_dir: Path, out: Path, count: int = 4, tile_width: int = 640) -> Path:
     """A PNG of ``count`` validation photos spread over the set: the model's damage maps
-    (crack yellow, pothole magenta), its boxes (red) and the labelled boxes (green)."""
+    (:data:`MAP_COLOURS`), its boxes (red) and the labelled boxes (green)."""
     folder = YoloFolder.open(val_dir)
     step = max(1, len(folder.images) // count)
     tiles = []
@@ -121,7 +147,8 @@ def write_examples(detector: OnnxDetector, val_dir: Path, out: Path, count: int 
         canvas_maps, box = detector.raw_maps(image)
         planes = unletterbox_maps(canvas_maps, box, detector.input_size)
         shown = image.copy()
-        for plane, rule, colour in zip(planes, detector.grouping[0], ((0, 230, 255), (255, 0, 255))):
+        colours = [MAP_COLOURS.get(name, (255, 255, 255)) for name in detector.class_names]
+        for plane, rule, colour in zip(planes, detector.grouping[0], colours):
             shown[plane >= rule.threshold] = (0.5 * shown[plane >= rule.threshold] + 0.5 * np.array(colour)).astype(np.uint8)
         truth = folder.boxes(path, image.shape[1], image.shape[0])
         for xyxy in truth[0].astype(int):

@@ -22,7 +22,8 @@ from voirie.records import Detections
 logger = logging.getLogger(__name__)
 
 # Classes measured by length; every other class is measured by area.
-LINEAR_CLASSES = frozenset({"crack", "D00", "D10", "longitudinal crack", "transverse crack"})
+LINEAR_CLASSES = frozenset({"crack", "D00", "D10", "longitudinal crack", "transverse crack", "crack_longitudinal",
+                            "crack_transverse"})
 
 
 class GroundMapping(Protocol):
