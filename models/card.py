@@ -20,8 +20,8 @@ CLOSING_THE_GAP = """\
 ## Why the scores differ from the challenge winners, and how a city closes the gap
 - The challenge winners are ensembles of large YOLO models (tens of millions of parameters,
   COCO-pretrained, test-time augmentation) trained on 26,000-47,000 labelled photos; this model
-  is one small network (YOLO11n, 2.6 M parameters, or voirie's DamageSegNet, 0.5 M) trained
-  from scratch, on a CPU, on a few hundred photos.
+  is one small network (YOLO11n, 2.6 M parameters, or voirie's DamageSegNet, 0.5-0.7 M) trained
+  on a CPU, on a few hundred to a few thousand photos.
 - The scores here are on the validation split of the same three Brazilian highways; photos of
   other roads, cameras, seasons and light will score lower until the model sees them.
 - Boxes here are derived from crack masks (a crack network is one box), so a detector that
@@ -52,6 +52,10 @@ def _thresholds_label(manifest: Manifest) -> str:
 
 
 def _tuning_note(manifest: Manifest) -> str:
+    if manifest.task == "segment" and manifest.metrics.get("grouping_tuned_on"):
+        return ("Each class's pixel threshold and smallest group were chosen on training photos ("
+                + "; ".join(f"`{folder}`" for folder in manifest.metrics["grouping_tuned_on"])
+                + "), never on the photos scored here; join distances are the data's own box rule.")
     if manifest.task == "segment" and manifest.metrics.get("grouping_tuned_on_val"):
         return ("Each class's pixel threshold and smallest group were chosen for the best fp32 F1 on this same "
                 "validation set (two tuned numbers per class: the scores are slightly optimistic for that reason); "

@@ -187,6 +187,7 @@ def package_model(
     examples: Path = typer.Option(None, help="Segmentation: also write a PNG of 4 val photos with maps and boxes."),
     tune_on: list[str] = typer.Option([], help="Segmentation: tune the grouping on these YOLO folders instead of --val, "
                                                 "in order; FOLDER or FOLDER@MAP (a --map for that folder)."),
+    keep_min_pixels: str = typer.Option("", help="Segmentation: classes whose smallest group is not tuned (e.g. pothole)."),
 ) -> None:
     """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
     from voirie.models.training import PackageSpec, package
@@ -195,7 +196,8 @@ def package_model(
     try:
         if _is_segmentation_checkpoint(weights):
             tune_pairs = tuple((Path(t.split("@", 1)[0]), t.split("@", 1)[1] if "@" in t else None) for t in tune_on)
-            manifest = _package_segmentation(weights, out, val, calibration, spec, tune, flip, examples, tune_pairs)
+            kept = frozenset(c.strip() for c in keep_min_pixels.split(",") if c.strip())
+            manifest = _package_segmentation(weights, out, val, calibration, spec, tune, flip, examples, tune_pairs, kept)
         else:
             height, width = (int(v) for v in input_.lower().split("x"))
             manifest = package(weights, out, val, calibration, spec, (height, width), tune=tune)
@@ -205,13 +207,14 @@ def package_model(
 
 
 def _package_segmentation(weights: Path, out: Path, val: Path, calibration: Path, spec, tune: bool, flip: bool,
-                          examples: Path | None, tune_on: tuple = ()):
+                          examples: Path | None, tune_on: tuple = (), keep_min_pixels: frozenset[str] = frozenset()):
     from voirie.models.runtime import load_detector
     from voirie.models.segment_package import package_segmentation, write_examples
     from voirie.models.segment_train import export_segmentation
 
     fp32 = export_segmentation(weights, out / "model_fp32.onnx", flip=flip)
-    manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune, tune_on=tune_on)
+    manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune, tune_on=tune_on,
+                                    keep_min_pixels=keep_min_pixels)
     if examples is not None:
         console.print(f"examples: {write_examples(load_detector(out / manifest.files['fp32'].file), val, examples)}")
     return manifest

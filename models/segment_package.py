@@ -74,13 +74,16 @@ def class_groups(detector: OnnxDetector, folder: YoloFolder, class_map_text: str
 
 
 def tune_rules(detector: OnnxDetector, val_dir: Path, class_map_text: str | None = None,
-               rules: tuple[GroupingRule, ...] | None = None) -> tuple[tuple[GroupingRule, ...], dict]:
+               rules: tuple[GroupingRule, ...] | None = None,
+               keep_min_pixels: frozenset[str] = frozenset()) -> tuple[tuple[GroupingRule, ...], dict]:
     """Per dataset class, the pixel threshold and smallest group with the best F1 on
     ``val_dir`` (join distances stay the data's). With a many-to-one ``class_map_text``, the
     maps of the model classes sent to one dataset class are merged (pixel maximum) and the
     chosen values go to all of them. Model classes the map leaves out keep their rule
     (``rules``, default the detector's), so folders of different label sets can be tuned
-    on one after another. Returns the rules and the F1 of every combination."""
+    on one after another. Dataset classes in ``keep_min_pixels`` keep their smallest group
+    (only the threshold is tuned): a size cut tuned on one road's large potholes deletes
+    another road's small ones. Returns the rules and the F1 of every combination."""
     folder = YoloFolder.open(val_dir)
     cached = _val_maps(detector, folder)
     reference_width = detector.grouping[1]
@@ -88,7 +91,8 @@ def tune_rules(detector: OnnxDetector, val_dir: Path, class_map_text: str | None
     for data_id, members in class_groups(detector, folder, class_map_text).items():
         name = folder.names[data_id]
         scores = {}
-        for threshold, min_pixels in itertools.product(THRESHOLDS, MIN_PIXELS):
+        sizes = (best[members[0]].min_pixels,) if name in keep_min_pixels else MIN_PIXELS
+        for threshold, min_pixels in itertools.product(THRESHOLDS, sizes):
             candidate = replace(best[members[0]], threshold=threshold, min_pixels=min_pixels)
             tally = Tally()
             for planes, scale, truth in cached:  # this class's merged plane only, as class 0 of a one-class result
@@ -107,7 +111,8 @@ def tune_rules(detector: OnnxDetector, val_dir: Path, class_map_text: str | None
 
 
 def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, spec: PackageSpec,
-                         tune: bool = True, tune_on: tuple[tuple[Path, str | None], ...] = ()) -> registry.Manifest:
+                         tune: bool = True, tune_on: tuple[tuple[Path, str | None], ...] = (),
+                         keep_min_pixels: frozenset[str] = frozenset()) -> registry.Manifest:
     """Tune the grouping (fp32), quantize, score both variants on ``val_dir``, write manifest
     and card. The grouping is tuned on ``tune_on`` (folders with their class maps, one after
     another) when given, so the scores on ``val_dir`` choose nothing; else on ``val_dir``."""
@@ -119,7 +124,7 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
     table = {}
     for folder, class_map in (tune_on or ((val_dir, None),) if tune else ()):
         detector = load_detector(target, confidence=0.0)
-        rules, tuned = tune_rules(detector, folder, class_map)
+        rules, tuned = tune_rules(detector, folder, class_map, keep_min_pixels=keep_min_pixels)
         table.update(tuned)  # per dataset class: F1 of every (threshold, smallest group) tried
         write_grouping_metadata(target, detector.class_names, detector.input_size, rules, detector.grouping[1])
     int8 = quantize_int8(target, out_dir / "model_int8.onnx", calibration_dir)
@@ -128,6 +133,7 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
     return finish_package(
         out_dir, spec, metrics, {"fp32": target, "int8": int8}, val_dir,
         {"grouping_tuned_on_val": tune and not tune_on, "grouping_tuned_on": [str(f) for f, _ in tune_on],
+         "smallest_group_kept": sorted(keep_min_pixels),
          "grouping_f1": table},
         task="segment", classes=detector.class_names, input_size=detector.input_size, layout="semantic",
         confidence=0.0,

@@ -115,3 +115,17 @@ def test_typed_cracks_of_the_same_size_deduct_differently() -> None:
     assert distress_of("crack_longitudinal") == "long_trans" and distress_of("patch") == "patching"
     transverse, alligator = graded("crack_transverse"), graded("crack_alligator")
     assert transverse["pci"] < 100 and alligator["pci"] < transverse["pci"]  # alligator cracking deducts more
+
+
+def test_tuning_through_a_many_to_one_map_sets_every_merged_class_and_can_keep_the_size_cut(tmp_path: Path) -> None:
+    from voirie.models.segment_package import tune_rules
+
+    detector = load_detector(build_typed_onnx(tmp_path / "typed.onnx"), confidence=0.0)
+    folder = write_untyped_folder(tmp_path / "data", crack_in_two_colours())
+    crack_map = "crack_longitudinal=crack,crack_transverse=crack,crack_alligator=crack"
+    rules, table = tune_rules(detector, folder, crack_map)
+    assert table["crack"][f"{rules[0].threshold}/{rules[0].min_pixels}"] == 1.0
+    assert rules[0] == rules[1] == rules[2]  # one choice for the merged crack types
+    assert rules[3:] == detector.grouping[0][3:]  # classes the map leaves out keep their rules
+    kept, _ = tune_rules(detector, folder, crack_map, keep_min_pixels=frozenset({"crack"}))
+    assert {r.min_pixels for r in kept[:3]} == {100}  # the file's own size cut, only the threshold tuned
