@@ -30,7 +30,7 @@ def export_fold(checkpoint: Path, out: Path, flip: bool) -> Path:
 
 def run_fold(highway: str, checkpoint: Path, args, work: Path, cn_train: Path, cn_val: Path) -> dict:
     onnx_path = export_fold(checkpoint, work / f"fold-{highway}.onnx", args.flip)
-    tuning = training_highways_folder(args.cpri, highway, work / f"tune-{highway}")
+    tuning = training_highways_folder(args.cpri, highway, work / f"tune-{highway}", args.tune_every)
     tune_typed(onnx_path, cn_train, tuning)
     test = fold_test_folder(args.cpri, highway, work)
     result = {"fold": highway, "checkpoint": str(checkpoint), **score_fold(onnx_path, test, TYPED_TO_CPRI)}
@@ -61,10 +61,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/transfer"))
     parser.add_argument("--flip", action="store_true", help="export with the mirror average, as shipped")
     parser.add_argument("--previous", default=None, help="also score this registered model on the same folds")
+    parser.add_argument("--tune-every", type=int, default=1, help="tune on every N-th training photo (faster)")
     parser.add_argument("--errors", type=Path, default=None, help="write each fold's pothole misses/false alarms here")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    cn_train, cn_val = box_dataset_splits(args.cn, args.work / "cn")
+    cn_train, cn_val = box_dataset_splits(args.cn, args.work / "cn", args.tune_every)
     results = []
     for item in args.fold:
         highway, checkpoint = item.split("=", 1)

@@ -25,7 +25,7 @@ from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # BGR colours of each class's map in pictures: cracks yellow (longitudinal), orange
 # (transverse), cyan (alligator); potholes magenta; patches blue.
 MAP_COLOURS = {"crack": (0, 230, 255), "crack_longitudinal": (0, 230, 255), "crack_transverse": (0, 140, 255),
@@ -101,7 +101,7 @@ def tune_rules(detector: OnnxDetector, val_dir: Path, class_map_text: str | None
                 found = Detections(xyxy=xyxy / scale, confidence=conf, class_id=ids, class_names=(name,))
                 tally_image(found, {0: data_id}, truth, 0.0, tally, len(folder.names))
             scores[(threshold, min_pixels)] = tally.scores(folder.names)["per_class"][name]["f1"]
-        (threshold, min_pixels) = max(scores, key=scores.get)
+        (threshold, min_pixels) = max(scores, key=lambda k: (scores[k], k))  # ties: the stricter rule
         for member in members:
             best[member] = replace(best[member], threshold=threshold, min_pixels=min_pixels)
         table[name] = {f"{t}/{m}": f for (t, m), f in scores.items()}

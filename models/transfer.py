@@ -28,20 +28,25 @@ TYPED_TO_CPRI = "crack_longitudinal=crack,crack_transverse=crack,crack_alligator
 KEEP_MIN_PIXELS = frozenset({"pothole"})
 
 
-def training_highways_folder(source: Path, held_out: str | None, work: Path) -> Path:
-    """A YOLO folder of every labelled photo *not* of ``held_out`` (all photos when None):
-    what a fold may tune on."""
+def training_highways_folder(source: Path, held_out: str | None, work: Path, every: int = 1) -> Path:
+    """A YOLO folder of every ``every``-th labelled photo *not* of ``held_out`` (all highways
+    when None): what a fold may tune on."""
     images, names = _yolo_images(Path(source))
-    picked = [image for image in images if highway_of(image.stem) != held_out]
+    picked = [image for image in images if highway_of(image.stem) != held_out][::every]
     if not picked:
         raise ModelError(f"{source}: no photo left once highway {held_out!r} is held out")
     _write_split(picked, Path(work), names)
     return Path(work)
 
 
-def box_dataset_splits(source: Path, work: Path) -> tuple[Path, Path]:
-    """The train and val YOLO folders of a box dataset with ``splits/`` (RDD2022 China)."""
+def box_dataset_splits(source: Path, work: Path, every: int = 1) -> tuple[Path, Path]:
+    """The train (every ``every``-th photo) and val YOLO folders of a box dataset with
+    ``splits/`` (RDD2022 China)."""
     prepare_dataset(Path(source), Path(work))
+    if every > 1:
+        images, names = _yolo_images(Path(work) / "train")
+        _write_split(images[::every], Path(work) / f"train-every-{every}", names)
+        return Path(work) / f"train-every-{every}", Path(work) / "val"
     return Path(work) / "train", Path(work) / "val"
 
 
