@@ -33,7 +33,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
 
     from voirie.server.main import create_app
 
-    typer.echo(f"map on http://{host}:{port}/  API docs on http://{host}:{port}/docs")
+    typer.echo(f"map on http://{host}:{port}/  API schema on http://{host}:{port}/openapi.json")
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 

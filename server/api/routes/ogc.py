@@ -74,18 +74,22 @@ def _links(request: Request, matched: int, returned: int, limit: int, offset: in
 
 
 def _detection_items(session: SessionDep, bbox: tuple | None, limit: int, offset: int) -> tuple[str, int, int]:
-    query = select(DetectionRow, FrameRow).join(FrameRow, FrameRow.record_id == DetectionRow.record_id)
+    # Named columns, not the FrameRow entity: that would load the frame's record JSON per detection.
+    query = (select(DetectionRow.detection_id, DetectionRow.record_id, DetectionRow.class_name,
+                    DetectionRow.reviewed_class, DetectionRow.confidence, DetectionRow.review_status,
+                    FrameRow.lon, FrameRow.lat, FrameRow.section_id, FrameRow.time_utc)
+             .join(FrameRow, FrameRow.record_id == DetectionRow.record_id))
     if bbox is not None:
         query = query.where(FrameRow.lon >= bbox[0], FrameRow.lat >= bbox[1], FrameRow.lon <= bbox[2],
                             FrameRow.lat <= bbox[3])
     matched = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(DetectionRow.detection_id).offset(offset).limit(limit)).all()
-    features = [{"type": "Feature", "id": d.detection_id,
-                 "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
-                 "properties": {"record_id": d.record_id, "section_id": f.section_id,
-                                "class_name": d.reviewed_class or d.class_name, "confidence": d.confidence,
-                                "review_status": d.review_status, "time_utc": f.time_utc.isoformat()}}
-                for d, f in rows]
+    features = [{"type": "Feature", "id": r.detection_id,
+                 "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                 "properties": {"record_id": r.record_id, "section_id": r.section_id,
+                                "class_name": r.reviewed_class or r.class_name, "confidence": r.confidence,
+                                "review_status": r.review_status, "time_utc": r.time_utc.isoformat()}}
+                for r in rows]
     return json.dumps(features), matched, len(rows)
 
 
