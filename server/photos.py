@@ -49,10 +49,12 @@ def reencode_evidence(data: bytes, max_pixels: int, quality: int = 88) -> bytes:
             image.load()  # decodes every pixel: a truncated or corrupt file fails here
             exif = _gps_exif(image)
             pixels = image if image.mode in ("RGB", "L") else image.convert("RGB")
+            pixels.info.clear()  # Pillow would carry comments and ICC profiles over to the new file
     except EvidenceError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:  # Pillow's own, larger bound
+        raise EvidenceError(413, f"evidence has too many pixels: {error}") from error
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise EvidenceError(422, f"evidence does not decode as a JPEG: {error}") from error
     out = io.BytesIO()
     pixels.save(out, "JPEG", quality=quality, exif=exif.tobytes())
