@@ -222,6 +222,16 @@ class ApiKeyCreate(BaseModel):
     role: Literal["viewer", "inspector", "admin"]
 
 
+class ApiKeyPublic(BaseModel):
+    """A key as listings show it: never the secret (only its hash is stored)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+
+
 class ApiKeyCreated(BaseModel):
     id: int
     name: str
