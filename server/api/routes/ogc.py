@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -60,7 +61,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2] or values[1] > values[3]:
         raise HTTPException(status_code=400, detail=f"bbox must be minLon,minLat,maxLon,maxLat; got {text!r}")
     return values  # type: ignore[return-value]
 
