@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 from collections import defaultdict
@@ -16,6 +15,7 @@ from voirie.server.api.deps import AdminDep, ConditionsDep, ReaderDep, SessionDe
 from voirie.server.api.params import UtcTime
 from voirie.server.condition import GRADE_COLOURS
 from voirie.server.crud import set_meta
+from voirie.server.csvsafe import SafeDictWriter
 from voirie.server.models import DetectionRow, FrameRow, Section, SectionHistory
 from voirie.server.queries import SectionFilter, feature_collection, feature_texts, properties, select_sections
 
@@ -47,7 +47,7 @@ def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation:
 def sections_csv(session: SessionDep, _: ReaderDep) -> Response:
     """Sections with their condition (CSV, WKT geometry)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer = SafeDictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in select_sections(session, SectionFilter()):
         writer.writerow({**properties(row), "section_id": row.section_id, "geometry_wkt": row.geometry_wkt})
