@@ -346,6 +346,7 @@ class DeviceFleetPublic(DevicePublic):
     disk_free_bytes: int | None = None
     mode: str | None = None
     models: list[dict[str, Any]] = Field(default_factory=list)
+    quarantined_records: int = Field(default=0, description="records the device set aside after repeated refusals")
     stale: bool = Field(description="no heartbeat yet, or none for longer than heartbeat_stale_s")
 
 
