@@ -91,3 +91,19 @@ def test_an_oversized_body_is_refused_before_authentication(live):
                      b"Content-Length: 200000000\r\n\r\n")
         status_line = conn.recv(4096).split(b"\r\n", 1)[0]
     assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
+
+
+def test_swagger_ui_only_when_asked_for_with_its_own_policy(tmp_path):
+    from .conftest import start_server
+
+    server, live = start_server(tmp_path, api_docs=True)
+    try:
+        docs = live.client.get("/docs")
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+        page_policy = live.client.get("/").headers["content-security-policy"]
+        assert "cdn.jsdelivr.net" not in page_policy and "'unsafe-inline'" not in page_policy.split(";")[1]
+        assert live.client.get("/openapi.json").status_code == 200
+    finally:
+        live.client.close()
+        server.stop()
