@@ -72,6 +72,7 @@ class DeviceStatus:
     models: tuple[ModelStatus, ...] = ()
     queue_depth: int = 0
     pending_evidence: int = 0
+    quarantined_records: int = 0
     oldest_pending_utc: datetime | None = None
     last_fix_utc: datetime | None = None
     mode: Literal["survey", "count", "idle"] = "idle"
@@ -85,6 +86,7 @@ class DeviceStatus:
         return cls(disk_free_bytes=disk_free_bytes(data_dir), models=models,
                    queue_depth=outbox_stats.pending_records if outbox_stats else 0,
                    pending_evidence=outbox_stats.pending_evidence if outbox_stats else 0,
+                   quarantined_records=getattr(outbox_stats, "quarantined_records", 0) if outbox_stats else 0,
                    oldest_pending_utc=outbox_stats.oldest_pending_utc if outbox_stats else None,
                    last_fix_utc=last_fix_utc, mode=mode)
 

@@ -9,6 +9,9 @@
 * After a failure (network, 5xx, 429) the worker backs off exponentially with jitter and
   honours ``Retry-After``. A record the server refuses for good (422/403 naming its index)
   is quarantined in the outbox, never dropped, so one bad record cannot block the queue.
+  A refusal that names no record (a 4xx other than 401/408/429) is retried; after
+  ``max_identical_refusals`` identical answers to the same batch the worker sends records
+  one at a time, and a single record refused that often is quarantined too.
 * Evidence JPEGs go to ``PUT /api/v1/evidence/{record_id}`` once their record is on the
   server. A token bucket caps the bytes per second when ``bandwidth_bytes_per_s`` is set.
 
@@ -33,6 +36,9 @@ logger = logging.getLogger(__name__)
 # 401 is retried too: a revoked or mistyped token is fixed on the server or in the config,
 # and until then nothing may be dropped.
 TRANSIENT_STATUSES = frozenset({401, 408, 409, 425, 429, 500, 502, 503, 504})
+# Ingest answers that may be about the records themselves (a 409 names a record another
+# device holds): counted towards quarantine instead of retried for ever.
+INGEST_TRANSIENT_STATUSES = TRANSIENT_STATUSES - {409}
 EVIDENCE_PER_ROUND = 100
 
 
@@ -51,6 +57,7 @@ class SyncSettings:
     timeout_s: float = 30.0
     idle_poll_s: float = 2.0
     gzip_level: int = 6
+    max_identical_refusals: int = 5
 
     def __post_init__(self) -> None:
         if not self.server_url.startswith(("http://", "https://")):
@@ -61,7 +68,7 @@ class SyncSettings:
                   "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s is None or self.bandwidth_bytes_per_s > 0,
                   "backoff_initial_s": 0 < self.backoff_initial_s <= self.backoff_max_s,
                   "timeout_s": self.timeout_s > 0, "idle_poll_s": self.idle_poll_s > 0,
-                  "gzip_level": 0 <= self.gzip_level <= 9}
+                  "gzip_level": 0 <= self.gzip_level <= 9, "max_identical_refusals": self.max_identical_refusals >= 1}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"SyncSettings.{name} is out of range: {getattr(self, name)!r}")
@@ -110,6 +117,8 @@ class SyncWorker:
         rate = settings.bandwidth_bytes_per_s
         self._bucket = TokenBucket(rate) if rate else None
         self._batch_records = settings.batch_records  # halved when the server says 413
+        self._refusal: tuple[str, int, str] | None = None  # (batch id, status, body) of the last refusal
+        self._refusal_count = 0
         self._stop = threading.Event()
         self.replayed_batches = 0  # batches the server had already stored (answer lost on the way)
 
@@ -163,6 +172,7 @@ class SyncWorker:
         tally.sent += len(batch.record_ids)  # counted when tried: re-sends show in the figures
         response = self._post_batch(batch)
         if response.status_code == 200:
+            self._refusal, self._refusal_count = None, 0
             self._acknowledge(batch, response, tally)
         else:
             self._handle_refusal(batch, response)
@@ -173,10 +183,11 @@ class SyncWorker:
                 f'"records":[{",".join(batch.items_json)}]}}').encode()
         compressed = gzip.compress(body, compresslevel=self.settings.gzip_level)
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-        return self._request("POST", "/api/v1/ingest", compressed, headers)
+        return self._request("POST", "/api/v1/ingest", compressed, headers, INGEST_TRANSIENT_STATUSES)
 
-    def _request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        """One request under the bandwidth cap; network errors and retryable statuses raise ``_Transient``."""
+    def _request(self, method: str, path: str, body: bytes, headers: dict[str, str],
+                 transient: frozenset[int] = TRANSIENT_STATUSES) -> httpx.Response:
+        """One request under the bandwidth cap; network errors and ``transient`` statuses raise ``_Transient``."""
         if self._bucket is not None and not self._bucket.wait_for(len(body), self._stop):
             raise _Transient("stopping")
         try:
@@ -186,7 +197,7 @@ class SyncWorker:
         if response.status_code == 401:
             logger.error("server refused this device's token (401) for device %s: check the token",
                          self.settings.device_id)
-        if response.status_code in TRANSIENT_STATUSES:
+        if response.status_code in transient:
             raise _Transient(f"HTTP {response.status_code} on {method} {path}",
                              retry_after_seconds(response.headers.get("retry-after")))
         return response
@@ -223,10 +234,32 @@ class SyncWorker:
         if status == 413 or (not named and status == 422 and len(batch.record_ids) == 1):
             named = [0]
         if not named:
+            if self._count_identical_refusal(batch, response):
+                return  # records isolated or one set aside: go on at once, no back-off
             raise _Transient(f"HTTP {status} on ingest: {response.text[:200]}")
         for index in named:
             if 0 <= index < len(batch.record_ids):
                 self.outbox.quarantine(batch.record_ids[index], f"HTTP {status}: {response.text[:500]}")
+
+    def _count_identical_refusal(self, batch: PendingBatch, response: httpx.Response) -> bool:
+        """Count the same refusal of the same batch; at the bound, isolate the records (one
+        per batch) or quarantine the single record, so the queue behind it moves again.
+        True when it did either."""
+        refusal = (batch.batch_id, response.status_code, response.text[:2000])
+        self._refusal_count = self._refusal_count + 1 if refusal == self._refusal else 1
+        self._refusal = refusal
+        if self._refusal_count < self.settings.max_identical_refusals:
+            return False
+        self._refusal, self._refusal_count = None, 0
+        if len(batch.record_ids) > 1:
+            self._batch_records = 1  # judged one by one: only the record at fault will be set aside
+            logger.warning("server refused batch %s %d times alike (HTTP %d); sending records one at a time",
+                           batch.batch_id, self.settings.max_identical_refusals, response.status_code)
+            return True
+        self.outbox.quarantine(batch.record_ids[0], f"refused {self.settings.max_identical_refusals} times alike: "
+                                                    f"HTTP {response.status_code}: {response.text[:500]}")
+        self._batch_records = self.settings.batch_records
+        return True
 
     # -- evidence ---------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
 
     from voirie.server.main import create_app
 
-    typer.echo(f"map on http://{host}:{port}/  API docs on http://{host}:{port}/docs")
+    typer.echo(f"map on http://{host}:{port}/  API schema on http://{host}:{port}/openapi.json")
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
@@ -65,6 +65,48 @@ def create_key(name: str = typer.Option(..., help="Who the key is for."),
     with factory() as session:
         created = create_api_key(session, name, role)
     typer.echo(created.key)
+
+
+@server_app.command("list-keys")
+def list_keys() -> None:
+    """List people's API keys: id, role, name, creation time (never the secrets)."""
+    from voirie.server.crud import list_api_keys
+
+    _, factory = _session_factory()
+    with factory() as session:
+        for key in list_api_keys(session):
+            typer.echo(f"{key.id}\t{key.role}\t{key.name}\t{key.created_at.isoformat()}")
+
+
+@server_app.command("revoke-key")
+def revoke_key(key_id: int = typer.Argument(..., min=1, help="The key's id (see list-keys).")) -> None:
+    """Revoke an API key: it fails on its next request (a revoked bootstrap key is not re-created)."""
+    from voirie.server.crud import KeyRevocationError, revoke_api_key
+
+    _, factory = _session_factory()
+    try:
+        with factory() as session:
+            key = revoke_api_key(session, key_id)
+    except KeyRevocationError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"revoked key {key.id} ({key.role}, {key.name})")
+
+
+@server_app.command("revoke-device")
+def revoke_device(device_id: str = typer.Argument(..., help="The edge device's id.")) -> None:
+    """Revoke a device's token at once (register-device gives it a new one later)."""
+    from voirie.server.models import Device
+
+    _, factory = _session_factory()
+    with factory() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            typer.echo(f"error: no device {device_id!r}", err=True)
+            raise typer.Exit(2)
+        device.active = False
+        session.commit()
+    typer.echo(f"revoked device {device_id}")
 
 
 @server_app.command("register-device")

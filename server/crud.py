@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voirie.server.core.security import ROLES, hash_secret, new_secret
-from voirie.server.models import ApiKey, ApiKeyCreated, Device, DeviceCreate, DeviceCreated, Meta
+from voirie.server.models import ApiKey, ApiKeyCreated, Device, DeviceCreate, DeviceCreated, Meta, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -18,12 +18,19 @@ class DeviceExistsError(ValueError):
 
 
 def create_device(session: Session, device_in: DeviceCreate) -> DeviceCreated:
-    """Register a device and return it with its token (the only time the token is shown)."""
-    if session.get(Device, device_in.device_id) is not None:
-        raise DeviceExistsError(f"device {device_in.device_id!r} is already registered")
+    """Register a device and return it with its token (the only time the token is shown).
+
+    A revoked device id can be registered again (a box repaired or re-imaged): it gets a new
+    token, its old one stays dead, and its records and history stay attached to the id."""
     token = new_secret("vdt")
-    device = Device(device_id=device_in.device_id, name=device_in.name, token_hash=hash_secret(token))
-    session.add(device)
+    device = session.get(Device, device_in.device_id)
+    if device is not None and device.active:
+        raise DeviceExistsError(f"device {device_in.device_id!r} is already registered")
+    if device is None:
+        device = Device(device_id=device_in.device_id, name=device_in.name, token_hash=hash_secret(token))
+        session.add(device)
+    else:
+        device.name, device.token_hash, device.active = device_in.name, hash_secret(token), True
     session.commit()
     logger.info("registered device %s", device.device_id)
     return DeviceCreated(device_id=device.device_id, name=device.name, active=device.active,
@@ -52,10 +59,43 @@ def api_key_for(session: Session, key: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_secret(key)))
 
 
+def _revoked_marker(key_hash: str) -> str:
+    return f"revoked_key:{key_hash[:48]}"  # fits Meta.key (64); 192 bits of the hash
+
+
 def ensure_api_key(session: Session, name: str, role: str, key: str) -> None:
-    """Create the key if its hash is not stored yet (bootstrap admin on first start)."""
-    if api_key_for(session, key) is None:
+    """Create the key if its hash is not stored yet (bootstrap admin on first start), unless
+    an admin revoked it: a restart must not bring a revoked key back."""
+    if api_key_for(session, key) is None and not get_meta(session, _revoked_marker(hash_secret(key))):
         create_api_key(session, name, role, key)
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Every live API key (no secrets: only hashes are stored)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+class KeyRevocationError(ValueError):
+    """A key cannot be revoked; ``status`` is the HTTP status (404 unknown, 409 own key)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def revoke_api_key(session: Session, key_id: int, by: ApiKey | None = None) -> ApiKey:
+    """Delete a key so it fails on the very next request; ``by`` (the admin asking) may not
+    revoke its own key, so an admin cannot lock everyone out by mistake."""
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise KeyRevocationError(404, f"no API key with id {key_id}")
+    if by is not None and by.id == key.id:
+        raise KeyRevocationError(409, "an admin cannot revoke the key it is using; use another admin key")
+    set_meta(session, _revoked_marker(key.key_hash), utcnow().isoformat())
+    session.delete(key)
+    session.commit()
+    logger.info("revoked API key %d (%s, %s)", key.id, key.name, key.role)
+    return key
 
 
 def get_meta(session: Session, key: str, default: str = "") -> str:

@@ -71,12 +71,13 @@ def device_listing(session: Session, stale_after_s: float, now: datetime) -> lis
             listing.append(DeviceFleetPublic(**base, stale=True))
             continue
         stale = (now - status.received_at).total_seconds() > stale_after_s
+        beat = json.loads(status.heartbeat_json)
         listing.append(DeviceFleetPublic(
             **base, stale=stale, last_heartbeat_at=status.received_at, skew_s=status.skew_s,
             software_version=status.software_version, queue_depth=status.queue_depth,
             oldest_pending_utc=status.oldest_pending_utc, last_fix_utc=status.last_fix_utc,
             disk_free_bytes=status.disk_free_bytes, mode=status.mode,
-            models=json.loads(status.heartbeat_json).get("models", [])))
+            models=beat.get("models", []), quarantined_records=beat.get("quarantined_records", 0)))
     return listing
 
 

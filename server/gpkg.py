@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import struct
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,26 @@ def geometry_blob(geometry: Any, srs_id: int = 4326) -> bytes:
     return header + shapely.to_wkb(geometry, byte_order=1)
 
 
-def write_geopackage(path: Path, layer: str, geometry_type: str, features: list[tuple[Any, dict[str, Any]]],
+class _Bounds:
+    """The running XY extent of the features written so far."""
+
+    def __init__(self) -> None:
+        self.box = [float("inf"), float("inf"), float("-inf"), float("-inf")]
+
+    def add(self, geometry: Any) -> Any:
+        minx, miny, maxx, maxy = geometry.bounds
+        box = self.box
+        self.box = [min(box[0], minx), min(box[1], miny), max(box[2], maxx), max(box[3], maxy)]
+        return geometry
+
+    def values(self) -> list[float]:
+        return self.box if self.box[0] <= self.box[2] else [0.0, 0.0, 0.0, 0.0]
+
+
+def write_geopackage(path: Path, layer: str, geometry_type: str, features: Iterable[tuple[Any, dict[str, Any]]],
                      columns: dict[str, str]) -> Path:
-    """Write one feature layer; ``features`` are (WGS 84 shapely geometry, properties);
+    """Write one feature layer; ``features`` are (WGS 84 shapely geometry, properties), any
+    iterable: rows are written as they come, so memory stays flat however many there are;
     ``columns`` maps property name → SQL type (INTEGER, REAL, TEXT)."""
     if not layer.isidentifier():
         raise ValueError(f"layer name must be an identifier, got {layer!r}")
@@ -60,18 +78,23 @@ def write_geopackage(path: Path, layer: str, geometry_type: str, features: list[
         cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
         conn.execute(f'CREATE TABLE "{layer}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom {geometry_type}, {cols})')
         marks = ",".join("?" * (len(columns) + 1))
+        bounds = _Bounds()
         conn.executemany(f'INSERT INTO "{layer}" (geom, {", ".join(chr(34) + c + chr(34) for c in columns)}) '
-                         f"VALUES ({marks})",
-                         [(geometry_blob(g), *[_cell(p.get(c)) for c in columns]) for g, p in features])
-        bounds = shapely.total_bounds([g for g, _ in features]) if features else [0, 0, 0, 0]
+                         f"VALUES ({marks})", _rows(features, columns, bounds))
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         conn.execute("INSERT INTO gpkg_contents VALUES (?, 'features', ?, '', ?, ?, ?, ?, ?, 4326)",
-                     (layer, layer, now, *map(float, bounds)))
+                     (layer, layer, now, *map(float, bounds.values())))
         conn.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, 4326, 0, 0)", (layer, geometry_type))
         conn.commit()
     finally:
         conn.close()
     return path
+
+
+def _rows(features: Iterable[tuple[Any, dict[str, Any]]], columns: dict[str, str],
+          bounds: _Bounds) -> Iterator[tuple[Any, ...]]:
+    for geometry, props in features:
+        yield (geometry_blob(bounds.add(geometry)), *[_cell(props.get(c)) for c in columns])
 
 
 def _cell(value: Any) -> Any:

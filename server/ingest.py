@@ -9,6 +9,7 @@ and left untouched, which is what lets the edge outbox replay after days offline
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,13 @@ from voirie.server.models import CountBinRow, DetectionRow, FrameRow, IngestBatc
 logger = logging.getLogger(__name__)
 
 RECORD_TYPES = {"frame_record": FrameRecord, "count_bin": CountBin}
+# Ids that reach the map page, file names and logs: a safe charset and length, so no id can
+# carry markup or a path (the page escapes everything too; this is the second wall).
+SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+SAFE_ID_TEXT = "1-64 characters from A-Z a-z 0-9 . _ : -"
+_ID_FIELDS = {FrameRecord: ("survey_id", "camera_id"), CountBin: ("camera_id", "line_id", "direction")}
+# SQLite and PostgreSQL integers are 64-bit signed: a larger value must be a 422, not a 500.
+INT64_MAX = 2**63 - 1
 
 
 class IngestError(ValueError):
@@ -59,7 +67,7 @@ class ParsedBatch(BaseModel):
     """A batch with every record validated (what ``IngestRequest`` documents)."""
 
     model_config = ConfigDict(extra="forbid")
-    batch_id: str = Field(min_length=1, max_length=128)
+    batch_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     device_id: str = Field(min_length=1, max_length=64)
     records: list[Annotated[_FrameItem | _CountItem, Field(discriminator="kind")]]
 
@@ -78,9 +86,88 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     return {"field": ".".join(map(str, loc)) or "body", "message": error["msg"]}
 
 
-def decode_batch(body: bytes, device_id: str, max_records: int = 100_000) -> tuple[str, list[FrameRecord | CountBin]]:
+def derived_id(record: FrameRecord | CountBin) -> str:
+    """The id a record's own fields derive (what the edge computes with ``make_id``)."""
+    if isinstance(record, FrameRecord):
+        return FrameRecord.make_id(record.device_id, record.survey_id, record.camera_id, record.sequence)
+    return CountBin.make_id(record.device_id, record.camera_id, record.line_id, record.direction,
+                            record.class_name, record.bin_start_utc)
+
+
+def unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(path, why) of the first value no database column can hold: an integer beyond 64 bits
+    or text that is not valid Unicode (a lone surrogate cannot be encoded as UTF-8)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (path, f"integer out of range (at most {INT64_MAX})") if abs(value) > INT64_MAX else None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path, "text is not valid Unicode (lone surrogate)"
+        return None
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, child in children:
+        found = unstorable(child, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _int_fields(record: FrameRecord | CountBin) -> list[tuple[str, int | None]]:
+    """The record's integers by field path (read directly: a full dump would cost ~3x the parse)."""
+    if isinstance(record, CountBin):
+        return [("schema", record.schema_version), ("count", record.count)]
+    return [("schema", record.schema_version), ("sequence", record.sequence), ("image_width", record.image_width),
+            ("image_height", record.image_height), ("faces_masked", record.faces_masked),
+            ("plates_masked", record.plates_masked),
+            *((f"detections.{i}.track_id", d.track_id) for i, d in enumerate(record.detections))]
+
+
+def _too_large_int(record: FrameRecord | CountBin) -> tuple[str, str] | None:
+    # Lone surrogates need no check here: pydantic's JSON parser refuses them (400).
+    for name, value in _int_fields(record):
+        if value is not None and abs(value) > INT64_MAX:
+            return name, f"integer out of range (at most {INT64_MAX})"
+    return None
+
+
+def _text_problem(record: FrameRecord | CountBin) -> tuple[str, str] | None:
+    """Labels shown on the map and written to exports: bounded, one line, no control characters."""
+    texts = [("class_name", record.class_name, 32)] if isinstance(record, CountBin) else [
+        *((f"detections.{i}.class_name", d.class_name, 64) for i, d in enumerate(record.detections)),
+        ("model_id", record.model_id, 128), ("model_version", record.model_version, 128),
+        ("image_file", record.image_file, 256), ("anonymizer", record.anonymizer, 500)]
+    for name, text, limit in texts:
+        if text is not None and (len(text) > limit or not text.isprintable()):
+            return name, f"must be at most {limit} printable characters"
+    return None
+
+
+def record_problem(record: FrameRecord | CountBin, device_id: str, max_detections: int) -> tuple[int, str, str] | None:
+    """(status, field, message) when a parsed record must be refused, else None."""
+    if record.device_id != device_id:
+        return 403, "device_id", f"record of device {record.device_id!r}; this token is {device_id!r}"
+    problem = _too_large_int(record) or _text_problem(record)
+    if problem is not None:
+        return 422, *problem
+    for name in _ID_FIELDS[type(record)]:
+        if not SAFE_ID.match(getattr(record, name)):
+            return 422, name, f"{name} must be {SAFE_ID_TEXT}"
+    if isinstance(record, FrameRecord) and len(record.detections) > max_detections:
+        return 422, "detections", f"{len(record.detections)} detections; at most {max_detections} per frame record"
+    # The id is derived from the record's fields, so one device cannot take another's ids
+    # (squatting would make the owner's real upload look like a duplicate and be pruned).
+    if record.record_id != derived_id(record):
+        return 422, "record_id", f"record_id must be {derived_id(record)!r}, derived from the record's own fields"
+    return None
+
+
+def decode_batch(body: bytes, device_id: str, max_records: int = 100_000,
+                 max_detections: int = 1000) -> tuple[str, list[FrameRecord | CountBin]]:
     """Parse and validate a batch straight from JSON bytes (one pass in pydantic-core) and
-    check every record belongs to ``device_id``; raise ``IngestError``."""
+    check every record belongs to ``device_id`` with the id its fields derive; raise ``IngestError``."""
     try:
         batch = ParsedBatch.model_validate_json(body)
     except ValidationError as error:
@@ -88,6 +175,8 @@ def decode_batch(body: bytes, device_id: str, max_records: int = 100_000) -> tup
         if problems and problems[0]["type"] == "json_invalid":
             raise IngestError(400, [{"field": "body", "message": f"not valid JSON: {problems[0]['msg']}"}]) from error
         raise IngestError(422, [_problem(p) for p in problems[:100]]) from error
+    except OverflowError as error:  # a time zone offset that pushes a date past year 1 or 9999
+        raise IngestError(422, [{"field": "records", "message": f"a date is out of range: {error}"}]) from error
     if len(batch.records) > max_records:
         raise IngestError(413, [{"field": "records", "message": f"{len(batch.records)} records; at most "
                                                                 f"{max_records} per batch"}])
@@ -95,9 +184,10 @@ def decode_batch(body: bytes, device_id: str, max_records: int = 100_000) -> tup
         raise IngestError(403, [{"field": "device_id", "message":
                                  f"token belongs to {device_id!r}, batch says {batch.device_id!r}"}])
     for index, item in enumerate(batch.records):
-        if item.record.device_id != device_id:
-            raise IngestError(403, [{"index": index, "field": "device_id", "message":
-                                     f"record of device {item.record.device_id!r}; this token is {device_id!r}"}])
+        problem = record_problem(item.record, device_id, max_detections)
+        if problem is not None:
+            status, field_name, message = problem
+            raise IngestError(status, [{"index": index, "field": field_name, "message": message}])
     return batch.batch_id, [item.record for item in batch.records]
 
 
@@ -122,13 +212,20 @@ def _detection_rows(record: FrameRecord) -> list[dict[str, Any]]:
     ]
 
 
-def _existing_ids(session: Session, records: list[FrameRecord | CountBin]) -> set[str]:
+def _existing_ids(session: Session, records: list[FrameRecord | CountBin], device_id: str) -> set[str]:
+    """Ids of ``records`` already stored for ``device_id``; refuses ids stored by another
+    device (only rows squatted before ids were checked can do that)."""
     found: set[str] = set()
     for model, row in ((FrameRecord, FrameRow), (CountBin, CountBinRow)):
         ids = [r.record_id for r in records if isinstance(r, model)]
         for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
             chunk = ids[start:start + 900]
-            found.update(session.scalars(select(row.record_id).where(row.record_id.in_(chunk))))
+            for record_id, owner in session.execute(select(row.record_id, row.device_id)
+                                                    .where(row.record_id.in_(chunk))):
+                if owner != device_id:
+                    raise IngestError(409, [{"field": "record_id", "message":
+                                             f"record {record_id} is stored for another device"}])
+                found.add(record_id)
     return found
 
 
@@ -138,7 +235,7 @@ def _write(session: Session, batch_id: str, device_id: str, records: list[FrameR
     if known is not None and known.device_id != device_id:
         raise IngestError(409, [{"field": "batch_id", "message": "batch id already used by another device"}])
     result.replayed = known is not None
-    existing, now = _existing_ids(session, records), utcnow()
+    existing, now = _existing_ids(session, records, device_id), utcnow()
     frames, detections, bins = [], [], []
     for record in records:
         if record.record_id in existing:
@@ -167,10 +264,11 @@ def _write(session: Session, batch_id: str, device_id: str, records: list[FrameR
     return result
 
 
-def ingest_batch(session: Session, body: bytes, device_id: str, max_records: int = 100_000) -> IngestResult:
+def ingest_batch(session: Session, body: bytes, device_id: str, max_records: int = 100_000,
+                 max_detections: int = 1000) -> IngestResult:
     """Validate a JSON batch and store it in one transaction; a concurrent replay that
     races us is retried once (the second pass sees its records as duplicates)."""
-    batch_id, records = decode_batch(body, device_id, max_records)
+    batch_id, records = decode_batch(body, device_id, max_records, max_detections)
     for attempt in range(2):
         try:
             result = _write(session, batch_id, device_id, records)

@@ -19,11 +19,13 @@ from sqlalchemy.orm import sessionmaker
 
 from voirie import __version__
 from voirie.server.api.deps import reader
+from voirie.server.api.errors import add_input_error_handlers
 from voirie.server.api.main import api_router, ogc_router
 from voirie.server.api.routes.plans import build_plans_router
 from voirie.server.conditions import ConditionService
 from voirie.server.core.config import Settings
 from voirie.server.core.db import make_engine, make_session_factory
+from voirie.server.core.headers import SecurityHeadersMiddleware
 from voirie.server.core.limits import BodyLimitMiddleware, RateLimiter
 from voirie.server.core.logs import install_secret_redaction
 from voirie.server.crud import ensure_api_key
@@ -101,14 +103,18 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
     if settings.bootstrap_admin_key:
         with session_factory() as session:
             ensure_api_key(session, "bootstrap-admin", "admin", settings.bootstrap_admin_key)
-    app = FastAPI(title="voirie server", version=__version__,
+    # The Swagger UI loads its scripts from a CDN: off unless asked for (the schema stays at /openapi.json).
+    docs = {} if settings.api_docs else {"docs_url": None, "redoc_url": None}
+    app = FastAPI(title="voirie server", version=__version__, **docs,
                   description="Road-condition map, ingest from voirie edge devices, reviews and open exports.")
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.conditions = conditions or ConditionService(settings, session_factory)
     app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
     app.add_exception_handler(OperationalError, _database_busy)
+    add_input_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
+    app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: on every answer
     app.include_router(api_router)
     # Plans need this app's session factory and data folder, so their router is built per app.
     plans = build_plans_router(PlanStore(settings.data_dir / "plans"), session_factory, app.state.conditions)

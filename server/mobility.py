@@ -10,7 +10,6 @@ read them.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 from collections import defaultdict
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from voirie.records import CountBin
+from voirie.server.csvsafe import SafeDictWriter
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def compare_periods(bins: Iterable[CountBin | Mapping[str, Any]], before: tuple[
 def to_csv(bins: Iterable[CountBin | Mapping[str, Any]]) -> str:
     """CSV export of bins (every field; gaps kept with status "no_data")."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer = SafeDictWriter(buffer, fieldnames=CSV_FIELDS)
     writer.writeheader()
     for b in sorted((row_to_bin(b) for b in bins), key=lambda b: (b.bin_start_utc, b.line_id, b.direction,
                                                                    b.class_name)):

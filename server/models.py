@@ -222,6 +222,16 @@ class ApiKeyCreate(BaseModel):
     role: Literal["viewer", "inspector", "admin"]
 
 
+class ApiKeyPublic(BaseModel):
+    """A key as listings show it: never the secret (only its hash is stored)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+
+
 class ApiKeyCreated(BaseModel):
     id: int
     name: str
@@ -336,6 +346,7 @@ class DeviceFleetPublic(DevicePublic):
     disk_free_bytes: int | None = None
     mode: str | None = None
     models: list[dict[str, Any]] = Field(default_factory=list)
+    quarantined_records: int = Field(default=0, description="records the device set aside after repeated refusals")
     stale: bool = Field(description="no heartbeat yet, or none for longer than heartbeat_stale_s")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyproj
 import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, MultiLineString, shape
@@ -59,6 +60,8 @@ def _segment(properties: dict[str, Any], geometry: Any, fallback_id: str) -> Roa
             geometry = max(geometry.geoms, key=lambda g: g.length)
     if not isinstance(geometry, LineString) or geometry.is_empty or len(geometry.coords) < 2:
         return None
+    if not np.isfinite(np.asarray(geometry.coords)).all():  # NaN/inf from a bad file or projection
+        return None
     width = _pick(properties, WIDTH_KEYS)
     try:
         width = float(width) if width is not None else None
@@ -68,7 +71,7 @@ def _segment(properties: dict[str, Any], geometry: Any, fallback_id: str) -> Roa
         segment_id=str(_pick(properties, ID_KEYS) or fallback_id)[:64],
         name=str(_pick(properties, NAME_KEYS) or "")[:200],
         road_class=str(_pick(properties, CLASS_KEYS) or "")[:64],
-        width_m=width if width and width > 0 else None,
+        width_m=width if width and np.isfinite(width) and width > 0 else None,
         line=LineString([c[:2] for c in geometry.coords]),
     )
 
@@ -77,37 +80,49 @@ def read_geojson(path: Path) -> list[RoadSegment]:
     """Line features of a GeoJSON FeatureCollection (WGS 84, as RFC 7946 requires)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad JSON or not UTF-8
         raise NetworkError(f"{path}: not readable GeoJSON: {error}") from error
-    if data.get("type") != "FeatureCollection":
-        raise NetworkError(f"{path}: expected a FeatureCollection, got {data.get('type')!r}")
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        kind = data.get("type") if isinstance(data, dict) else type(data).__name__
+        raise NetworkError(f"{path}: expected a FeatureCollection object, got {kind!r}")
+    features = data.get("features", [])
+    if not isinstance(features, list):
+        raise NetworkError(f"{path}: 'features' must be a list, got {type(features).__name__}")
     segments = []
-    for index, feature in enumerate(data.get("features", [])):
+    for index, feature in enumerate(features):
         try:
             geometry = shape(feature["geometry"])
-        except (KeyError, TypeError, ValueError, shapely.errors.GEOSException) as error:
+            properties = feature.get("properties") or {}
+            if not isinstance(properties, dict):
+                raise TypeError(f"properties must be an object, got {type(properties).__name__}")
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as error:
             logger.warning("%s: feature %d skipped: bad geometry (%s)", path, index, error)
             continue
-        segment = _segment(feature.get("properties") or {}, geometry, f"seg{index}")
+        segment = _segment(properties, geometry, f"seg{index}")
         if segment is None:
-            logger.warning("%s: feature %d skipped: not a line", path, index)
+            logger.warning("%s: feature %d skipped: not a finite line", path, index)
             continue
         segments.append(segment)
     return segments
 
 
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
 def _gpkg_wkb(blob: bytes) -> bytes:
-    if blob[:2] != b"GP":
-        raise NetworkError("geometry blob without the GeoPackage 'GP' header")
+    if len(blob) < 8 or blob[:2] != b"GP":
+        raise ValueError("geometry blob without the GeoPackage 'GP' header")
     envelope = (blob[3] >> 1) & 0b111
-    return blob[8 + {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}[envelope]:]
+    if envelope not in _ENVELOPE_BYTES:
+        raise ValueError(f"geometry blob with an invalid envelope code {envelope}")
+    return blob[8 + _ENVELOPE_BYTES[envelope]:]
 
 
 def _gpkg_layer(conn: sqlite3.Connection, path: Path) -> tuple[str, str, int]:
     rows = conn.execute(
         "SELECT table_name, column_name, srs_id, geometry_type_name FROM gpkg_geometry_columns"
     ).fetchall()
-    lines = [r for r in rows if "LINE" in r[3].upper() or r[3].upper() == "GEOMETRY"]
+    lines = [r for r in rows if "LINE" in str(r[3]).upper() or str(r[3]).upper() == "GEOMETRY"]
     if not lines:
         raise NetworkError(f"{path}: no line layer in gpkg_geometry_columns ({rows})")
     return lines[0][0], lines[0][1], lines[0][2]
@@ -127,16 +142,23 @@ def read_geopackage(path: Path) -> list[RoadSegment]:
     except sqlite3.Error as error:
         raise NetworkError(f"{path}: not a readable GeoPackage: {error}") from error
     crs = f"{org[0]}:{org[1]}" if org else "EPSG:4326"
-    to_wgs = None if crs.upper() == "EPSG:4326" else Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    try:
+        to_wgs = None if crs.upper() == "EPSG:4326" else Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    except pyproj.exceptions.CRSError as error:
+        raise NetworkError(f"{path}: unknown spatial reference system {crs!r}: {error}") from error
     segments = []
     for index, row in enumerate(rows):
         properties = dict(zip(names, row))
-        blob = properties.pop(column)
+        blob = properties.pop(column, None)
         if not blob:
             continue
-        geometry = shapely.from_wkb(_gpkg_wkb(bytes(blob)))
-        if to_wgs is not None:
-            geometry = shapely.transform(geometry, lambda xy: _reproject(to_wgs, xy))
+        try:
+            geometry = shapely.from_wkb(_gpkg_wkb(bytes(blob)))
+            if to_wgs is not None:
+                geometry = shapely.transform(geometry, lambda xy: _reproject(to_wgs, xy))
+        except (TypeError, ValueError, shapely.errors.GEOSException, pyproj.exceptions.ProjError) as error:
+            logger.warning("%s: row %d skipped: bad geometry (%s)", path, index, error)
+            continue
         segment = _segment(properties, geometry, f"{table}{index}")
         if segment is not None:
             segments.append(segment)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import zipfile
 from collections import defaultdict
 
@@ -16,6 +17,14 @@ from voirie.server.models import DetectionRow, FrameRow, ReviewCreate, ReviewRow
 logger = logging.getLogger(__name__)
 
 STATUS = {"confirm": "confirmed", "relabel": "relabelled", "reject": "rejected"}
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def zip_entry_stem(record_id: str) -> str:
+    """A zip entry name part that cannot climb out of its folder (record ids are UUIDs since
+    ingest checks them; rows stored before that may not be)."""
+    stem = _UNSAFE_NAME_CHARS.sub("_", record_id)[:64].lstrip(".")
+    return stem or "_"
 
 
 class ReviewError(ValueError):
@@ -59,13 +68,15 @@ def yolo_export(session: Session) -> bytes:
     classes = sorted({name for items in boxes.values() for name, _ in items})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("classes.txt", "\n".join(classes) + "\n")
+        archive.writestr("classes.txt", "\n".join(" ".join(name.split()) for name in classes) + "\n")
         images = []
         for record_id in sorted(reviewed):
             frame = frames[record_id]
             lines = [_yolo_line(classes.index(name), d, frame) for name, d in boxes.get(record_id, [])]
-            archive.writestr(f"labels/{record_id}.txt", "".join(lines))
-            images.append(f"{record_id}.txt\t{frame.image_file or ''}\t/api/v1/evidence/{record_id}")
+            stem = zip_entry_stem(record_id)
+            archive.writestr(f"labels/{stem}.txt", "".join(lines))
+            image_file = " ".join((frame.image_file or "").split())  # no tab or newline inside a TSV cell
+            images.append(f"{stem}.txt\t{image_file}\t/api/v1/evidence/{stem}")
         archive.writestr("images.txt", "\n".join(images) + "\n")
     return buffer.getvalue()
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,19 @@ def chromium_path() -> str | None:
     return candidate if Path(candidate).is_file() else None
 
 
+def wait_until(page: Any, expression: str, timeout_ms: float, arg: Any = None) -> None:
+    """Poll ``expression`` in the page until it is truthy (TimeoutError after ``timeout_ms``).
+
+    Playwright's ``wait_for_function`` evaluates its predicate with ``eval`` inside the page,
+    which the map's Content-Security-Policy forbids (no 'unsafe-eval'); ``page.evaluate``
+    runs through the DevTools protocol instead, so the page keeps its real policy."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"page never satisfied {expression!r} within {timeout_ms / 1000:.0f} s")
+        page.wait_for_timeout(100)
+
+
 def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, int] = (1400, 900),
                check: tuple[str, ...] = ()) -> Path:
     """Open the map page in headless Chromium, wait until sections render, tick the ``check``
@@ -41,7 +55,7 @@ def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, 
         try:
             page = browser.new_page(viewport={"width": size[0], "height": size[1]})
             page.goto(url)
-            page.wait_for_function("window.voirieReady === true", timeout=timeout_ms)
+            wait_until(page, "window.voirieReady === true", timeout_ms)
             for selector in check:
                 page.check(selector, timeout=timeout_ms)
             if check:  # a ticked layer repaints: wait for the map to be idle again (at most 10 s)
@@ -55,7 +69,8 @@ def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, 
 
 def _inline(html: str, embed: dict[str, Any]) -> str:
     vendor = maplibre_dir()
-    safe = json.dumps(embed).replace("</", "<\\/")
+    # No "<" at all inside the inline script: "</script" or "<!--" in a hostile name would end it.
+    safe = json.dumps(embed).replace("<", "\\u003c")
     html = html.replace('<link rel="stylesheet" href="/vendor/maplibre-gl.css">',
                         f"<style>{(vendor / 'maplibre-gl.css').read_text()}</style>")
     html = html.replace('<link rel="stylesheet" href="/static/app.css">',

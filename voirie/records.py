@@ -395,6 +395,7 @@ class Heartbeat(WireRecord):
     disk_free_bytes: int = Field(ge=0)
     queue_depth: int = Field(default=0, ge=0, description="records waiting in the outbox")
     pending_evidence: int = Field(default=0, ge=0, description="evidence photos waiting in the outbox")
+    quarantined_records: int = Field(default=0, ge=0, description="records set aside after the server kept refusing them")
     oldest_pending_utc: datetime | None = None
     last_fix_utc: datetime | None = Field(default=None, description="time of the last GNSS fix")
     time_utc: datetime = Field(description="the device clock when the heartbeat was made")

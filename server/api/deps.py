@@ -101,3 +101,14 @@ def reader(request: Request, session: SessionDep, credentials: CredentialsDep) -
 
 
 ReaderDep = Annotated[str, Depends(reader)]
+
+
+def photo_reader(request: Request, session: SessionDep, credentials: CredentialsDep) -> None:
+    """Evidence photos show people's streets and cars: a viewer key is needed unless the
+    department opened them too (``public_photos``, on top of ``public_read``)."""
+    settings = request.app.state.settings
+    if not (settings.public_read and settings.public_photos):
+        _viewer(session, credentials)
+
+
+PhotoReaderDep = Annotated[None, Depends(photo_reader)]

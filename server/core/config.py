@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     evidence_max_bytes: int = Field(default=512_000, gt=1000, le=20_000_000, description="evidence JPEG cap")
     max_batch_records: int = Field(default=5000, gt=0, le=100_000, description="records per ingest batch")
     max_body_bytes: int = Field(default=64_000_000, gt=1000, description="ingest body cap after gunzip")
+    max_detections_per_record: int = Field(
+        default=1000, ge=1, le=100_000,
+        description="detections one frame record may carry (more is refused with 422; bounds export memory)")
+    evidence_max_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000,
+                                     description="decoded pixels an evidence JPEG may have (decompression bombs)")
     tile_url: str | None = Field(default=None, description="optional raster tile URL template for the map")
     tile_attribution: str = Field(default="", max_length=300)
     max_request_bytes: int = Field(default=1_000_000, gt=1000, description="body cap of other write endpoints")
@@ -47,9 +52,19 @@ class Settings(BaseSettings):
     device_rate_per_s: float = Field(default=100.0, gt=0, description="device requests per second (sustained)")
     device_rate_burst: int = Field(default=500, ge=1, description="device requests allowed in a burst")
     public_read: bool = Field(default=True, description="reads without a viewer key (map for the public)")
+    public_photos: bool = Field(default=False, description="evidence photos without a viewer key (needs public_read)")
+    api_docs: bool = Field(default=False, description="serve the Swagger UI at /docs (loads scripts from a CDN)")
     bootstrap_admin_key: str | None = Field(
         default=None, min_length=24, description="admin API key created at start if missing (first run)"
     )
+
+    @field_validator("tile_url")
+    @classmethod
+    def _http_tiles(cls, value: str | None) -> str | None:
+        from voirie.server.core.headers import tile_source
+
+        tile_source(value)  # the CSP names its origin, so it must have one
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -28,6 +28,27 @@ def redact(text: str) -> str:
     return text
 
 
+def _masked(value: object) -> object:
+    return redact(value) if isinstance(value, str) else value
+
+
+def _mask(record: logging.LogRecord, message: str) -> None:
+    """Mask the secret in ``record`` keeping its arguments' shape: uvicorn's access log
+    formatter unpacks ``record.args`` (client, method, path, version, status), so emptying
+    them printed a traceback for every request that carried a token in its URL."""
+    record.msg = _masked(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(_masked(arg) for arg in record.args)
+    elif isinstance(record.args, dict):
+        record.args = {key: _masked(arg) for key, arg in record.args.items()}
+    try:
+        masked_in_place = redact(record.getMessage()) == record.getMessage()
+    except Exception:  # a masked argument no longer fits its format (%d): collapse instead
+        masked_in_place = False
+    if not masked_in_place:  # e.g. a secret split across arguments: keep only the masked text
+        record.msg, record.args = redact(message), ()
+
+
 def install_secret_redaction(*extra_secrets: str) -> None:
     """Mask secrets in all log records from now on (idempotent); ``extra_secrets`` are literal
     values without our prefixes, such as a configured bootstrap admin key."""
@@ -44,9 +65,8 @@ def install_secret_redaction(*extra_secrets: str) -> None:
                 message = record.getMessage()
             except Exception:  # a bad format string is the caller's bug; logging reports it later
                 return record
-            masked = redact(message)
-            if masked != message:
-                record.msg, record.args = masked, ()
+            if redact(message) != message:
+                _mask(record, message)
             return record
 
         logging.setLogRecordFactory(factory)

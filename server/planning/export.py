@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import shapely.wkt
 from shapely.errors import ShapelyError
 from shapely.geometry import mapping
 
+from voirie.server.csvsafe import SafeDictWriter
 from voirie.server.planning.model import Plan, PlanningInputError, ScenarioResult, Section
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def write_works_csv(plan: Plan, path: Path, scenarios: list[str] | None = None) 
     """Works of every scenario (or those named), one row per section treated."""
     path = Path(path)
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=WORK_COLUMNS)
+        writer = SafeDictWriter(handle, fieldnames=WORK_COLUMNS)
         writer.writeheader()
         for result in plan.results:
             if scenarios is None or result.scenario.name in scenarios:

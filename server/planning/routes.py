@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 class ScenarioIn(BaseModel):
     """One scenario of a request (see ``Scenario``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN budgets would poison the plan
     name: str = Field(min_length=1, max_length=80)
     kind: Literal["do_nothing", "budget", "hold", "target", "unconstrained"]
     annual_budgets: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list, max_length=10)
@@ -40,7 +40,7 @@ class ScenarioIn(BaseModel):
 class PlanCreate(BaseModel):
     """A scenario set: explicit ``scenarios``, or the default set built from ``budgets``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN budgets would poison the plan
     years: int = Field(default=5, ge=1, le=10)
     budgets: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list, max_length=10)
     scenarios: list[ScenarioIn] | None = Field(default=None, min_length=1, max_length=12)

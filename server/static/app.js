@@ -1,6 +1,8 @@
 // voirie map page: sections coloured by grade (MapLibre GL JS, served locally, no CDN).
 // Works offline on a plain background; a raster tile URL can be configured on the server.
 // window.VOIRIE_EMBED (standalone snapshot) holds API answers keyed by path.
+// Every value from the server is inserted as text through h() (DOM nodes, never innerHTML):
+// ids, names and labels come from devices and must never be read as markup.
 "use strict";
 
 const state = { map: null, config: null, colours: [], selected: null };
@@ -15,6 +17,30 @@ async function api(path, options) {
   const response = await fetch(path, options);
   if (!response.ok) throw new Error(path + ": HTTP " + response.status + " " + (await response.text()));
   return response.json();
+}
+
+// h("div", {class: "row", style: {background: c}, dataset: {det: id}}, "text", node, …): a DOM
+// element whose text children become text nodes (so "<img onerror=…>" stays text).
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "style") Object.assign(node.style, value);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(name, String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function fill(id, ...children) {
+  document.getElementById(id).replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
+}
+
+function swatch(colour) {
+  return h("span", { class: "swatch", style: { background: colour } });
 }
 
 function gradeColour(grade) {
@@ -85,11 +111,10 @@ function fillDamageClasses(geojson) {
 }
 
 function renderLegend() {
-  const items = state.colours.map((c, i) =>
-    `<div class="legend-row"><span class="swatch" style="background:${c}"></span>${(1 + 0.5 * i).toFixed(1)}–${(1.5 + 0.5 * i).toFixed(1)}</div>`);
-  items.push('<div class="legend-row"><span class="swatch" style="background:#9e9e9e"></span>not surveyed</div>');
-  document.getElementById("legend-items").innerHTML =
-    '<div class="muted">1 very good … 5 very poor</div>' + items.join("");
+  const rows = state.colours.map((c, i) =>
+    h("div", { class: "legend-row" }, swatch(c), `${(1 + 0.5 * i).toFixed(1)}–${(1.5 + 0.5 * i).toFixed(1)}`));
+  rows.push(h("div", { class: "legend-row" }, swatch("#9e9e9e"), "not surveyed"));
+  fill("legend-items", h("div", { class: "muted" }, "1 very good … 5 very poor"), rows);
   for (const name of ["grade_min", "grade_max"]) {
     const select = document.querySelector(`select[name=${name}]`);
     for (let g = 1; g <= 5; g += 0.5) select.add(new Option(g.toFixed(1), g));
@@ -100,60 +125,79 @@ async function renderSummary() {
   const s = await api("/api/v1/summary");
   const maxKm = Math.max(0.001, ...s.grade_steps.map((g) => g.km));
   const maxN = Math.max(1, ...s.pci_histogram.map((h) => h.sections));
-  const steps = s.grade_steps.map((g) => `<div class="bar-row"><span class="swatch" style="background:${g.colour}"></span>
-      <span class="bar" style="width:${(150 * g.km) / maxKm}px;background:${g.colour}"></span>${g.km.toFixed(2)} km</div>`);
-  const hist = s.pci_histogram.map((h) => `<div class="bar-row"><span style="width:52px">${h.from}–${h.to}</span>
-      <span class="bar" style="width:${(150 * h.sections) / maxN}px"></span>${h.sections}</div>`);
-  document.getElementById("summary-body").innerHTML =
-    `<div>${s.surveyed_km} of ${s.network_km} km surveyed · ${s.surveyed_sections}/${s.sections} sections ·
-     mean PCI ${s.mean_pci ?? "–"}</div><h2>km per grade</h2>${steps.join("")}<h2>PCI histogram (sections)</h2>${hist.join("")}`;
+  const bar = (width, colour) => h("span", { class: "bar", style: { width: `${width}px`, background: colour } });
+  const steps = s.grade_steps.map((g) => h("div", { class: "bar-row" }, swatch(g.colour),
+    bar((150 * g.km) / maxKm, g.colour), `${Number(g.km).toFixed(2)} km`));
+  const hist = s.pci_histogram.map((b) => h("div", { class: "bar-row" },
+    h("span", { style: { width: "52px" } }, `${b.from}–${b.to}`), bar((150 * b.sections) / maxN), String(b.sections)));
+  fill("summary-body", h("div", {}, `${s.surveyed_km} of ${s.network_km} km surveyed · ` +
+    `${s.surveyed_sections}/${s.sections} sections · mean PCI ${s.mean_pci ?? "–"}`),
+    h("h2", {}, "km per grade"), steps, h("h2", {}, "PCI histogram (sections)"), hist);
 }
 
 async function renderStreets() {
   const streets = (await api("/api/v1/streets")).sort((a, b) => b.grade - a.grade).slice(0, 10);
-  document.getElementById("streets-body").innerHTML = streets.map((s) =>
-    `<div class="legend-row"><span class="swatch" style="background:${gradeColour(s.grade)}"></span>
-     ${escapeHtml(s.street)} · grade ${s.grade} · PCI ${s.pci} · ${(s.length_m / 1000).toFixed(2)} km</div>`).join("")
-    || '<span class="muted">no graded street yet</span>';
+  const rows = streets.map((s) => h("div", { class: "legend-row" }, swatch(gradeColour(s.grade)),
+    `${s.street} · grade ${s.grade} · PCI ${s.pci} · ${(s.length_m / 1000).toFixed(2)} km`));
+  fill("streets-body", rows.length ? rows : h("span", { class: "muted" }, "no graded street yet"));
 }
 
-function escapeHtml(text) {
-  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+// Evidence photos may need a viewer key (photos_public false): fetched with the key from the
+// page and shown from a blob: URL, so the key never goes into a URL or an attribute.
+async function loadPhoto(img, url) {
+  const key = document.getElementById("apikey").value;
+  if (state.config.photos_public) { img.src = url; return; }
+  if (!key) { img.replaceWith(h("p", { class: "muted" }, "photo: enter a viewer key to see it")); return; }
+  const response = await fetch(url, { headers: { Authorization: "Bearer " + key } });
+  if (!response.ok) { img.replaceWith(h("p", { class: "muted" }, `photo: HTTP ${response.status}`)); return; }
+  img.src = URL.createObjectURL(await response.blob());
 }
 
-function photoHtml(frame) {
+function photo(frame) {
+  if (!frame.evidence_url || window.VOIRIE_EMBED) return null;
+  const W = frame.image_width, H = frame.image_height;
   const boxes = frame.detections.map((d) => {
-    const [x1, y1, x2, y2] = d.box_xyxy, W = frame.image_width, H = frame.image_height;
-    return `<div class="box ${d.review_status}" style="left:${(100 * x1) / W}%;top:${(100 * y1) / H}%;width:${(100 * (x2 - x1)) / W}%;height:${(100 * (y2 - y1)) / H}%">
-      <span>${escapeHtml(d.reviewed_class || d.class_name)} ${d.confidence.toFixed(2)}</span></div>`;
-  }).join("");
-  const img = frame.evidence_url && !window.VOIRIE_EMBED ? `<img src="${frame.evidence_url}" alt="blurred evidence ${frame.record_id}" loading="lazy">` : "";
-  return img ? `<div class="photo">${img}${boxes}</div>` : "";
+    const [x1, y1, x2, y2] = d.box_xyxy;
+    return h("div", { class: `box ${d.review_status}`, style: { left: `${(100 * x1) / W}%`, top: `${(100 * y1) / H}%`,
+                                                               width: `${(100 * (x2 - x1)) / W}%`, height: `${(100 * (y2 - y1)) / H}%` } },
+      h("span", {}, `${d.reviewed_class || d.class_name} ${Number(d.confidence).toFixed(2)}`));
+  });
+  const img = h("img", { alt: `blurred evidence ${frame.record_id}`, loading: "lazy" });
+  loadPhoto(img, frame.evidence_url).catch((err) => console.error("evidence photo:", err));
+  return h("div", { class: "photo" }, img, boxes);
 }
 
 function detectionList(frame) {
   // A static snapshot cannot write: review buttons only on the live server.
-  const buttons = (d) => window.VOIRIE_EMBED ? "" : ["confirm", "relabel", "reject"].map((a) =>
-    `<button data-det="${d.detection_id}" data-action="${a}">${a}</button>`).join(" ");
-  return frame.detections.map((d) => `<li>${escapeHtml(d.reviewed_class || d.class_name)} · conf ${d.confidence.toFixed(2)} ·
-      <em>${d.review_status}</em> ${buttons(d)}</li>`).join("");
+  const buttons = (d) => window.VOIRIE_EMBED ? [] : ["confirm", "relabel", "reject"].map((a) =>
+    [h("button", { dataset: { det: d.detection_id, action: a } }, a), " "]);
+  return h("ul", { class: "dets" }, frame.detections.map((d) => h("li", {},
+    `${d.reviewed_class || d.class_name} · conf ${Number(d.confidence).toFixed(2)} · `,
+    h("em", {}, d.review_status), " ", buttons(d))));
+}
+
+function row(label, ...value) {
+  return h("tr", {}, h("td", {}, label), h("td", {}, ...value));
 }
 
 async function showSection(sectionId) {
   const s = await api("/api/v1/sections/" + encodeURIComponent(sectionId));
   state.selected = sectionId;
   state.map.setFilter("selected", ["==", ["get", "section_id"], sectionId]);
-  const damage = Object.entries(s.damage || {}).map(([k, v]) => `${escapeHtml(k)} × ${v}`).join(", ") || "none";
-  const history = s.history.map((h) => `${h.surveyed_at.slice(0, 10)}: grade ${h.grade} (PCI ${h.pci})`).join("<br>");
-  const frames = s.frame_records.filter((f) => f.detections.length || f.evidence_url).map((f) =>
-    `${photoHtml(f)}<ul class="dets">${detectionList(f)}</ul>`).join("");
-  document.getElementById("details").innerHTML = `<h2>Section ${escapeHtml(s.section_id)}</h2>
-    <div><span class="grade-badge" style="background:${gradeColour(s.grade)}">${s.grade ?? "–"}</span> PCI <b>${s.pci ?? "–"}</b></div>
-    <table class="kv"><tr><td>street</td><td>${escapeHtml(s.street) || "–"} ${escapeHtml(s.road_class)}</td></tr>
-    <tr><td>length</td><td>${s.length_m} m × ${s.width_m} m</td></tr>
-    <tr><td>confidence</td><td>${s.confidence ?? "–"}</td></tr><tr><td>model</td><td>${escapeHtml(s.model_version) || "–"}</td></tr>
-    <tr><td>surveyed</td><td>${s.surveyed_at ? s.surveyed_at.slice(0, 16).replace("T", " ") : "never"} (${s.frames} frames)</td></tr>
-    <tr><td>damage</td><td>${damage}</td></tr><tr><td>history</td><td>${history || "–"}</td></tr></table>${frames}`;
+  const damage = Object.entries(s.damage || {}).map(([k, v]) => `${k} × ${v}`).join(", ") || "none";
+  const history = s.history.map((x) => [`${x.surveyed_at.slice(0, 10)}: grade ${x.grade} (PCI ${x.pci})`, h("br")]);
+  const frames = s.frame_records.filter((f) => f.detections.length || f.evidence_url)
+    .map((f) => [photo(f), detectionList(f)]);
+  const surveyed = s.surveyed_at ? s.surveyed_at.slice(0, 16).replace("T", " ") : "never";
+  fill("details", h("h2", {}, `Section ${s.section_id}`),
+    h("div", {}, h("span", { class: "grade-badge", style: { background: gradeColour(s.grade) } }, s.grade ?? "–"),
+      " PCI ", h("b", {}, s.pci ?? "–")),
+    h("table", { class: "kv" },
+      row("street", `${s.street || "–"} ${s.road_class || ""}`), row("length", `${s.length_m} m × ${s.width_m} m`),
+      row("confidence", s.confidence ?? "–"), row("model", s.model_version || "–"),
+      row("surveyed", `${surveyed} (${s.frames} frames)`), row("damage", damage),
+      row("history", history.length ? history : "–")),
+    frames);
   window.voirieSelectedSection = sectionId;
 }
 
@@ -190,14 +234,14 @@ function worksColour() {
 function renderWorksLegend(geojson) {
   const byYear = new Map();
   for (const f of geojson.features) {
-    const row = byYear.get(f.properties.year) || { calendar: f.properties.calendar_year, n: 0, cost: 0 };
-    row.n += 1; row.cost += f.properties.cost_eur;
-    byYear.set(f.properties.year, row);
+    const entry = byYear.get(f.properties.year) || { calendar: f.properties.calendar_year, n: 0, cost: 0 };
+    entry.n += 1; entry.cost += f.properties.cost_eur;
+    byYear.set(f.properties.year, entry);
   }
-  document.getElementById("works-legend-items").innerHTML = [...byYear.entries()].sort((a, b) => a[0] - b[0])
-    .map(([year, row]) => `<div class="legend-row"><span class="swatch" style="background:${WORK_YEAR_COLOURS[(year - 1) % 10]}"></span>` +
-      `${row.calendar}: ${row.n} works, ${Math.round(row.cost).toLocaleString()} €</div>`).join("")
-    || '<p class="muted">no works in this scenario</p>';
+  const rows = [...byYear.entries()].sort((a, b) => a[0] - b[0]).map(([year, entry]) =>
+    h("div", { class: "legend-row" }, swatch(WORK_YEAR_COLOURS[(year - 1) % 10]),
+      `${entry.calendar}: ${entry.n} works, ${Math.round(entry.cost).toLocaleString()} €`));
+  fill("works-legend-items", rows.length ? rows : h("p", { class: "muted" }, "no works in this scenario"));
 }
 
 async function loadWorks() {

@@ -20,7 +20,7 @@ STATUS = DeviceStatus(disk_free_bytes=1_000)
 def _bins(device_id: str, n: int = 2) -> list[dict]:
     start = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
     return [{"kind": "count_bin", "record": CountBin(
-        record_id=CountBin.make_id(device_id, "cam", "l1", "in", "car", start), device_id=device_id,
+        record_id=CountBin.make_id(device_id, "cam", "l1", "in", f"car{i}", start), device_id=device_id,
         camera_id="cam", line_id="l1", direction="in", class_name=f"car{i}", bin_start_utc=start,
         count=3).to_dict()} for i in range(n)]
 

@@ -89,8 +89,9 @@ def test_state_export_import_round_trip(live, tmp_path):
             assert other.sql(f"SELECT COUNT(*) FROM {table}") == live.sql(f"SELECT COUNT(*) FROM {table}")
         assert other.client.get("/api/v1/sections.csv").text == live.client.get("/api/v1/sections.csv").text
         record_id = live.sql("SELECT record_id FROM frames WHERE has_evidence = 1")[0][0]
-        assert other.client.get(f"/api/v1/evidence/{record_id}").content == \
-            live.client.get(f"/api/v1/evidence/{record_id}").content
+        restored = other.client.get(f"/api/v1/evidence/{record_id}", headers=other.admin)
+        assert restored.status_code == 200
+        assert restored.content == live.client.get(f"/api/v1/evidence/{record_id}", headers=live.admin).content
     finally:
         other.client.close()
         server.stop()

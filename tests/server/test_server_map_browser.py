@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 from shapely.geometry import LineString
 
-from voirie.server.snapshot import CHROMIUM_ARGS, chromium_path
+from voirie.server.snapshot import CHROMIUM_ARGS, chromium_path, wait_until
 from voirie.server.synthetic import evidence_jpeg, frames_along
 
 from .conftest import STREET
@@ -54,7 +54,7 @@ def _click_section(page, section_id: str, coordinate: list[float]) -> None:
         const r = document.getElementById('map').getBoundingClientRect();
         return [r.left + p.x, r.top + p.y]; }""", coordinate)
     page.mouse.click(*point)
-    page.wait_for_function("id => window.voirieSelectedSection === id", arg=section_id, timeout=45_000)
+    wait_until(page, "id => window.voirieSelectedSection === id", 45_000, arg=section_id)
 
 
 def test_map_page_offline_renders_and_shows_details(live, browser):
@@ -68,26 +68,27 @@ def test_map_page_offline_renders_and_shows_details(live, browser):
     target = max(features, key=lambda f: sum(f["properties"]["damage"].values()))
     page, outside, errors = _offline_page(browser, live.url)
     page.goto(live.url + "/")
-    page.wait_for_function("window.voirieReady === true", timeout=90_000)
+    wait_until(page, "window.voirieReady === true", 90_000)
     assert page.evaluate("window.voirieSectionsRendered") == len(features)
     rendered = page.evaluate("window.voirieMap.queryRenderedFeatures({layers: ['sections']}).length")
     assert rendered > 0  # drawn on the WebGL canvas, not only loaded
     middle = list(LineString(target["geometry"]["coordinates"]).interpolate(0.5, normalized=True).coords[0])
+    # Photos need a viewer key (public_photos is off): the inspector's key fetches them.
+    page.fill("#apikey", live.key("inspector")["Authorization"].split()[1])
     _click_section(page, target["id"], middle)
     details = page.inner_text("#details")
     assert target["id"] in details and f"PCI {target['properties']['pci']}" in details
     assert f"({target['properties']['frames']} frames)" in details
     assert f"model\t{target['properties']['model_version']}" in details  # the model behind the grade
     assert page.locator("#details .photo .box").count() == sum(target["properties"]["damage"].values())
-    page.wait_for_function("[...document.querySelectorAll('#details img')].every(i => i.complete && i.naturalWidth > 0)", timeout=45_000)
+    wait_until(page, "[...document.querySelectorAll('#details img')].every(i => i.complete && i.naturalWidth > 0)", 45_000)
     assert "km per grade" in page.inner_text("#summary")
     assert "(unnamed)" in page.inner_text("#streets")  # derived sections have no street name
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "server-map.png"))
     # An inspector rejects a detection from the page: it is marked and the grade recomputes.
-    page.fill("#apikey", live.key("inspector")["Authorization"].split()[1])
     page.click("#details button[data-action=reject] >> nth=0")
-    page.wait_for_function("document.querySelector('#details').innerText.includes('rejected')", timeout=45_000)
+    wait_until(page, "document.querySelector('#details').innerText.includes('rejected')", 45_000)
     assert live.sql("SELECT COUNT(*) FROM reviews WHERE action = 'reject'") == [(1,)]
     assert outside == [] and errors == []
 
@@ -100,8 +101,8 @@ def test_map_filters_by_grade(live, browser):
     assert 0 < len(poor) < len(features)
     page, outside, errors = _offline_page(browser, live.url)
     page.goto(live.url + "/")
-    page.wait_for_function("window.voirieReady === true", timeout=90_000)
+    wait_until(page, "window.voirieReady === true", 90_000)
     page.select_option("select[name=grade_min]", "3")
     page.click("#filters button[type=submit]")
-    page.wait_for_function(f"window.voirieSectionsRendered === {len(poor)}", timeout=45_000)
+    wait_until(page, f"window.voirieSectionsRendered === {len(poor)}", 45_000)
     assert outside == [] and errors == []

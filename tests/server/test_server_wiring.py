@@ -9,6 +9,7 @@ from rich.console import Console
 
 from voirie.demo import DemoContext, serve_until_interrupted
 from voirie.records import CountBin
+from voirie.server.snapshot import wait_until
 from voirie.server.synthetic import frames_along
 
 from .conftest import STREET, start_server
@@ -122,10 +123,10 @@ def test_map_toggles_the_planned_works_layer(live, browser):  # noqa: F811 - fix
                      headers=live.admin).raise_for_status()
     page, outside, errors = _offline_page(browser, live.url)
     page.goto(live.url + "/")
-    page.wait_for_function("window.voirieReady === true && window.voirieWorksRendered !== undefined", timeout=90_000)
+    wait_until(page, "window.voirieReady === true && window.voirieWorksRendered !== undefined", 90_000)
     assert page.evaluate("window.voirieWorksRendered") == funded["works_count"]
     assert page.is_hidden("#works-legend") and "approved" in page.inner_text("#works-toggle")
     page.check("#show-works")
-    page.wait_for_function("window.voirieMap.queryRenderedFeatures({layers: ['works']}).length > 0", timeout=45_000)
+    wait_until(page, "window.voirieMap.queryRenderedFeatures({layers: ['works']}).length > 0", 45_000)
     assert "works" in page.inner_text("#works-legend")
     assert outside == [] and errors == []

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 
+import httpx
 import pytest
 
 from voirie.edge.outbox import Outbox
 from voirie.edge.sync import SyncSettings, SyncWorker
 
-from .conftest import count_bins, exactly_once, frame_records, jpeg_bytes, register_device
+from .conftest import ADMIN_KEY, count_bins, exactly_once, frame_records, jpeg_bytes, register_device
 
 
 def settings_for(server, **overrides) -> SyncSettings:  # noqa: ANN001 - fixture object
@@ -141,3 +143,51 @@ def test_revoked_token_keeps_records_and_evidence_and_says_why(tmp_path, server,
         stats = outbox.stats()
     assert result.failed_batches == 1 and (stats.pending_records, stats.pending_evidence) == (3, 3)
     assert "token (401)" in caplog.text and "vdt_not-a-real-token" not in caplog.text
+
+
+def test_a_record_refused_alike_again_and_again_is_quarantined_and_counted(tmp_path, server):
+    """A refusal naming no record (here a 409: an older server let car-9 squat one of car-1's
+    ids) must not block the outbox for ever: after ``max_identical_refusals`` alike the worker
+    sends records one at a time, then sets the one at fault aside and says so in its heartbeat."""
+    from voirie.edge.fleet import DeviceStatus, FleetClient
+
+    records = frame_records(10)
+    squatted = records[4].record_id
+    with sqlite3.connect(server.data_dir / "voirie.sqlite3") as conn:
+        conn.execute("INSERT INTO frames (record_id, device_id, survey_id, camera_id, sequence, time_utc, lat, lon, "
+                     "image_width, image_height, has_evidence, record_json, received_at) VALUES "
+                     "(?, 'car-9', 's', 'c', 0, '2026-01-01 00:00:00', 0, 0, 1, 1, 0, '{}', '2026-01-01 00:00:00')",
+                     (squatted,))
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put_many([(r, None) for r in records])
+        worker = SyncWorker(outbox, settings_for(server, max_identical_refusals=3))
+        reports = [worker.sync_once() for _ in range(2)]
+        assert outbox.stats().pending_records == 10  # refused alike twice: still retried as a batch
+        reports += [worker.sync_once() for _ in range(6)]
+        stats = outbox.stats()
+        worker.close()
+    # Twice as a batch (the third refusal splits it), twice alone (the third quarantines it).
+    assert sum(r.failed_batches for r in reports) == 2 + 2
+    assert (stats.pending_records, stats.quarantined_records) == (0, 1)
+    assert sorted(server.stored_ids()) == sorted([r.record_id for r in records])  # the 9 + the squatted row
+    assert server.sql(f"SELECT device_id FROM frames WHERE record_id = '{squatted}'") == [("car-9",)]
+    status = DeviceStatus.collect(tmp_path, outbox_stats=stats)
+    client = FleetClient(server.url, "car-1", server.token)
+    try:
+        client.heartbeat(status)
+    finally:
+        client._client.close()
+    devices = httpx.get(f"{server.url}/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+    assert next(d for d in devices if d["device_id"] == "car-1")["quarantined_records"] == 1
+
+
+def test_server_errors_never_quarantine(tmp_path, server):
+    """5xx, 429 and 401 are the server's or the token's state, not the record's: never set aside."""
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.put(frame_records(1)[0])
+        bad = settings_for(server, max_identical_refusals=1)
+        worker = SyncWorker(outbox, SyncSettings(**{**bad.__dict__, "token": "vdt_wrong"}))
+        for _ in range(4):
+            worker.sync_once()
+        worker.close()
+        assert (outbox.stats().pending_records, outbox.stats().quarantined_records) == (1, 0)

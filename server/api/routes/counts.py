@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import PlainTextResponse
@@ -19,6 +18,7 @@ from sqlalchemy import DateTime, column, select, table
 from sqlalchemy.orm import Session
 
 from voirie.server import mobility
+from voirie.server.api.params import UtcTime, verify_time_zone
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +70,14 @@ def _load(session: Session, camera_id: str | None, line_id: str | None, start: d
 
 Camera = Annotated[str | None, Query(max_length=64, description="camera id")]
 Line = Annotated[str | None, Query(max_length=64, description="counting line id")]
-Start = Annotated[datetime | None, Query(description="from (inclusive, ISO 8601; naive = UTC)")]
-End = Annotated[datetime | None, Query(description="to (exclusive)")]
+Start = Annotated[UtcTime | None, Query(description="from (inclusive, ISO 8601; naive = UTC)")]
+End = Annotated[UtcTime | None, Query(description="to (exclusive)")]
 Tz = Annotated[str, Query(max_length=64, description="IANA time zone for hours and days")]
 Classes = Annotated[list[str] | None, Query(description="only these classes")]
 
 
 def _tz(tz: str) -> str:
-    try:
-        ZoneInfo(tz)
-    except (ValueError, ZoneInfoNotFoundError):
-        raise HTTPException(status_code=422, detail=f"unknown time zone {tz!r}") from None
-    return tz
+    return verify_time_zone(tz)
 
 
 def _add_bin_routes(router: APIRouter, SessionDep: Any) -> None:
@@ -127,8 +123,8 @@ def _add_view_routes(router: APIRouter, SessionDep: Any) -> None:
         return [asdict(t) | {"day": t.day.isoformat()} for t in totals]
 
     @router.get("/compare")
-    def compare(session: SessionDep, before_start: datetime, before_end: datetime, after_start: datetime,
-                after_end: datetime, camera_id: Camera = None, line_id: Line = None) -> list[dict[str, Any]]:
+    def compare(session: SessionDep, before_start: UtcTime, before_end: UtcTime, after_start: UtcTime,
+                after_end: UtcTime, camera_id: Camera = None, line_id: Line = None) -> list[dict[str, Any]]:
         """Per-class traffic per watched day before and after (e.g. a new cycle lane)."""
         before = (_aware(before_start), _aware(before_end))
         after = (_aware(after_start), _aware(after_end))

@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, HTTPException
+from fastapi import Path as PathParam
 from voirie.server import crud
 from voirie.server.api.deps import AdminDep, SessionDep, SettingsDep
 from voirie.server.fleet import device_listing
-from voirie.server.models import (ApiKeyCreate, ApiKeyCreated, Device, DeviceCreate, DeviceCreated, DeviceFleetPublic,
-                                  DevicePublic, utcnow)
+from voirie.server.models import (ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Device, DeviceCreate,
+                                  DeviceCreated, DeviceFleetPublic, DevicePublic, utcnow)
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["devices"])
 
 
-@router.post("/devices", status_code=201, response_model=DeviceCreated, summary="Register a device (admin)")
+@router.post("/devices", status_code=201, response_model=DeviceCreated, responses={409: {}},
+             summary="Register a device, or again after its revocation (admin)")
 def register_device(device_in: DeviceCreate, session: SessionDep, _: AdminDep) -> DeviceCreated:
-    """Register a device (admin)."""
+    """Register a device (admin); a revoked device id gets a new token."""
     try:
         return crud.create_device(session, device_in)
     except crud.DeviceExistsError as error:
@@ -45,3 +47,19 @@ def revoke_device(device_id: str, session: SessionDep, _: AdminDep) -> Device:
 def create_api_key(key_in: ApiKeyCreate, session: SessionDep, _: AdminDep) -> ApiKeyCreated:
     """Create a person's API key (admin)."""
     return crud.create_api_key(session, key_in.name, key_in.role)
+
+
+@router.get("/api-keys", response_model=list[ApiKeyPublic], summary="List people's API keys (admin)")
+def list_api_keys(session: SessionDep, _: AdminDep) -> list[ApiKey]:
+    """List people's API keys: id, name, role, creation time (admin; secrets are never shown)."""
+    return crud.list_api_keys(session)
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyPublic, responses={404: {}, 409: {}},
+               summary="Revoke a person's API key at once (admin)")
+def revoke_api_key(session: SessionDep, admin: AdminDep, key_id: int = PathParam(ge=1, le=2**63 - 1)) -> ApiKey:
+    """Revoke a person's API key (admin): it fails on the next request; not the key in use."""
+    try:
+        return crud.revoke_api_key(session, key_id, by=admin)
+    except crud.KeyRevocationError as error:
+        raise HTTPException(status_code=error.status, detail=str(error)) from error

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
-from voirie.server.api.deps import DeviceDep, ReaderDep, SessionDep, SettingsDep
+from voirie.server.api.deps import DeviceDep, PhotoReaderDep, SessionDep, SettingsDep
+from voirie.server.ingest import SAFE_ID
 from voirie.server.models import FrameRow
+from voirie.server.photos import EvidenceError, reencode_evidence
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["evidence"])
@@ -20,9 +23,9 @@ _JPEG_BODY = {"requestBody": {"required": True, "content": {"image/jpeg": {
 
 
 def _evidence_path(settings: SettingsDep, record_id: str) -> Path:
-    # record ids are UUIDs made by the device; refuse anything that could leave the folder.
-    if not record_id.replace("-", "").isalnum():
-        raise HTTPException(status_code=422, detail=f"record_id must be alphanumeric with dashes, got {record_id!r}")
+    # record ids are UUIDs derived from the record; refuse anything that could leave the folder.
+    if not SAFE_ID.match(record_id) or not record_id.replace("-", "").isalnum():
+        raise HTTPException(status_code=422, detail="record_id must be a record's UUID (hex digits and dashes)")
     return settings.evidence_dir / f"{record_id}.jpg"
 
 
@@ -45,6 +48,11 @@ async def put_evidence(record_id: str, request: Request, device: DeviceDep, sess
         raise HTTPException(status_code=404, detail=f"no frame record {record_id!r}; ingest the record first")
     if frame.device_id != device.device_id:
         raise HTTPException(status_code=403, detail="a device may only upload evidence for its own records")
+    try:
+        # Stored as the server encodes it, never as uploaded (hidden payloads, bombs).
+        body = await run_in_threadpool(reencode_evidence, body, settings.evidence_max_pixels)
+    except EvidenceError as error:
+        raise HTTPException(status_code=error.status, detail=str(error)) from error
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part")
     partial.write_bytes(body)
@@ -53,10 +61,10 @@ async def put_evidence(record_id: str, request: Request, device: DeviceDep, sess
     session.commit()
 
 
-@router.get("/evidence/{record_id}", response_class=FileResponse, responses={404: {}},
+@router.get("/evidence/{record_id}", response_class=FileResponse, responses={401: {}, 404: {}, 422: {}},
             summary="The blurred JPEG of a frame record")
-def get_evidence(record_id: str, settings: SettingsDep, _: ReaderDep) -> FileResponse:
-    """The blurred JPEG of a frame record."""
+def get_evidence(record_id: str, settings: SettingsDep, _: PhotoReaderDep) -> FileResponse:
+    """The blurred JPEG of a frame record (a viewer key unless ``public_photos``)."""
     path = _evidence_path(settings, record_id)
     if not path.is_file():
         raise HTTPException(status_code=404, detail=f"no evidence for {record_id!r}")

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import shapely
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import FileResponse
 from sqlalchemy import select
+from starlette.background import BackgroundTask
 
 from voirie.server.api.deps import AdminDep, ConditionsDep, ReaderDep, SessionDep, SettingsDep
 from voirie.server.gpkg import write_geopackage
-from voirie.server.models import DetectionRow, FrameRow
-from voirie.server.queries import SectionFilter, properties, select_sections
+from voirie.server.models import DetectionRow, FrameRow, Section
+from voirie.server.queries import COLUMNS, SectionFilter, properties
 from voirie.server.state import StateImportError, export_state, import_state
 
 logger = logging.getLogger(__name__)
@@ -27,31 +32,55 @@ DETECTION_COLUMNS = {"detection_id": "TEXT", "record_id": "TEXT", "section_id": 
                      "confidence": "REAL", "review_status": "TEXT", "time_utc": "TEXT", "model_version": "TEXT"}
 
 
-def _gpkg_response(write) -> Response:  # noqa: ANN001 - callable(path) -> Path
-    with tempfile.TemporaryDirectory() as folder:
-        data = write(Path(folder) / "export.gpkg").read_bytes()
-    return Response(data, media_type="application/geopackage+sqlite3",
-                    headers={"Content-Disposition": 'attachment; filename="voirie.gpkg"'})
+# Rows are fetched from the database in chunks of this many while the file is written.
+CHUNK_ROWS = 1000
+
+
+def _gpkg_response(write: Callable[[Path], Path]) -> FileResponse:
+    """Write the GeoPackage to a temporary file and stream it; the file goes after sending."""
+    folder = tempfile.mkdtemp(prefix="voirie-gpkg-")
+    try:
+        path = write(Path(folder) / "export.gpkg")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(path, media_type="application/geopackage+sqlite3", filename="voirie.gpkg",
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+
+def _section_features(session: SessionDep) -> Iterator[tuple[Any, dict[str, Any]]]:
+    query = select(*COLUMNS).order_by(Section.section_id).execution_options(yield_per=CHUNK_ROWS)
+    for r in session.execute(query):
+        yield shapely.from_wkt(r.geometry_wkt), {**properties(r), "section_id": r.section_id}
 
 
 @router.get("/exports/sections.gpkg", summary="Sections as a GeoPackage layer (opens in QGIS)")
-def sections_gpkg(session: SessionDep, _: ReaderDep) -> Response:
+def sections_gpkg(session: SessionDep, _: ReaderDep) -> FileResponse:
     """Sections as a GeoPackage layer (opens in QGIS)."""
-    rows = select_sections(session, SectionFilter())
-    features = [(shapely.from_wkt(r.geometry_wkt), {**properties(r), "section_id": r.section_id}) for r in rows]
-    return _gpkg_response(lambda path: write_geopackage(path, "sections", "LINESTRING", features, SECTION_COLUMNS))
+    return _gpkg_response(lambda path: write_geopackage(path, "sections", "LINESTRING", _section_features(session),
+                                                        SECTION_COLUMNS))
+
+
+def _detection_features(session: SessionDep) -> Iterator[tuple[Any, dict[str, Any]]]:
+    # Named columns only: selecting the FrameRow entity would load the frame's whole record
+    # JSON once per detection (memory grew with the square of detections per frame).
+    query = (select(DetectionRow.detection_id, DetectionRow.record_id, DetectionRow.class_name,
+                    DetectionRow.reviewed_class, DetectionRow.confidence, DetectionRow.review_status,
+                    FrameRow.lon, FrameRow.lat, FrameRow.section_id, FrameRow.time_utc, FrameRow.model_version)
+             .join(FrameRow, FrameRow.record_id == DetectionRow.record_id)
+             .execution_options(yield_per=CHUNK_ROWS))
+    for r in session.execute(query):
+        yield shapely.Point(r.lon, r.lat), {
+            "detection_id": r.detection_id, "record_id": r.record_id, "section_id": r.section_id,
+            "class_name": r.reviewed_class or r.class_name, "confidence": r.confidence,
+            "review_status": r.review_status, "time_utc": r.time_utc.isoformat(), "model_version": r.model_version}
 
 
 @router.get("/exports/detections.gpkg", summary="Detections as a GeoPackage point layer")
-def detections_gpkg(session: SessionDep, _: ReaderDep) -> Response:
-    """Detections as a GeoPackage point layer."""
-    query = select(DetectionRow, FrameRow).join(FrameRow, FrameRow.record_id == DetectionRow.record_id)
-    features = [(shapely.Point(f.lon, f.lat),
-                 {"detection_id": d.detection_id, "record_id": d.record_id, "section_id": f.section_id,
-                  "class_name": d.reviewed_class or d.class_name, "confidence": d.confidence,
-                  "review_status": d.review_status, "time_utc": f.time_utc.isoformat(),
-                  "model_version": f.model_version}) for d, f in session.execute(query)]
-    return _gpkg_response(lambda path: write_geopackage(path, "detections", "POINT", features, DETECTION_COLUMNS))
+def detections_gpkg(session: SessionDep, _: ReaderDep) -> FileResponse:
+    """Detections as a GeoPackage point layer (written in bounded memory)."""
+    return _gpkg_response(lambda path: write_geopackage(path, "detections", "POINT", _detection_features(session),
+                                                        DETECTION_COLUMNS))
 
 
 @router.get("/exports/state.zip", summary="Full server state in open formats (admin)")

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from voirie.records import Heartbeat
 from voirie.server import fleet, fleet_rollout
 from voirie.server.api.deps import AdminDep, DeviceDep, SessionDep, SettingsDep
+from voirie.server.ingest import unstorable
 from voirie.server.models import (Device, FleetModel, FleetModelPublic, HeartbeatReply, ModelOfferRow, ModelUpload,
                                   OfferCreate, OfferPublic, utcnow)
 
@@ -30,6 +31,9 @@ def _http(error: fleet_rollout.RolloutError | fleet.FleetScopeError) -> HTTPExce
 def post_heartbeat(heartbeat: Heartbeat, device: DeviceDep, session: SessionDep,
                    settings: SettingsDep) -> HeartbeatReply:
     """Store the heartbeat of the token's device; answer with the skew seen and any pending offer."""
+    problem = unstorable(heartbeat.model_dump())
+    if problem is not None:
+        raise HTTPException(status_code=422, detail=f"{problem[0]}: {problem[1]}")
     received_at = utcnow()
     try:
         return fleet.record_heartbeat(session, device.device_id, heartbeat, received_at, settings.heartbeat_history)

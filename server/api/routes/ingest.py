@@ -18,7 +18,6 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
 
 
-
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:
     """The JSON schema with ``$defs`` references replaced by their definitions (the body
     is read raw for speed, so FastAPI does not register the model in components)."""
@@ -56,7 +55,8 @@ async def ingest(request: Request, device: DeviceDep, session: SessionDep, setti
     body = await _read_body(request, settings.max_body_bytes)
     try:
         # Parsing and the database work are synchronous: run them off the event loop.
-        result = await run_in_threadpool(ingest_batch, session, body, device.device_id, settings.max_batch_records)
+        result = await run_in_threadpool(ingest_batch, session, body, device.device_id, settings.max_batch_records,
+                                          settings.max_detections_per_record)
     except IngestError as error:
         return JSONResponse(status_code=error.status, content={"detail": error.errors})
     return IngestResponse(batch_id=result.batch_id, accepted=result.accepted,

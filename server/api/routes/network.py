@@ -32,6 +32,7 @@ async def import_network(request: Request, session: SessionDep, settings: Settin
             sections = store_network(session, read_network(path), settings)
         except NetworkError as error:
             session.rollback()
-            raise HTTPException(status_code=400, detail=str(error)) from error
+            # Name the upload, not the temporary file it was written to.
+            raise HTTPException(status_code=400, detail=str(error).replace(str(path), "network")) from error
     session.commit()
     return {"sections": sections}

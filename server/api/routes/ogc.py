@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -60,7 +61,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2] or values[1] > values[3]:
         raise HTTPException(status_code=400, detail=f"bbox must be minLon,minLat,maxLon,maxLat; got {text!r}")
     return values  # type: ignore[return-value]
 
@@ -74,18 +75,22 @@ def _links(request: Request, matched: int, returned: int, limit: int, offset: in
 
 
 def _detection_items(session: SessionDep, bbox: tuple | None, limit: int, offset: int) -> tuple[str, int, int]:
-    query = select(DetectionRow, FrameRow).join(FrameRow, FrameRow.record_id == DetectionRow.record_id)
+    # Named columns, not the FrameRow entity: that would load the frame's record JSON per detection.
+    query = (select(DetectionRow.detection_id, DetectionRow.record_id, DetectionRow.class_name,
+                    DetectionRow.reviewed_class, DetectionRow.confidence, DetectionRow.review_status,
+                    FrameRow.lon, FrameRow.lat, FrameRow.section_id, FrameRow.time_utc)
+             .join(FrameRow, FrameRow.record_id == DetectionRow.record_id))
     if bbox is not None:
         query = query.where(FrameRow.lon >= bbox[0], FrameRow.lat >= bbox[1], FrameRow.lon <= bbox[2],
                             FrameRow.lat <= bbox[3])
     matched = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(DetectionRow.detection_id).offset(offset).limit(limit)).all()
-    features = [{"type": "Feature", "id": d.detection_id,
-                 "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
-                 "properties": {"record_id": d.record_id, "section_id": f.section_id,
-                                "class_name": d.reviewed_class or d.class_name, "confidence": d.confidence,
-                                "review_status": d.review_status, "time_utc": f.time_utc.isoformat()}}
-                for d, f in rows]
+    features = [{"type": "Feature", "id": r.detection_id,
+                 "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                 "properties": {"record_id": r.record_id, "section_id": r.section_id,
+                                "class_name": r.reviewed_class or r.class_name, "confidence": r.confidence,
+                                "review_status": r.review_status, "time_utc": r.time_utc.isoformat()}}
+                for r in rows]
     return json.dumps(features), matched, len(rows)
 
 

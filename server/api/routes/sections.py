@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 from collections import defaultdict
@@ -13,8 +12,10 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import select
 
 from voirie.server.api.deps import AdminDep, ConditionsDep, ReaderDep, SessionDep, SettingsDep
+from voirie.server.api.params import UtcTime
 from voirie.server.condition import GRADE_COLOURS
 from voirie.server.crud import set_meta
+from voirie.server.csvsafe import SafeDictWriter
 from voirie.server.models import DetectionRow, FrameRow, Section, SectionHistory
 from voirie.server.queries import SectionFilter, feature_collection, feature_texts, properties, select_sections
 
@@ -34,7 +35,7 @@ def _filter(grade_min: float | None, grade_max: float | None, damage_class: str 
 @router.get("/sections.geojson", summary="Sections with their condition (GeoJSON)")
 def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
                      grade_max: float | None = Query(None, ge=1, le=5), damage_class: str | None = None,
-                     surveyed_from: datetime | None = None, surveyed_to: datetime | None = None) -> Response:
+                     surveyed_from: UtcTime | None = None, surveyed_to: UtcTime | None = None) -> Response:
     """Sections with their condition (GeoJSON)."""
     f = _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to)
     body = conditions.cached(generation, f"geojson/{f}",
@@ -46,7 +47,7 @@ def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation:
 def sections_csv(session: SessionDep, _: ReaderDep) -> Response:
     """Sections with their condition (CSV, WKT geometry)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer = SafeDictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in select_sections(session, SectionFilter()):
         writer.writerow({**properties(row), "section_id": row.section_id, "geometry_wkt": row.geometry_wkt})
@@ -153,4 +154,4 @@ def recompute(session: SessionDep, conditions: ConditionsDep, _: AdminDep) -> di
 def map_config(settings: SettingsDep) -> dict[str, Any]:
     """Settings the map page needs."""
     return {"tile_url": settings.tile_url, "tile_attribution": settings.tile_attribution,
-            "grade_colours": list(GRADE_COLOURS)}
+            "grade_colours": list(GRADE_COLOURS), "photos_public": settings.public_read and settings.public_photos}
