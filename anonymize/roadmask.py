@@ -1,10 +1,10 @@
-"""Over-masking of the road surface on the sample drive (the damage model needs those pixels).
+"""Over-masking of road damage on the sample drive (the damage model needs those pixels).
 
-The anonymized frame is what the damage model sees, so every blurred pixel of asphalt is
-evidence lost. On the rendered sample drive the road area is known exactly: the trapezoid
-of the road (|x| <= ROAD_HALF_M) between VIEW_NEAR_M and VIEW_FAR_M, minus the true face
-and plate boxes (and the car/person standing on it). Per frame we report the share of road
-pixels masked, and whether the true face/plate box is protected (>= 90 % masked).
+The anonymized frame is what the damage model sees, so every blurred pixel of damaged
+asphalt is evidence lost. The sample drive's frames are real road photos with human
+damage labels (``truth.json``): per frame we report the share of the labelled damage
+boxes masked (minus the pasted face and plate and the person/car around them), and
+whether the true face/plate box is protected (>= 90 % masked).
 """
 
 from __future__ import annotations
@@ -24,17 +24,13 @@ from voirie.anonymize.maskers import expanded_boxes
 logger = logging.getLogger(__name__)
 
 
-def road_mask(width: int, height: int) -> np.ndarray:
-    """Boolean HxW: the sample drive's road surface (its camera geometry, straight road)."""
-    from voirie.capture import sample_drive as cfg
-    from voirie.capture.sample_scene import project
-
-    half, near, far = cfg.ROAD_HALF_M, cfg.VIEW_NEAR_M, cfg.VIEW_FAR_M
-    corners = [project(near, -half, 0.0), project(far, -half, 0.0), project(far, half, 0.0), project(near, half, 0.0)]
-    polygon = np.array([[u, v] for u, v, _ in corners], np.float64)
-    mask = np.zeros((height, width), np.uint8)
-    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
-    return mask.astype(bool)
+def damage_mask(damage: list[dict], width: int, height: int) -> np.ndarray:
+    """Boolean HxW: the labelled damage boxes (``{"xyxy": [x0, y0, x1, y1]}``) of one frame."""
+    mask = np.zeros((height, width), bool)
+    for item in damage:
+        x0, y0, x1, y1 = (int(round(v)) for v in item["xyxy"])
+        mask[max(0, y0):y1, max(0, x0):x1] = True
+    return mask
 
 
 @dataclass(frozen=True)
@@ -42,7 +38,7 @@ class FrameResult:
     """One frame: road share masked (outside the true boxes) and protection of the true boxes."""
 
     index: int
-    road_masked: float
+    road_masked: float  # share of the labelled road damage masked
     face: bool | None  # None: no face in this frame
     plate: bool | None
 
@@ -50,7 +46,8 @@ class FrameResult:
 def measure_frame(
     anonymizer: Anonymizer, pixels: np.ndarray, truth: dict, road: np.ndarray
 ) -> tuple[float, bool | None, bool | None]:
-    """Masked share of the road surface (true objects excluded) and face/plate protection."""
+    """Masked share of ``road`` (the pixels the damage model needs; true objects excluded) and
+    face/plate protection."""
     detections = anonymizer.detect(pixels)
     margin = getattr(anonymizer.masker, "margin", 0.0)
     masked = np.zeros(pixels.shape[:2], bool)
@@ -81,20 +78,20 @@ def _core(box: list[int], inset: float) -> np.ndarray:
 
 def measure_drive(anonymizer: Anonymizer, video: Path, truth_path: Path, stride: int = 1) -> list[FrameResult]:
     """Run the anonymizer's detectors over every ``stride``-th frame of the sample drive."""
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))["per_frame"]
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    per_frame, photos = truth["per_frame"], truth["photos"]
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise ValueError(f"cannot read video {video}")
     results, index = [], 0
-    road = None
     try:
         while True:
             ok, pixels = capture.read()
-            if not ok or index >= len(truth):
+            if not ok or index >= len(per_frame):
                 break
             if index % stride == 0:
-                road = road if road is not None else road_mask(pixels.shape[1], pixels.shape[0])
-                share, face, plate = measure_frame(anonymizer, pixels, truth[index], road)
+                damage = damage_mask(photos[per_frame[index]["photo"]]["damage"], pixels.shape[1], pixels.shape[0])
+                share, face, plate = measure_frame(anonymizer, pixels, per_frame[index], damage)
                 results.append(FrameResult(index, share, face, plate))
             index += 1
     finally:
@@ -103,7 +100,7 @@ def measure_drive(anonymizer: Anonymizer, video: Path, truth_path: Path, stride:
 
 
 def summarize(results: list[FrameResult]) -> dict[str, float | int | None]:
-    """Mean and max road share masked, frames over 1 %, face/plate recall over frames showing them."""
+    """Mean and max share of road damage masked, frames over 1 %, face/plate recall over frames showing them."""
     shares = np.array([r.road_masked for r in results])
     faces = [r.face for r in results if r.face is not None]
     plates = [r.plate for r in results if r.plate is not None]

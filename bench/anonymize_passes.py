@@ -79,15 +79,17 @@ def labelled_images(folder: Path) -> list[tuple[np.ndarray, list]]:
     return items
 
 
-def drive_frames(stride: int) -> list[tuple[np.ndarray, list]]:
-    """Sample-drive frames that show a face or a plate, with their true boxes (face: its core)."""
+def drive_frames(stride: int, damage: bool = False) -> list[tuple[np.ndarray, list]]:
+    """Sample-drive frames that show a face or a plate, with their true boxes (face: its core);
+    with ``damage``, also the labelled road damage of the photo each frame shows (class 2)."""
     import cv2
 
     from voirie.anonymize.roadmask import FACE_INSET, _core
     from voirie.capture.sample_drive import make_sample_drive
 
     drive = make_sample_drive()
-    truth = json.loads(drive.truth.read_text(encoding="utf-8"))["per_frame"]
+    drive_truth = json.loads(drive.truth.read_text(encoding="utf-8"))
+    truth, photos = drive_truth["per_frame"], drive_truth["photos"]
     capture, items = cv2.VideoCapture(str(drive.video)), []
     for index, frame_truth in enumerate(truth):
         ok, pixels = capture.read()
@@ -96,7 +98,8 @@ def drive_frames(stride: int) -> list[tuple[np.ndarray, list]]:
         labels = [(c, _core(frame_truth[k], inset)) for c, k, inset in ((0, "face_xyxy", FACE_INSET), (1, "plate_xyxy", 0.0))
                   if frame_truth.get(k)]
         if labels and index % stride == 0:
-            items.append((pixels, labels))
+            road = [(2, np.asarray(d["xyxy"], float)) for d in photos[frame_truth["photo"]]["damage"]] if damage else []
+            items.append((pixels, labels + road))
     capture.release()
     return items
 

@@ -1,4 +1,4 @@
-"""Road surface masked by the anonymizer on the sample drive, vs face/plate protection.
+"""Labelled road damage masked by the anonymizer on the sample drive (real photos), vs face/plate protection.
 
     nice -n 10 .venv/bin/python bench/anonymize_road.py [--stride 2] [--plate-model fp32]
 

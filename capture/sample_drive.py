@@ -1,14 +1,14 @@
 """The sample drive: a short road video and its GNSS track, generated deterministically.
 
-So the survey (and the demo) run with no camera and no GPS receiver, the project renders
-its own drive: a forward camera over a procedural asphalt road with lane markings and
-pavement damage painted at known places, a pedestrian (a real, public-domain face, see
-``capture/assets/SOURCE.md``) and a parked car with a made-up plate, a stop at a junction
-and a right turn. The GNSS track (NMEA and GPX, 10 Hz, seeded noise) covers the same
-drive with the same clock as the video. ``truth.json`` says where everything is.
-
-The road is drawn once as a top-down texture "unrolled" along the path (so the turn is
-in the track, not in the picture) and each frame is one perspective warp of it.
+So the survey (and the demo) run with no camera and no GPS receiver, the project builds
+its own drive from real road photos shipped with it (``capture/sample_photos``, MIT, see
+``assets/sample_photos/NOTICE``): the frame at time ``t`` shows the photo of the stretch
+driven by then, about one photo per 4 m, the same photo while the car stands. A made-up
+pedestrian (a real, public-domain face, see ``capture/assets/SOURCE.md``) and a parked car
+with a made-up plate are pasted in for the anonymizer. The drive stops at a junction and
+turns right: the photos of a second road follow. The GNSS track (NMEA and GPX, 10 Hz,
+seeded noise) covers the same drive with the same clock as the video. ``truth.json`` says
+which photo each frame shows, its human damage labels, and where the face and plate are.
 """
 
 from __future__ import annotations
@@ -16,22 +16,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 from geographiclib.geodesic import Geodesic
 
+from voirie.capture import sample_scene as scene
 from voirie.capture.gnss import write_gpx, write_nmea
 from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.capture.sample_photos import FIRST_ROAD, LABEL_NAMES, SECOND_ROAD, photo_frame
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1  # bump when the picture or track changes: the cache is rebuilt
+GENERATOR_VERSION = 2  # bump when the picture or track changes: the cache is rebuilt (2: real photos)
 WIDTH, HEIGHT, FPS = 1280, 720, 25.0
 START = (47.25955, -0.07802)  # Saumur (Maine-et-Loire), heading east, then right at a junction
 START_UTC = datetime(2025, 5, 14, 8, 30, 0, tzinfo=timezone.utc)
@@ -47,26 +48,7 @@ LEGS = (
 )
 RECEIVER = Receiver(rate_hz=10.0, jitter_m=0.15, speed_noise_mps=0.08, eph_m=1.5, seed=7)
 
-# Camera: 1.5 m up, pitched 3 degrees down, ~65 degree horizontal field of view.
-CAM_HEIGHT_M, CAM_PITCH_DEG, FOCAL_PX = 1.5, 3.0, 1000.0
-TEXTURE_RES_M = 0.02  # metres per texture pixel
-HALF_WIDTH_M = 6.0  # texture covers -6 m (left) .. +6 m (right) of the road axis
-ROAD_HALF_M = 3.5
-VIEW_NEAR_M, VIEW_FAR_M = 2.0, 60.0
-
-# Pavement damage painted on the road: kind, along-track start/end (m), lateral from/to (m, + right).
-DAMAGE = (
-    ("longitudinal_crack", 18.0, 27.0, 1.3, 1.3),
-    ("transverse_crack", 38.0, 38.0, -3.0, 3.0),
-    ("alligator_crack", 50.0, 54.0, 0.6, 2.4),
-    ("pothole", 72.0, 72.6, 1.2, 1.8),
-    ("patch", 84.0, 87.5, 0.4, 2.8),
-    ("pothole", 118.0, 118.5, -1.8, -1.2),
-    ("alligator_crack", 132.0, 136.0, 0.8, 2.6),
-    ("transverse_crack", 150.0, 150.0, -3.2, 3.2),
-    ("longitudinal_crack", 158.0, 166.0, -1.5, -1.5),
-)
-STOP_LINE_M = 100.5
+# Pasted onto the photos with the rendered scene's camera (sample_scene): metres along the drive and right of it.
 PERSON = {"s_m": 62.0, "x_m": 2.7, "height_m": 1.77}  # waiting at the kerb to cross
 CAR = {"s_m": 126.0, "x_m": 2.6, "plate": "AB-123-CD"}
 ASSETS = Path(__file__).with_name("assets")
@@ -102,8 +84,8 @@ def make_sample_drive(out_dir: str | Path | None = None, *, force: bool = False)
     simulated = simulate_drive(START, START_UTC, 90.0, LEGS, RECEIVER)
     write_nmea(simulated.fixes, drive.nmea)
     write_gpx(simulated.fixes, drive.gpx, name="voirie sample drive (Saumur)")
-    truth = _render_video(drive.video)
-    truth.update(_route_truth(simulated))
+    truth, photos = _photo_video(drive.video)
+    truth.update(_route_truth(simulated, photos))
     drive.truth.write_text(json.dumps(truth, indent=1, sort_keys=True), encoding="utf-8")
     logger.info("sample drive written to %s (%d frames)", out, drive.frames)
     return drive
@@ -144,22 +126,42 @@ def stop_interval_s() -> tuple[float, float]:
     return start, start + LEGS[3].duration_s
 
 
-def _route_truth(simulated) -> dict:
+def photo_stretches() -> list[tuple[str, float, float]]:
+    """Each photo of the drive, in order, with the odometer stretch (from, to, in m) it shows.
+
+    Each road's photos share its length evenly (about 4 m each), so every photo is seen;
+    the second road starts where the car turns at the junction.
+    """
+    turn_s, end_s = odometer_at(stop_interval_s()[1]), odometer_at(_duration_s())
+    stretches = []
+    for road, start, end in ((FIRST_ROAD, 0.0, turn_s), (SECOND_ROAD, turn_s, end_s)):
+        step = (end - start) / len(road)
+        stretches += [(sample_id, start + k * step, start + (k + 1) * step) for k, sample_id in enumerate(road)]
+    return stretches
+
+
+def photo_index_at(t: float, stretches: list[tuple[str, float, float]]) -> int:
+    """Index (in ``stretches``) of the photo the frame at ``t`` s shows; the first road's last
+    one while the car stands at the junction, the second road's from the turn on."""
+    s = odometer_at(t)
+    on_first_road = t < stop_interval_s()[1]
+    candidates = range(len(FIRST_ROAD)) if on_first_road else range(len(FIRST_ROAD), len(stretches))
+    return next((k for k in candidates if s < stretches[k][2]), candidates[-1])
+
+
+def _route_truth(simulated, photos: list[dict]) -> dict:
     stop = stop_interval_s()
     geod = Geodesic.WGS84
     route = [list(p) for p in simulated.true_positions[:: max(1, int(RECEIVER.rate_hz // 2))]]
-    damage = []
-    for kind, s0, s1, x0, x1 in DAMAGE:
-        lat, lon = _position_at(simulated, (s0 + s1) / 2.0)
-        damage.append({"kind": kind, "s_from_m": s0, "s_to_m": s1, "x_from_m": x0, "x_to_m": x1,
-                       "lat": lat, "lon": lon})
+    for photo in photos:
+        photo["lat"], photo["lon"] = _position_at(simulated, (photo["from_s_m"] + photo["to_s_m"]) / 2.0)
     length = geod.Inverse(*simulated.true_positions[0], *simulated.true_positions[-1])["s12"]
     return {
         "generator_version": GENERATOR_VERSION, "fps": FPS, "width": WIDTH, "height": HEIGHT,
         "start_utc": START_UTC.isoformat(), "duration_s": _duration_s(), "frames": _frame_count(),
         "route_length_m": round(simulated.odometer_m[-1], 3), "start_to_end_m": round(length, 3),
         "stop": {"from_s": stop[0], "to_s": stop[1], "s_m": round(odometer_at(stop[0]), 3)},
-        "route_latlon": route, "damage": damage, "person": PERSON, "car": CAR,
+        "route_latlon": route, "photos": photos, "label_names": list(LABEL_NAMES), "person": PERSON, "car": CAR,
         "fix_rate_hz": RECEIVER.rate_hz, "gnss_jitter_m": RECEIVER.jitter_m,
     }
 
@@ -170,25 +172,28 @@ def _position_at(simulated, s: float) -> tuple[float, float]:
     return simulated.true_positions[index]
 
 
-# --- rendering --------------------------------------------------------------------------
+# --- the video ---------------------------------------------------------------------------
 
-def _render_video(path: Path) -> dict:
-    from voirie.capture import sample_scene as scene
-
-    texture = scene.road_texture(odometer_at(_duration_s()) + VIEW_FAR_M + 5.0)
-    background = scene.background()
-    sprites = scene.Sprites.load(ASSETS / "face_astronaut.jpg", CAR["plate"])
+def _photo_video(path: Path) -> tuple[dict, list[dict]]:
+    """Write the video, photo after photo with the sprites pasted in; (per-frame truth, photos)."""
+    stretches = photo_stretches()
+    photos = [{"sample_id": sample_id, "from_s_m": round(s0, 3), "to_s_m": round(s1, 3)} for sample_id, s0, s1 in stretches]
+    sprites = scene.Sprites.load(ASSETS / "face_astronaut.jpg", PERSON, CAR)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write an MPEG-4 video to {path}")
-    per_frame = []
+    per_frame, shown, photo = [], None, None
     try:
         for index in range(_frame_count()):
-            s_cam = odometer_at(index / FPS)
-            image = scene.render_frame(texture, background, s_cam)
-            boxes = sprites.draw(image, s_cam)
+            t = index / FPS
+            k = photo_index_at(t, stretches)
+            if k != shown:  # frames are in drive order: only the current photo is kept
+                photo, photos[k]["damage"] = photo_frame(stretches[k][0], (WIDTH, HEIGHT))
+                shown = k
+            image = photo.copy()
+            boxes = sprites.draw(image, odometer_at(t))
             writer.write(image)
-            per_frame.append({"s_m": round(s_cam, 4), **boxes})
+            per_frame.append({"s_m": round(odometer_at(t), 4), "photo": k, **boxes})
     finally:
         writer.release()
-    return {"per_frame": per_frame, "video_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"per_frame": per_frame, "video_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}, photos

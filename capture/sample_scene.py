@@ -1,7 +1,9 @@
-"""Drawing the sample drive: road texture, perspective warp, pedestrian and parked car.
+"""Rendered road scenes: road texture, perspective warp, pedestrian and parked car.
 
-All randomness is seeded, so the same code draws the same pixels. Coordinates on the
-road: ``s`` metres along the track (forward), ``x`` metres across it (+ right).
+The synthetic damage scenes (``models/synth``) are drawn with it, and the sample drive
+pastes its pedestrian and car (``Sprites``) onto real photos with its camera model. All
+randomness is seeded, so the same code draws the same pixels. Coordinates on the road:
+``s`` metres along the track (forward), ``x`` metres across it (+ right).
 """
 
 from __future__ import annotations
@@ -13,9 +15,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from voirie.capture import sample_drive as cfg
-
 _SEED = 20250514
+# Camera: 1.5 m up, pitched 3 degrees down, ~65 degree horizontal field of view, 720p.
+CAM_HEIGHT_M, CAM_PITCH_DEG, FOCAL_PX = 1.5, 3.0, 1000.0
+WIDTH, HEIGHT = 1280, 720
+TEXTURE_RES_M = 0.02  # metres per texture pixel
+HALF_WIDTH_M = 6.0  # texture covers -6 m (left) .. +6 m (right) of the road axis
+ROAD_HALF_M = 3.5
+VIEW_NEAR_M, VIEW_FAR_M = 2.0, 60.0
+# The default road's damage: kind, along-track start/end (m), lateral from/to (m, + right).
+DAMAGE = (
+    ("longitudinal_crack", 18.0, 27.0, 1.3, 1.3),
+    ("transverse_crack", 38.0, 38.0, -3.0, 3.0),
+    ("alligator_crack", 50.0, 54.0, 0.6, 2.4),
+    ("pothole", 72.0, 72.6, 1.2, 1.8),
+    ("patch", 84.0, 87.5, 0.4, 2.8),
+    ("pothole", 118.0, 118.5, -1.8, -1.2),
+    ("alligator_crack", 132.0, 136.0, 0.8, 2.6),
+    ("transverse_crack", 150.0, 150.0, -3.2, 3.2),
+    ("longitudinal_crack", 158.0, 166.0, -1.5, -1.5),
+)
+STOP_LINE_M = 100.5
 CRACK_CLASS, POTHOLE_CLASS = 0, 1  # class ids of the shipped damage model (crack, pothole)
 # Damage kind -> detector class; a patch is a repair, not damage, so it is drawn but not labelled.
 DAMAGE_CLASSES = {"longitudinal_crack": CRACK_CLASS, "transverse_crack": CRACK_CLASS,
@@ -26,13 +46,13 @@ DAMAGE_CLASSES = {"longitudinal_crack": CRACK_CLASS, "transverse_crack": CRACK_C
 class Camera:
     """A forward camera over the road; the defaults are the sample drive's."""
 
-    height_m: float = cfg.CAM_HEIGHT_M
-    pitch_deg: float = cfg.CAM_PITCH_DEG
-    focal_px: float = cfg.FOCAL_PX
-    width: int = cfg.WIDTH
-    height: int = cfg.HEIGHT
-    near_m: float = cfg.VIEW_NEAR_M
-    far_m: float = cfg.VIEW_FAR_M
+    height_m: float = CAM_HEIGHT_M
+    pitch_deg: float = CAM_PITCH_DEG
+    focal_px: float = FOCAL_PX
+    width: int = WIDTH
+    height: int = HEIGHT
+    near_m: float = VIEW_NEAR_M
+    far_m: float = VIEW_FAR_M
 
     def horizon_row(self) -> int:
         """Image row of the horizon (negative when the camera looks down past it)."""
@@ -40,8 +60,8 @@ class Camera:
 
     def homography(self, s_cam: float, r0: int) -> np.ndarray:
         """Texture pixel (column, row - ``r0``) -> image pixel, the camera at ``s_cam`` m."""
-        res = cfg.TEXTURE_RES_M
-        to_ground = np.array([[res, 0, -cfg.HALF_WIDTH_M], [0, res, r0 * res - s_cam], [0, 0, 1]])
+        res = TEXTURE_RES_M
+        to_ground = np.array([[res, 0, -HALF_WIDTH_M], [0, res, r0 * res - s_cam], [0, 0, 1]])
         pitch = math.radians(self.pitch_deg)
         sin, cos, h = math.sin(pitch), math.cos(pitch), self.height_m
         to_camera = np.array([[1, 0, 0], [0, -sin, h * cos], [0, cos, h * sin]])
@@ -64,7 +84,7 @@ class Asphalt:
 
 def _px(s: float, x: float) -> tuple[int, int]:
     """Texture pixel (column, row) of road point (s, x)."""
-    return int(round((x + cfg.HALF_WIDTH_M) / cfg.TEXTURE_RES_M)), int(round(s / cfg.TEXTURE_RES_M))
+    return int(round((x + HALF_WIDTH_M) / TEXTURE_RES_M)), int(round(s / TEXTURE_RES_M))
 
 
 def road_texture(length_m: float) -> np.ndarray:
@@ -72,7 +92,7 @@ def road_texture(length_m: float) -> np.ndarray:
     return labelled_road_texture(length_m)[0]
 
 
-def labelled_road_texture(length_m: float, damage: tuple = cfg.DAMAGE, seed: int = _SEED,
+def labelled_road_texture(length_m: float, damage: tuple = DAMAGE, seed: int = _SEED,
                           asphalt: Asphalt = Asphalt()) -> tuple[np.ndarray, np.ndarray]:
     """The road texture and its damage instance mask (uint8: ``k + 1`` where ``damage[k]`` is drawn).
 
@@ -82,13 +102,13 @@ def labelled_road_texture(length_m: float, damage: tuple = cfg.DAMAGE, seed: int
     if len(damage) > 254:
         raise ValueError(f"at most 254 damage items fit the uint8 instance mask, got {len(damage)}")
     rng = np.random.default_rng(seed)
-    rows, cols = int(length_m / cfg.TEXTURE_RES_M), int(2 * cfg.HALF_WIDTH_M / cfg.TEXTURE_RES_M)
+    rows, cols = int(length_m / TEXTURE_RES_M), int(2 * HALF_WIDTH_M / TEXTURE_RES_M)
     # Blurred grain: a real asphalt look without per-pixel noise that bloats the video.
     grain = cv2.GaussianBlur(rng.normal(0.0, asphalt.grain, (rows, cols)).astype(np.float32), (5, 5), 1.0)
     patches = cv2.resize(rng.normal(0.0, asphalt.patches, (rows // 40 + 1, cols // 40 + 1)).astype(np.float32), (cols, rows))
     grey = np.clip(asphalt.base + grain + patches, 0, 255).astype(np.uint8)
     texture = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-    curb = int((cfg.HALF_WIDTH_M - cfg.ROAD_HALF_M) / cfg.TEXTURE_RES_M)
+    curb = int((HALF_WIDTH_M - ROAD_HALF_M) / TEXTURE_RES_M)
     for side in (slice(0, curb), slice(cols - curb, cols)):  # concrete sidewalks, lighter
         texture[:, side] = np.clip(texture[:, side].astype(np.int16) + asphalt.sidewalk, 0, 255).astype(np.uint8)
     _markings(texture, length_m)
@@ -99,17 +119,17 @@ def labelled_road_texture(length_m: float, damage: tuple = cfg.DAMAGE, seed: int
 
 def _markings(texture: np.ndarray, length_m: float) -> None:
     white = (225, 228, 228)
-    width = max(1, int(0.12 / cfg.TEXTURE_RES_M))
+    width = max(1, int(0.12 / TEXTURE_RES_M))
     for edge in (-3.2, 3.2):  # solid edge lines
         cv2.line(texture, _px(0, edge), _px(length_m, edge), white, width)
     for start in np.arange(2.0, length_m, 13.0):  # centre line: 3 m dashes, 10 m gaps (French T1)
         cv2.line(texture, _px(start, 0), _px(start + 3.0, 0), white, width)
-    cv2.rectangle(texture, _px(cfg.STOP_LINE_M, 0.1), _px(cfg.STOP_LINE_M + 0.5, 3.2), white, -1)
+    cv2.rectangle(texture, _px(STOP_LINE_M, 0.1), _px(STOP_LINE_M + 0.5, 3.2), white, -1)
 
 
 def _damage(texture: np.ndarray, instances: np.ndarray, rng: np.random.Generator, damage: tuple) -> None:
     """Paint each damage item on the texture, and its number (k + 1) on the instance mask."""
-    thick = max(2, int(0.04 / cfg.TEXTURE_RES_M))
+    thick = max(2, int(0.04 / TEXTURE_RES_M))
     for index, (kind, s0, s1, x0, x1) in enumerate(damage):
         for shape in _damage_shapes(kind, s0, s1, x0, x1, rng, thick):  # geometry drawn once, painted twice
             _paint(texture, shape, None)
@@ -129,7 +149,7 @@ def _damage_shapes(kind: str, s0: float, s1: float, x0: float, x1: float, rng: n
         return _alligator(rng, s0, s1, x0, x1, crack)
     if kind == "pothole":
         centre = _px((s0 + s1) / 2, (x0 + x1) / 2)
-        axes = (int((x1 - x0) / 2 / cfg.TEXTURE_RES_M), int((s1 - s0) / 2 / cfg.TEXTURE_RES_M))
+        axes = (int((x1 - x0) / 2 / TEXTURE_RES_M), int((s1 - s0) / 2 / TEXTURE_RES_M))
         return [("ellipse", centre, (axes[0] + 4, axes[1] + 4), (70, 72, 75), -1), ("ellipse", centre, axes, (22, 22, 25), -1)]
     if kind == "patch":
         return [("rect", _px(s0, x0), _px(s1, x1), (58, 60, 62), -1), ("rect", _px(s0, x0), _px(s1, x1), (30, 30, 32), thick)]
@@ -181,8 +201,8 @@ def background(camera: Camera = SAMPLE_CAMERA) -> np.ndarray:
 
 def _visible_rows(rows: int, s_cam: float, camera: Camera) -> tuple[int, int]:
     """Texture rows the camera sees (between its near and far distance)."""
-    r0 = max(0, int((s_cam + camera.near_m) / cfg.TEXTURE_RES_M))
-    return r0, min(rows, int((s_cam + camera.far_m) / cfg.TEXTURE_RES_M))
+    r0 = max(0, int((s_cam + camera.near_m) / TEXTURE_RES_M))
+    return r0, min(rows, int((s_cam + camera.far_m) / TEXTURE_RES_M))
 
 
 def render_frame(texture: np.ndarray, backdrop: np.ndarray, s_cam: float, camera: Camera = SAMPLE_CAMERA) -> np.ndarray:
@@ -246,22 +266,28 @@ def project(z: float, x: float, up: float, camera: Camera = SAMPLE_CAMERA) -> tu
 
 @dataclass
 class Sprites:
-    """The upright things: a pedestrian with a real face, a car with a plate."""
+    """The upright things: a pedestrian with a real face, a car with a plate.
+
+    ``person`` is placed by ``s_m``, ``x_m`` and ``height_m``; ``car`` by ``s_m``, ``x_m``
+    and carries its ``plate`` registration (metres along and across the road).
+    """
 
     face: np.ndarray
     plate: np.ndarray
+    person: dict
+    car: dict
 
     @classmethod
-    def load(cls, face_path: Path, registration: str) -> Sprites:
+    def load(cls, face_path: Path, person: dict, car: dict) -> Sprites:
         face = cv2.imread(str(face_path), cv2.IMREAD_COLOR)
         if face is None:
             raise FileNotFoundError(f"sample-drive face image missing or unreadable: {face_path}")
-        return cls(face=face, plate=_plate_image(registration))
+        return cls(face=face, plate=_plate_image(car["plate"]), person=person, car=car)
 
     def draw(self, image: np.ndarray, s_cam: float) -> dict:
         """Draw far to near; return the image boxes of the face and the plate when visible."""
         boxes: dict = {}
-        items = sorted(((cfg.CAR["s_m"], self._car), (cfg.PERSON["s_m"], self._person)), reverse=True)
+        items = sorted(((self.car["s_m"], self._car), (self.person["s_m"], self._person)), reverse=True)
         for s, draw in items:
             z = s - s_cam
             if z > 1.0:
@@ -269,14 +295,14 @@ class Sprites:
         return boxes
 
     def _person(self, image: np.ndarray, z: float) -> dict:
-        x, height = cfg.PERSON["x_m"], cfg.PERSON["height_m"]
+        x, height = self.person["x_m"], self.person["height_m"]
         _block(image, z, x - 0.18, x + 0.18, 0.0, 0.85, (60, 50, 45))  # legs
         _block(image, z, x - 0.24, x + 0.24, 0.85, 1.50, (40, 60, 150))  # red coat
         box = _paste(image, self.face, z, x - 0.15, x + 0.15, 1.46, height)
         return {"face_xyxy": box} if box else {}
 
     def _car(self, image: np.ndarray, z: float) -> dict:
-        x = cfg.CAR["x_m"]
+        x = self.car["x_m"]
         _block(image, z, x - 0.85, x + 0.85, 0.25, 1.0, (150, 110, 40))  # body, blue
         _block(image, z, x - 0.65, x + 0.65, 1.0, 1.45, (70, 60, 50))  # rear window
         for side in (-0.65, 0.55):

@@ -313,7 +313,7 @@ def sample_drive_labels(
     out: Path = typer.Option(..., help="YOLO folder to write."),
     spacing: float = typer.Option(4.0, min=0.5, help="Metres between frames, as the survey takes them."),
 ) -> None:
-    """Label the sample drive's frames with its painted damage, to score a model on the demo."""
+    """Write the sample drive's frames with their photos' human damage labels, to score a model on the demo."""
     from voirie.models.synth import sample_drive_dataset
 
     print(json.dumps(sample_drive_dataset(out, spacing_m=spacing)))

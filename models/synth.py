@@ -1,13 +1,13 @@
 """Synthetic pavement damage with exact labels: ``voirie train synth-damage``.
 
-Each image is a road scene drawn by the sample drive's renderer (``capture/sample_scene``)
+Each image is a road scene drawn by the road renderer (``capture/sample_scene``)
 with its own seed, camera (height, pitch, focal length, frame size), asphalt, damage
 (cracks, alligator cracking, potholes, unlabelled patches and manhole covers), light and
 shadows. The boxes are not guessed from the picture: every damage item is painted into an
 instance mask with the same strokes as into the texture, and its pixels go through the
 camera's homography (``sample_scene.damage_boxes``). Classes are the shipped damage
-model's: 0 ``crack``, 1 ``pothole``. ``sample_drive_dataset`` labels the demo's own frames
-the same way, to measure whether the demo shows damage.
+model's: 0 ``crack``, 1 ``pothole``. ``sample_drive_dataset`` writes the demo's own frames
+(real photos) with their human labels, to measure what a model finds on the demo.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 from rich.progress import track
 
 from voirie.capture import sample_scene as scene
-from voirie.capture.sample_drive import HALF_WIDTH_M, ROAD_HALF_M, TEXTURE_RES_M
+from voirie.capture.sample_scene import HALF_WIDTH_M, ROAD_HALF_M, TEXTURE_RES_M
 
 logger = logging.getLogger(__name__)
 
@@ -255,33 +255,27 @@ def write_preview(path: Path, config: SynthConfig = SynthConfig(), count: int = 
     return Path(path)
 
 
-def sample_drive_dataset(out: Path, drive_dir: Path | None = None, spacing_m: float = 4.0,
-                         min_box_px: float = 12.0) -> dict[str, int]:
+def sample_drive_dataset(out: Path, drive_dir: Path | None = None, spacing_m: float = 4.0) -> dict[str, int]:
     """The sample drive's video frames, one every ``spacing_m`` (as the survey takes them), with
-    boxes of its painted damage: a YOLO folder to score a model on what the demo shows."""
+    the human damage labels of the photo each one shows: a YOLO folder to score a model on the demo."""
     from voirie.capture import sample_drive as drive_cfg
 
     drive = drive_cfg.make_sample_drive(drive_dir)
-    per_frame = json.loads(drive.truth.read_text(encoding="utf-8"))["per_frame"]
-    length = drive_cfg.odometer_at(drive.frames / drive.fps) + drive_cfg.VIEW_FAR_M + 5.0  # as the video's
-    texture, instances = scene.labelled_road_texture(length)
-    pixels, rows = scene.instance_pixels(instances), len(texture)
-    classes = [scene.DAMAGE_CLASSES.get(item[0]) for item in drive_cfg.DAMAGE]
+    truth = json.loads(drive.truth.read_text(encoding="utf-8"))
     _start_folder(Path(out), {"generator": "voirie.models.synth.sample_drive_dataset", "spacing_m": spacing_m})
-    capture, next_s, counts = cv2.VideoCapture(str(drive.video)), 0.0, {"images": 0, "crack": 0, "pothole": 0}
-    config = SynthConfig(min_box_px=min_box_px)
+    capture, next_s, counts = cv2.VideoCapture(str(drive.video)), 0.0, {"images": 0, **dict.fromkeys(CLASS_NAMES, 0)}
     try:
-        for index, frame in enumerate(per_frame):
+        for index, frame in enumerate(truth["per_frame"]):
             ok, image = capture.read()
             if not ok or frame["s_m"] < next_s:
                 continue
             next_s = frame["s_m"] + spacing_m
-            found = scene.damage_boxes(pixels, rows, frame["s_m"], min_px=config.min_side_px)
-            boxes = [(classes[k], b) for k, b in found if classes[k] is not None and _big(b, config)]
+            damage = truth["photos"][frame["photo"]]["damage"]
+            boxes = [(CLASS_NAMES.index(item["class"]), np.array(item["xyxy"])) for item in damage]
             _write_sample(Path(out), f"drive_{index:04d}", image, boxes, 95)
             counts["images"] += 1
-            for cls, _ in boxes:
-                counts[CLASS_NAMES[cls]] += 1
+            for item in damage:
+                counts[item["class"]] += 1
     finally:
         capture.release()
     return counts

@@ -1,10 +1,13 @@
-"""Road texture must not be masked as plates: the damage model runs on the masked frame.
+"""Road damage must not be masked as plates: the damage model runs on the masked frame.
 
-On the sample drive the text detector fired on alligator cracks and patches near the
-camera (frame 112: a ~530x270 px blur over the road before the plate plausibility
-filter); our plate network takes the same crack for a row of black plates below its
-threshold of 0.5. Frames with damage in view and no plate must keep their road surface
-almost unmasked, while the drive's face and plate are still protected.
+On the rendered drive the text detector once fired on alligator cracks and patches near
+the camera (a ~530x270 px blur over the road before the plate plausibility filter). The
+sample drive is now made of real road photos with human damage labels: on one frame of
+each photo, the labelled damage boxes must stay almost unmasked, while the drive's face
+and plate are still protected. Measured (2026-12-06, default anonymizer): 43 of the 44
+photos keep under 1 % of their labelled damage masked; on the last photo of the first road
+(31500) the plate network takes the pothole in the bottom-right corner for a plate (38 %
+of its box blurred). Privacy first: the plate filter is not loosened for it.
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ import pytest
 
 from voirie.anonymize import Anonymizer
 from voirie.anonymize.detectors import contrasts, plausible_plates
-from voirie.anonymize.roadmask import measure_frame, road_mask
+from voirie.anonymize.roadmask import damage_mask, measure_frame
 from voirie.capture.sample_drive import make_sample_drive
 
-# Damage in view, no plate (alligator crack at 50-54 m and 132-136 m, patch at 84-87.5 m).
-DAMAGE_FRAMES = (96, 104, 112, 464, 472, 480)
-MAX_ROAD_SHARE = 0.01
+MAX_DAMAGE_SHARE = 0.01
+MIN_PHOTOS_KEPT = 0.95  # share of the photos whose labelled damage stays (almost) unmasked
 
 
 @pytest.fixture(scope="module")
-def drive_frames(tmp_path_factory) -> tuple[dict[int, np.ndarray], list[dict]]:
+def drive_frames(tmp_path_factory) -> tuple[dict[int, np.ndarray], dict]:
+    """The first frame of each photo, and the frames of the nearest face and plate."""
     # Shared with the other sample-drive tests of this session (cached by folder).
     drive = make_sample_drive(tmp_path_factory.getbasetemp() / "sample_drive_shared")
-    truth = json.loads(drive.truth.read_text())["per_frame"]
-    wanted, frames, index = {*DAMAGE_FRAMES, *(_nearest(truth, k) for k in ("face_xyxy", "plate_xyxy"))}, {}, 0
+    truth = json.loads(drive.truth.read_text())
+    per_frame = truth["per_frame"]
+    firsts = {f["photo"]: i for i, f in reversed(list(enumerate(per_frame)))}
+    wanted, frames, index = {*firsts.values(), *(_nearest(per_frame, k) for k in ("face_xyxy", "plate_xyxy"))}, {}, 0
     capture = cv2.VideoCapture(str(drive.video))
     while wanted - frames.keys():
         ok, image = capture.read()
@@ -52,24 +57,29 @@ def _nearest(truth: list[dict], key: str) -> int:
     return max(whole, key=lambda i: _height(truth[i][key]))
 
 
-@pytest.mark.parametrize("index", DAMAGE_FRAMES)
-def test_damage_frames_keep_road_unmasked(anonymizer: Anonymizer, drive_frames, index: int) -> None:
+def test_labelled_damage_stays_unmasked(anonymizer: Anonymizer, drive_frames) -> None:
     frames, truth = drive_frames
-    assert "plate_xyxy" not in truth[index]
-    image = frames[index]
-    share, _, _ = measure_frame(anonymizer, image, truth[index], road_mask(image.shape[1], image.shape[0]))
-    assert share < MAX_ROAD_SHARE, f"frame {index}: {share:.3f} of the road surface masked"
+    per_frame, shares = truth["per_frame"], []
+    for index in sorted({f["photo"]: i for i, f in reversed(list(enumerate(per_frame)))}.values()):
+        image = frames[index]
+        damage = damage_mask(truth["photos"][per_frame[index]["photo"]]["damage"], image.shape[1], image.shape[0])
+        assert damage.any()  # every photo of the drive has labelled damage
+        shares.append(measure_frame(anonymizer, image, per_frame[index], damage)[0])
+    kept = np.mean(np.array(shares) < MAX_DAMAGE_SHARE)
+    assert len(shares) == len(truth["photos"]) and kept >= MIN_PHOTOS_KEPT, np.round(shares, 3)
 
 
 def test_face_and_plate_still_masked(anonymizer: Anonymizer, drive_frames) -> None:
-    frames, truth = drive_frames
+    frames, drive_truth = drive_frames
+    truth = drive_truth["per_frame"]
     # The nearest face and plate of the drive (the far ones are below what CenterFace finds,
     # see test_anonymize_survey.py); both must stay masked with the filter on.
     for key, slot in (("face_xyxy", 1), ("plate_xyxy", 2)):
         index = _nearest(truth, key)
         assert _height(truth[index][key]) >= 16
         image = frames[index]
-        hits = measure_frame(anonymizer, image, truth[index], road_mask(image.shape[1], image.shape[0]))
+        damage = damage_mask(drive_truth["photos"][truth[index]["photo"]]["damage"], image.shape[1], image.shape[0])
+        hits = measure_frame(anonymizer, image, truth[index], damage)
         assert hits[slot], f"frame {index}: the {key[:-5]} is not masked"
 
 

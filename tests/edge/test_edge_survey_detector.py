@@ -45,7 +45,7 @@ def _tiny_damage_model(path: Path) -> Path:
 
 def _survey_clip(tmp_path: Path, tmp_path_factory, config: SurveyConfig):
     """The first 40 frames of the sample drive surveyed with the tiny model; (result, detector)."""
-    # Shared with the sample-drive tests of this session (make_sample_drive caches by folder).
+    # Shared with the sample-drive tests of this session (make_sample_drive caches by folder): real photos.
     drive = make_sample_drive(tmp_path_factory.getbasetemp() / "sample_drive_shared")
     capture = cv2.VideoCapture(str(drive.video))
     clip = tmp_path / "clip.mp4"

@@ -1,4 +1,4 @@
-"""Synthetic damage: the labels sit on the drawn damage, the sample drive is unchanged, the CLI writes a YOLO set."""
+"""Synthetic damage: the labels sit on the drawn damage, the default road is drawn as labelled, the CLI writes a YOLO set."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from voirie.capture import sample_drive as cfg
 from voirie.capture import sample_scene as scene
 from voirie.models import synth
 from voirie.models.evaluate import YoloFolder
@@ -54,17 +53,17 @@ def test_each_box_is_tight_around_its_own_damage() -> None:
 
 
 def test_the_pothole_box_is_where_the_camera_model_projects_it() -> None:
-    texture, instances = scene.labelled_road_texture(220.0)  # the sample drive's own road
+    texture, instances = scene.labelled_road_texture(220.0)  # the default road (scene.DAMAGE)
     s_cam = 64.0
     boxes = dict(scene.damage_boxes(scene.instance_pixels(instances), len(texture), s_cam))
-    _, s0, s1, x0, x1 = cfg.DAMAGE[3]
+    _, s0, s1, x0, x1 = scene.DAMAGE[3]
     u, v, _ = scene.project((s0 + s1) / 2 - s_cam, (x0 + x1) / 2, 0.0)  # independent: the sprite projection
     x_min, y_min, x_max, y_max = boxes[3]
     assert x_min < u < x_max and y_min < v < y_max
     assert 0 not in boxes  # the first crack is behind the camera
 
 
-def test_the_sample_drive_texture_is_the_labelled_one() -> None:
+def test_the_default_road_texture_is_the_labelled_one() -> None:
     texture, instances = scene.labelled_road_texture(60.0)
     assert np.array_equal(texture, scene.road_texture(60.0))
     plain, _ = scene.labelled_road_texture(60.0, ())
