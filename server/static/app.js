@@ -102,12 +102,30 @@ async function loadSections(fit) {
   return geojson;
 }
 
+// Typed damage classes (RDD codes) and how the PCI counts them (ASTM D6433 distress).
+const DAMAGE_TYPES = {
+  crack_longitudinal: "longitudinal crack (D00) · length",
+  crack_transverse: "transverse crack (D10) · length",
+  crack_alligator: "alligator cracking (D20) · area",
+  pothole: "pothole (D40) · count",
+  patch: "patch (Repair) · area",
+  crack: "crack, type unknown · length",
+};
+
+function damageLabel(name) {
+  return DAMAGE_TYPES[name] || name;
+}
+
 function fillDamageClasses(geojson) {
   const select = document.querySelector("select[name=damage_class]");
   const known = new Set([...select.options].map((o) => o.value));
   for (const f of geojson.features) for (const name of Object.keys(f.properties.damage || {})) {
-    if (!known.has(name)) { select.add(new Option(name, name)); known.add(name); }
+    if (!known.has(name)) { select.add(new Option(damageLabel(name), name)); known.add(name); }
   }
+  const types = [...known].filter((name) => name);
+  fill("damage-legend-items", types.length
+    ? types.map((name) => h("div", { class: "legend-row" }, damageLabel(name)))
+    : h("p", { class: "muted" }, "no damage found yet"));
 }
 
 function renderLegend() {

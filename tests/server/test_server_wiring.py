@@ -130,3 +130,16 @@ def test_map_toggles_the_planned_works_layer(live, browser):  # noqa: F811 - fix
     wait_until(page, "window.voirieMap.queryRenderedFeatures({layers: ['works']}).length > 0", 45_000)
     assert "works" in page.inner_text("#works-legend")
     assert outside == [] and errors == []
+
+
+def test_map_legend_and_filter_name_the_damage_types(live, browser):  # noqa: F811 - fixture
+    car = live.register("car-1")
+    assert live.ingest(car, frames_along(LONG_STREET, damage_rate=0.8, seed=5), "s1").status_code == 200
+    page, outside, errors = _offline_page(browser, live.url)
+    page.goto(live.url + "/")
+    wait_until(page, "window.voirieReady === true && window.voirieSectionsRendered > 0", 90_000)
+    legend = page.inner_text("#damage-legend")
+    assert "pothole (D40) · count" in legend  # the type and how the PCI counts it
+    labels = page.eval_on_selector_all("select[name=damage_class] option", "els => els.map(e => e.textContent)")
+    assert "pothole (D40) · count" in labels
+    assert outside == [] and errors == []
