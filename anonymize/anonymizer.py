@@ -20,8 +20,11 @@ from typing import Literal
 import numpy as np
 
 from voirie.anonymize.centerface import CenterFace
-from voirie.anonymize.detectors import CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector, Window, shifted
+from voirie.anonymize.detectors import (CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector, Window,
+                                        covering, shifted)
 from voirie.anonymize.errors import AnonymizationError
+from voirie.anonymize.horizon import (HORIZON_LIMITS, FixedHorizon, Horizon, HorizonEstimator, HorizonView,
+                                      WholeFrameHorizon)
 from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET, PPOCR_DET_INT8, ModelSpec
 from voirie.anonymize.maskers import Masker, MaskerName, make_masker
 from voirie.anonymize.plates import PlateNetwork, TextDetector
@@ -77,13 +80,18 @@ class AnonymizerOptions:
     # Row of the horizon (fraction of the height) for this camera, from its calibration
     # (`voirie calibrate`): the band passes above are given for a horizon at mid-height
     # and move with it. A camera pitched down (horizon at the top) sees far plates up there.
-    horizon: float = 0.5
+    # "estimate" (the default: no camera is assumed level) finds it from the frames and
+    # covers the whole frame until it is sure; "whole_frame" never uses bands (anonymize/horizon.py).
+    horizon: float | Literal["estimate", "whole_frame"] = "estimate"
 
     def __post_init__(self) -> None:
         if not 0 < self.timeout_s <= 60:
             raise ValueError(f"timeout_s must be within (0, 60], got {self.timeout_s}")
-        if not -0.5 <= self.horizon <= 1.5:
-            raise ValueError(f"horizon must be within [-0.5, 1.5] (fraction of the height), got {self.horizon}")
+        if isinstance(self.horizon, str):
+            if self.horizon not in ("estimate", "whole_frame"):
+                raise ValueError(f"horizon must be a row, 'estimate' or 'whole_frame', got {self.horizon!r}")
+        elif not HORIZON_LIMITS[0] <= self.horizon <= HORIZON_LIMITS[1]:
+            raise ValueError(f"horizon must be within {list(HORIZON_LIMITS)} (fraction of the height), got {self.horizon}")
         if not 32 <= self.max_frame_side <= 16384:
             raise ValueError(f"max_frame_side must be within [32, 16384], got {self.max_frame_side}")
         if self.plate_model not in ("platenet", "fp32", "int8"):
@@ -97,44 +105,77 @@ class AnonymizerOptions:
 class Anonymizer:
     """Detectors + a masker. Call it on a ``Frame``; it masks the frame's pixels in place."""
 
-    def __init__(self, detectors: Sequence[Detector], masker: Masker, options: AnonymizerOptions | None = None) -> None:
+    def __init__(self, detectors: Sequence[Detector], masker: Masker, options: AnonymizerOptions | None = None,
+                 horizon: Horizon | None = None) -> None:
+        """``horizon`` None: the detectors' passes are used as given; otherwise they are moved per frame.
+
+        With a horizon, the passes of detectors that can be re-aimed (``with_passes``) are
+        read as given for a horizon at mid-height and follow the horizon's view of each frame.
+        """
         if not detectors:
             raise ValueError("an Anonymizer needs at least one detector")
         self.detectors = tuple(detectors)
         self.masker = masker
         self.options = options or AnonymizerOptions()
+        self.horizon = horizon
         self.name = "+".join(d.model_id for d in self.detectors) + f"+{type(masker).__name__.lower()}"
         workers = self.options.workers
         self._pool = ThreadPoolExecutor(workers, "anonymize") if workers > 1 else None
+        self._aimed: dict[tuple[str, float | None], tuple[Detector, ...]] = {}
 
     @classmethod
     def default(cls, options: AnonymizerOptions | None = None) -> Anonymizer:
         """CenterFace (INT8) for faces, our plate network for plates, heavy blur."""
         options = options or AnonymizerOptions()
         spec = CENTERFACE_INT8 if options.face_model == "int8" else CENTERFACE
-        shift = options.horizon - 0.5
         network = CenterFace(options.threads, spec, spinning=options.spinning)
-        faces = FaceDetector(network, options.face_threshold, shifted(options.face_passes, shift))
+        faces = FaceDetector(network, options.face_threshold, options.face_passes)
         plate_net = plate_network(options)
         threshold = options.plate_threshold or plate_net.default_threshold
-        plates = PlateDetector(plate_net, threshold, shifted(options.plate_passes, shift),
+        plates = PlateDetector(plate_net, threshold, options.plate_passes,
                                options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
-        anonymizer = cls([faces, plates], make_masker(options.masker, options.margin), options)
+        masker = make_masker(options.masker, options.margin)
+        anonymizer = cls([faces, plates], masker, options, horizon_for(options))
         anonymizer.warm_up()
         return anonymizer
 
     def warm_up(self, width: int = 1280, height: int = 720) -> None:
         """Build the sessions for this frame size now, so the first survey frame is not slow."""
-        self.detect(np.zeros((height, width, 3), np.uint8))
+        self._detect(np.zeros((height, width, 3), np.uint8), self.detectors)
+        if self.horizon is not None:  # the warm-up frame is not a road: it must not count as one
+            self.horizon.reset()
 
     def detect(self, pixels: np.ndarray) -> Detections:
         """Everything to mask in ``pixels``; AnonymizationError on any detector failure or timeout."""
+        return self.detect_with_horizon(pixels)[0]
+
+    def detect_with_horizon(self, pixels: np.ndarray) -> tuple[Detections, HorizonView | None]:
+        """``detect``, and the horizon the passes were placed by (None: passes as given)."""
         self._check_pixels(pixels)
+        if self.horizon is None:
+            return self._detect(pixels, self.detectors), None
+        try:
+            view = self.horizon.observe(pixels)
+        except Exception as error:  # noqa: BLE001 - no horizon must not mean no anonymization
+            logger.warning("horizon estimate failed, covering the whole frame: %r", error)
+            view = HorizonView("whole_frame")
+        return self._detect(pixels, self._aimed_detectors(view)), view
+
+    def _aimed_detectors(self, view: HorizonView) -> tuple[Detector, ...]:
+        """The detectors with their passes placed for ``view`` (cached: rows are rounded to 0.01)."""
+        row = None if view.row is None else round(view.row, 2)
+        key = (view.source, row)
+        if key not in self._aimed:
+            self._aimed[key] = tuple(
+                d.with_passes(aimed_passes(d.passes, row)) if hasattr(d, "with_passes") else d for d in self.detectors)
+        return self._aimed[key]
+
+    def _detect(self, pixels: np.ndarray, detectors: tuple[Detector, ...]) -> Detections:
         started = time.perf_counter()
         if self._pool is None:
-            found = [self._run_one(detector, pixels, started) for detector in self.detectors]
+            found = [self._run_one(detector, pixels, started) for detector in detectors]
         else:
-            found = self._run_concurrently(pixels, started)
+            found = self._run_concurrently(pixels, started, detectors)
         elapsed = time.perf_counter() - started
         if elapsed > self.options.timeout_s:
             raise AnonymizationError(f"anonymization took {elapsed:.2f} s, over its {self.options.timeout_s} s limit")
@@ -146,19 +187,19 @@ class Anonymizer:
             raise AnonymizationError(f"anonymization ran over its {self.options.timeout_s} s limit")
         return self._guard(detector, lambda: detector.detect(pixels, left))
 
-    def _run_concurrently(self, pixels: np.ndarray, started: float) -> list[Detections]:
+    def _run_concurrently(self, pixels: np.ndarray, started: float, detectors: tuple[Detector, ...]) -> list[Detections]:
         """Every window of every detector on the worker threads, costliest first (ONNX Runtime releases the GIL)."""
-        units = [(detector, index, window) for detector in self.detectors if _splits(detector)
+        units = [(detector, index, window) for detector in detectors if _splits(detector)
                  for index, window in enumerate(detector.windows(pixels.shape))]
         units.sort(key=lambda unit: -_cost(unit[0], unit[2]))  # longest first keeps both threads busy to the end
         futures = {unit[:2]: self._pool.submit(self._run_window, unit[0], unit[2], pixels, started) for unit in units}
-        whole = {d: self._pool.submit(self._run_one, d, pixels, started) for d in self.detectors if not _splits(d)}
+        whole = {d: self._pool.submit(self._run_one, d, pixels, started) for d in detectors if not _splits(d)}
         _, pending = wait([*futures.values(), *whole.values()],
                           timeout=max(0.0, self.options.timeout_s - (time.perf_counter() - started)))
         if pending:  # ONNX runs cancel themselves at the deadline; anything else still running is abandoned
             raise AnonymizationError(f"anonymization ran over its {self.options.timeout_s} s limit")
         found = []
-        for detector in self.detectors:  # .result() re-raises a detector's AnonymizationError
+        for detector in detectors:  # .result() re-raises a detector's AnonymizationError
             if detector in whole:
                 found.append(whole[detector].result())
                 continue
@@ -190,14 +231,15 @@ class Anonymizer:
 
     def __call__(self, frame: Frame) -> AnonymizedFrame:
         """Mask faces and plates of ``frame`` in place and return it as an ``AnonymizedFrame``."""
-        detections = self.detect(frame.pixels)
+        detections, view = self.detect_with_horizon(frame.pixels)
         try:
             self.masker.mask(frame.pixels, detections)
         except Exception as error:  # noqa: BLE001 - a half-masked frame must not go on
             raise AnonymizationError(f"masking failed: {error!r}") from error
         faces = int(np.count_nonzero(detections.class_id == FACE))
         plates = int(np.count_nonzero(detections.class_id == PLATE))
-        return AnonymizedFrame(frame=frame, faces_masked=faces, plates_masked=plates, anonymizer=self.name)
+        return AnonymizedFrame(frame=frame, faces_masked=faces, plates_masked=plates, anonymizer=self.name,
+                               horizon=None if view is None else view.source)
 
     def _check_pixels(self, pixels: np.ndarray) -> None:
         if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
@@ -210,6 +252,22 @@ class Anonymizer:
                 f"frame {pixels.shape[1]}x{pixels.shape[0]} is larger than max_frame_side "
                 f"{self.options.max_frame_side}: resize it before anonymization"
             )
+
+
+def horizon_for(options: AnonymizerOptions) -> Horizon:
+    """The horizon the options ask for: a fixed row, estimated from the frames, or none (whole frame)."""
+    if options.horizon == "estimate":
+        return HorizonEstimator()
+    if options.horizon == "whole_frame":
+        return WholeFrameHorizon()
+    return FixedHorizon(float(options.horizon))
+
+
+def aimed_passes(passes: tuple[Pass, ...], row: float | None) -> tuple[Pass, ...]:
+    """Passes given for a mid-height horizon, moved to ``row``; None: each stretched over the whole frame."""
+    if row is None:
+        return covering(passes)
+    return shifted(passes, row - 0.5)
 
 
 def plate_network(options: AnonymizerOptions) -> PlateNetwork | TextDetector:

@@ -7,6 +7,7 @@ stretching), runs its network and maps the boxes back to frame pixels.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass
@@ -129,6 +130,16 @@ def shifted(passes: tuple[Pass, ...], offset: float) -> tuple[Pass, ...]:
     return tuple(moved)
 
 
+def covering(passes: tuple[Pass, ...]) -> tuple[Pass, ...]:
+    """Each pass stretched over the whole frame, at its own resolution (the horizon is unknown)."""
+    stretched = []
+    for one in passes:
+        whole = Pass(0.0, 1.0, one.max_side, one.tiles)
+        if whole not in stretched:
+            stretched.append(whole)
+    return tuple(stretched)
+
+
 def parse_passes(text: str) -> tuple[Pass, ...]:
     """``"0:1:640,0.2:0.75:1280:2"`` (top:bottom:max_side[:tiles], comma separated) to passes."""
     try:
@@ -152,6 +163,12 @@ class _MultiPass:
             raise ValueError(f"threshold must be in (0, 1) and at least one pass given, got {threshold}, {passes}")
         self.network, self.threshold, self.passes = network, threshold, tuple(passes)
         self.model_id = network.model_id
+
+    def with_passes(self, passes: tuple[Pass, ...]) -> _MultiPass:
+        """The same detector (same network session) looking at other passes."""
+        aimed = copy.copy(self)
+        aimed.passes = tuple(passes)
+        return aimed
 
     def windows(self, shape: tuple[int, ...]) -> list[Window]:
         """Every window of every pass for a frame of this shape."""

@@ -159,6 +159,9 @@ class AnonymizedFrame:
     faces_masked: int
     plates_masked: int
     anonymizer: str  # model ids and versions that did the masking, e.g. "centerface@1+plates@2"
+    # Where the anonymizer's bands were placed: "calibrated", "estimated" (from the frames)
+    # or "whole_frame" (horizon unknown: every pass covered the whole frame); None: not reported.
+    horizon: str | None = None
 
     def __post_init__(self) -> None:
         if self.faces_masked < 0 or self.plates_masked < 0:
