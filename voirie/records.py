@@ -403,6 +403,9 @@ class Heartbeat(WireRecord):
     time_utc: datetime = Field(description="the device clock when the heartbeat was made")
     mode: Literal["survey", "count", "idle"] = "idle"
     rollout: RolloutReport | None = None
+    # Where the anonymizer placed its bands for the last photo: an uncalibrated box shows as
+    # "estimated" or "whole_frame" (None: not surveying, or an older agent).
+    anonymizer_horizon: Literal["calibrated", "estimated", "whole_frame"] | None = None
 
     @field_validator("oldest_pending_utc", "last_fix_utc", "time_utc")
     @classmethod
