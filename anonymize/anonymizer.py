@@ -21,13 +21,13 @@ import numpy as np
 
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.detectors import (CLASS_NAMES, FACE, PLATE, Detector, FaceDetector, Pass, PlateDetector, Window,
-                                        covering, shifted)
+                                        shifted)
 from voirie.anonymize.errors import AnonymizationError
 from voirie.anonymize.horizon import (HORIZON_LIMITS, FixedHorizon, Horizon, HorizonEstimator, HorizonView,
                                       WholeFrameHorizon)
 from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET, PPOCR_DET_INT8, ModelSpec
 from voirie.anonymize.maskers import Masker, MaskerName, make_masker
-from voirie.anonymize.plates import PlateNetwork, TextDetector
+from voirie.anonymize.plates import PlateNetwork, SecondLook, TextDetector
 from voirie.records import AnonymizedFrame, Detections, Frame
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,16 @@ class AnonymizerOptions:
     # The 320 px pass keeps near plates within the sizes the plate network learnt (<= 220 px
     # wide): a close-up plate is ~560 px wide at 640 px and was missed (docs/anonymize.md).
     plate_passes: tuple[Pass, ...] = (Pass(0.40, 1.0, 640), Pass(0.45, 0.95, 1280), Pass(0.40, 1.0, 320))
+    # Where to look while the horizon is not known: every row at some resolution, full
+    # resolution from the top of the frame down to the bands' lower edges (a camera pitched
+    # down sees far faces and plates up to the top edge; the rows below the bands show only
+    # the nearest road, where faces and plates are large and found at low resolution). The
+    # level-camera windows are kept as they are and the top added as its own window: measured
+    # on the sample drive, one window over the whole height at 320 or 640 px took a rendered
+    # alligator crack at the bottom edge for plates (2.2 % of the road of frame 112).
+    face_passes_unknown_horizon: tuple[Pass, ...] = (Pass(0.0, 1.0, 512), Pass(0.0, 0.70, 1280))
+    plate_passes_unknown_horizon: tuple[Pass, ...] = (
+        Pass(0.40, 1.0, 640), Pass(0.0, 0.95, 1280), Pass(0.40, 1.0, 320), Pass(0.0, 0.50, 320))
     # Plausibility of a plate candidate (the text box grown to plate proportions), for a
     # forward survey camera at 1280x720: a plate 110 mm tall, grown x1.8, stays < 0.15 H down to ~1.8 m away, so
     # a taller box is road texture (cracks, patches) that the blur would hide from the damage
@@ -67,6 +77,9 @@ class AnonymizerOptions:
     # photos go down to 55 (red plates in shade), so 50; asphalt cracks/patches ~65 are
     # left to the height and aspect checks (docs/anonymize.md). 0 turns the check off.
     plate_min_contrast: float = 50.0
+    # Zoom of the plate network's second look at weak, small responses (anonymize/plates.py,
+    # SecondLook); None: no second look. Measured in docs/anonymize.md ("Small plates").
+    plate_second_look: float | None = None
     margin: float = 0.2
     masker: MaskerName = "blur"
     timeout_s: float = 5.0  # per frame; a stuck detector must not stall the survey (~20x the usual time)
@@ -96,6 +109,8 @@ class AnonymizerOptions:
             raise ValueError(f"max_frame_side must be within [32, 16384], got {self.max_frame_side}")
         if self.plate_model not in ("platenet", "fp32", "int8"):
             raise ValueError(f"plate_model must be platenet, fp32 or int8, got {self.plate_model!r}")
+        if self.plate_second_look is not None and not 1 < self.plate_second_look <= 4:
+            raise ValueError(f"plate_second_look must be within (1, 4] (a zoom) or None, got {self.plate_second_look}")
         if self.plate_threshold is not None and not 0 < self.plate_threshold < 1:
             raise ValueError(f"plate_threshold must be within (0, 1), got {self.plate_threshold}")
         if not 1 <= self.threads <= 64 or not 1 <= self.workers <= 64:
@@ -129,11 +144,11 @@ class Anonymizer:
         options = options or AnonymizerOptions()
         spec = CENTERFACE_INT8 if options.face_model == "int8" else CENTERFACE
         network = CenterFace(options.threads, spec, spinning=options.spinning)
-        faces = FaceDetector(network, options.face_threshold, options.face_passes)
+        faces = FaceDetector(network, options.face_threshold, options.face_passes, options.face_passes_unknown_horizon)
         plate_net = plate_network(options)
         threshold = options.plate_threshold or plate_net.default_threshold
-        plates = PlateDetector(plate_net, threshold, options.plate_passes,
-                               options.plate_max_height, options.plate_min_aspect, options.plate_min_contrast)
+        plates = PlateDetector(plate_net, threshold, options.plate_passes, options.plate_max_height,
+                               options.plate_min_aspect, options.plate_min_contrast, options.plate_passes_unknown_horizon)
         masker = make_masker(options.masker, options.margin)
         anonymizer = cls([faces, plates], masker, options, horizon_for(options))
         anonymizer.warm_up()
@@ -166,8 +181,8 @@ class Anonymizer:
         row = None if view.row is None else round(view.row, 2)
         key = (view.source, row)
         if key not in self._aimed:
-            self._aimed[key] = tuple(
-                d.with_passes(aimed_passes(d.passes, row)) if hasattr(d, "with_passes") else d for d in self.detectors)
+            self._aimed[key] = tuple(d.with_passes(aimed_passes(d, row)) if hasattr(d, "with_passes") else d
+                                     for d in self.detectors)
         return self._aimed[key]
 
     def _detect(self, pixels: np.ndarray, detectors: tuple[Detector, ...]) -> Detections:
@@ -263,11 +278,11 @@ def horizon_for(options: AnonymizerOptions) -> Horizon:
     return FixedHorizon(float(options.horizon))
 
 
-def aimed_passes(passes: tuple[Pass, ...], row: float | None) -> tuple[Pass, ...]:
-    """Passes given for a mid-height horizon, moved to ``row``; None: each stretched over the whole frame."""
+def aimed_passes(detector: Detector, row: float | None) -> tuple[Pass, ...]:
+    """The detector's passes (given for a mid-height horizon) moved to ``row``; None: its unknown-horizon passes."""
     if row is None:
-        return covering(passes)
-    return shifted(passes, row - 0.5)
+        return detector.unknown_horizon_passes
+    return shifted(detector.passes, row - 0.5)
 
 
 def plate_network(options: AnonymizerOptions) -> PlateNetwork | TextDetector:
@@ -275,11 +290,15 @@ def plate_network(options: AnonymizerOptions) -> PlateNetwork | TextDetector:
     if options.plate_onnx:
         digest = hashlib.sha256(Path(options.plate_onnx).read_bytes()).hexdigest()
         spec = ModelSpec(f"platenet@{digest[:12]}", "", options.plate_onnx, digest)
-        return PlateNetwork(options.threads, spec, options.plate_onnx, spinning=options.spinning)
-    if options.plate_model == "platenet":
-        return PlateNetwork(options.threads, spinning=options.spinning)
-    spec = PPOCR_DET_INT8 if options.plate_model == "int8" else PPOCR_DET
-    return TextDetector(options.threads, spec, spinning=options.spinning)
+        network = PlateNetwork(options.threads, spec, options.plate_onnx, spinning=options.spinning)
+    elif options.plate_model == "platenet":
+        network = PlateNetwork(options.threads, spinning=options.spinning)
+    else:
+        spec = PPOCR_DET_INT8 if options.plate_model == "int8" else PPOCR_DET
+        return TextDetector(options.threads, spec, spinning=options.spinning)
+    if options.plate_second_look is not None:
+        network.second_look = SecondLook(options.plate_second_look)
+    return network
 
 
 def _splits(detector: Detector) -> bool:

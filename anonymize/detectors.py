@@ -158,10 +158,13 @@ class _MultiPass:
 
     class_id = FACE
 
-    def __init__(self, network: CenterFace | TextDetector | PlateNetwork, threshold: float, passes: tuple[Pass, ...]) -> None:
+    def __init__(self, network: CenterFace | TextDetector | PlateNetwork, threshold: float, passes: tuple[Pass, ...],
+                 unknown_horizon_passes: tuple[Pass, ...] | None = None) -> None:
         if not 0 < threshold < 1 or not passes:
             raise ValueError(f"threshold must be in (0, 1) and at least one pass given, got {threshold}, {passes}")
         self.network, self.threshold, self.passes = network, threshold, tuple(passes)
+        # Where to look when the horizon is not known (anonymize/horizon.py): every row, at some resolution.
+        self.unknown_horizon_passes = tuple(unknown_horizon_passes or covering(passes))
         self.model_id = network.model_id
 
     def with_passes(self, passes: tuple[Pass, ...]) -> _MultiPass:
@@ -210,8 +213,9 @@ class FaceDetector(_MultiPass):
 
     class_id = FACE
 
-    def __init__(self, network: CenterFace, threshold: float = 0.2, passes: tuple[Pass, ...] = (Pass(),)) -> None:
-        super().__init__(network, threshold, passes)
+    def __init__(self, network: CenterFace, threshold: float = 0.2, passes: tuple[Pass, ...] = (Pass(),),
+                 unknown_horizon_passes: tuple[Pass, ...] | None = None) -> None:
+        super().__init__(network, threshold, passes, unknown_horizon_passes)
 
 
 class PlateDetector(_MultiPass):
@@ -227,8 +231,9 @@ class PlateDetector(_MultiPass):
         max_height: float = 1.0,
         min_aspect: float = 0.0,
         min_contrast: float = 0.0,
+        unknown_horizon_passes: tuple[Pass, ...] | None = None,
     ) -> None:
-        super().__init__(network, threshold, passes)
+        super().__init__(network, threshold, passes, unknown_horizon_passes)
         if not 0 < max_height <= 1 or min_aspect < 0 or not 0 <= min_contrast <= 255:
             raise ValueError(
                 f"plate max_height must be in (0, 1], min_aspect >= 0, min_contrast in [0, 255], "

@@ -74,8 +74,19 @@ def test_without_a_horizon_every_pass_covers_the_whole_frame(anonymizer: Anonymi
 def test_covering_stretches_each_pass_once() -> None:
     passes = (Pass(0, 1, 512), Pass(0.36, 0.70, 1280), Pass(0.45, 0.95, 1280, 2))
     assert covering(passes) == (Pass(0, 1, 512), Pass(0, 1, 1280), Pass(0, 1, 1280, 2))
-    assert aimed_passes(passes, None) == covering(passes)
-    assert aimed_passes(passes, 0.0) == shifted(passes, -0.5)
+
+
+def test_unknown_horizon_passes_search_every_row_at_full_resolution_from_the_top(anonymizer: Anonymizer) -> None:
+    faces, plates = anonymizer.detectors
+    for detector in (faces, plates):
+        assert aimed_passes(detector, 0.0) == shifted(detector.passes, -0.5)
+        unknown = aimed_passes(detector, None)
+        assert unknown == detector.unknown_horizon_passes
+        covered = np.zeros(720, bool)
+        for one in unknown:
+            covered[int(one.top * 720) : int(round(one.bottom * 720))] = True
+        assert covered.all()  # every row searched at some resolution
+        assert any(p.top == 0 and p.max_side == 1280 for p in unknown)  # full resolution up to the top edge
 
 
 def test_plate_across_the_tile_seam_is_masked(anonymizer: Anonymizer) -> None:
