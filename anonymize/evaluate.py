@@ -143,6 +143,7 @@ def protected_share(masked: np.ndarray, xyxy: np.ndarray) -> float:
 
 
 def _bucket(height: float) -> int:
+    height = round(float(height), 3)  # a box 8 px tall read back from normalised labels is 7.9999...
     return next(i for i, (low, high) in enumerate(SIZE_BUCKETS) if low <= height < high)
 
 

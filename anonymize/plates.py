@@ -155,7 +155,8 @@ class SecondLook:
     threshold decides (so the road, whose weak responses stay weak, is not masked more).
     """
 
-    def __init__(self, zoom: float = 2.0, low: float = 0.15, max_height_px: int = 24, max_crops: int = 24) -> None:
+    # low 0.25, <= 8 crops of responses <= 16 px tall: the same 2 of 37 real plates as 0.15 / 24 / 24 px, half the CPU.
+    def __init__(self, zoom: float = 2.0, low: float = 0.25, max_height_px: int = 16, max_crops: int = 8) -> None:
         if not 1 < zoom <= 4 or not 0 < low < 1 or max_height_px < 2 or max_crops < 1:
             raise ValueError(f"second look needs 1 < zoom <= 4, 0 < low < 1, max_height_px >= 2, max_crops >= 1, "
                              f"got {zoom}, {low}, {max_height_px}, {max_crops}")
