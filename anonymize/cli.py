@@ -36,6 +36,8 @@ def eval_command(
     ),
     plate_min_aspect: float = typer.Option(None, min=0.0, max=10.0, help="Drop plate boxes narrower than this w/h."),
     plate_min_contrast: float = typer.Option(None, min=0.0, max=255.0, help="Drop plate boxes of lower grey spread."),
+    timeout: float = typer.Option(
+        None, min=0.1, max=60.0, help="Seconds allowed a photo (default 5, as on the device); a slower photo is refused."),
     plate_second_look: float = typer.Option(
         None, min=1.01, max=4.0, help="Zoom of a second look at weak, small plate responses (platenet only)."),
     horizon: str = typer.Option(
@@ -63,6 +65,7 @@ def eval_command(
         plate_passes=plate_passes, face_threshold=face_threshold or None, plate_threshold=plate_threshold,
         plate_onnx=str(plate_onnx) if plate_onnx else None, plate_max_height=plate_max_height,
         plate_min_aspect=plate_min_aspect, plate_min_contrast=plate_min_contrast, plate_second_look=plate_second_look,
+        timeout_s=timeout,
     )
     console = Console()
     anonymizer = Anonymizer.default(options)
