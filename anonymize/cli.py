@@ -36,9 +36,20 @@ def eval_command(
     ),
     plate_min_aspect: float = typer.Option(None, min=0.0, max=10.0, help="Drop plate boxes narrower than this w/h."),
     plate_min_contrast: float = typer.Option(None, min=0.0, max=255.0, help="Drop plate boxes of lower grey spread."),
-    horizon: float = typer.Option(0.5, min=-0.5, max=1.5, help="Horizon row of the camera (fraction of the height)."),
+    timeout: float = typer.Option(
+        None, min=0.1, max=60.0, help="Seconds allowed a photo (default 5, as on the device); a slower photo is refused."),
+    plate_second_look: float = typer.Option(
+        None, min=1.01, max=4.0, help="Zoom of a second look at weak, small plate responses (platenet only)."),
+    horizon: str = typer.Option(
+        "estimate", help="Horizon row of the camera (fraction of the height, from its calibration), 'estimate' "
+        "(from the images, whole frame until sure: the default) or 'whole_frame'."),
 ) -> None:
-    """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON."""
+    """Recall of faces and plates (a box is protected when >= 90 % of it is masked); last line is JSON.
+
+    Labels are YOLO lines ``class cx cy w h [vehicle_id]`` (0 face, 1 plate); with ids, recall
+    is also given per vehicle (protected only when every box of it is). Images are read in
+    name order as one drive (the horizon estimate carries over).
+    """
     from voirie.anonymize.anonymizer import Anonymizer
     from voirie.anonymize.evaluate import evaluate, results_table
 
@@ -49,18 +60,35 @@ def eval_command(
     if plate_model not in (None, "platenet", "fp32", "int8"):
         raise typer.BadParameter(f"must be platenet, fp32 or int8, got {plate_model!r}", param_hint="--plate-model")
     options = _eval_options(
-        masker=masker, face_model=face_model, plate_model=plate_model, horizon=horizon, face_passes=face_passes,
+        masker=masker, face_model=face_model, plate_model=plate_model, horizon=parse_horizon(horizon),
+        face_passes=face_passes,
         plate_passes=plate_passes, face_threshold=face_threshold or None, plate_threshold=plate_threshold,
         plate_onnx=str(plate_onnx) if plate_onnx else None, plate_max_height=plate_max_height,
-        plate_min_aspect=plate_min_aspect, plate_min_contrast=plate_min_contrast,
+        plate_min_aspect=plate_min_aspect, plate_min_contrast=plate_min_contrast, plate_second_look=plate_second_look,
+        timeout_s=timeout,
     )
     console = Console()
     anonymizer = Anonymizer.default(options)
     result = evaluate(anonymizer, data, console)
     console.print(results_table(result, f"{anonymizer.name} on {data}"))
+    console.print(f"horizon (images anonymized with each): {dict(result.horizons)}")
     if result.failed:
         console.print(f"[red]{result.failed} image(s) refused by the anonymizer (would be dropped)")
     typer.echo(json.dumps(result.summary()))
+
+
+def parse_horizon(text: str) -> float | str:
+    """``--horizon``: a row (fraction of the height), 'estimate' or 'whole_frame'."""
+    if text in ("estimate", "whole_frame"):
+        return text
+    try:
+        row = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"must be a row (e.g. 0.0), 'estimate' or 'whole_frame', got {text!r}",
+                                 param_hint="--horizon") from None
+    if not -0.5 <= row <= 1.5:
+        raise typer.BadParameter(f"a row must be within [-0.5, 1.5] of the height, got {row}", param_hint="--horizon")
+    return row
 
 
 def _eval_options(**given: object) -> AnonymizerOptions:

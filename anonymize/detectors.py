@@ -7,6 +7,7 @@ stretching), runs its network and maps the boxes back to frame pixels.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass
@@ -129,6 +130,16 @@ def shifted(passes: tuple[Pass, ...], offset: float) -> tuple[Pass, ...]:
     return tuple(moved)
 
 
+def covering(passes: tuple[Pass, ...]) -> tuple[Pass, ...]:
+    """Each pass stretched over the whole frame, at its own resolution (the horizon is unknown)."""
+    stretched = []
+    for one in passes:
+        whole = Pass(0.0, 1.0, one.max_side, one.tiles)
+        if whole not in stretched:
+            stretched.append(whole)
+    return tuple(stretched)
+
+
 def parse_passes(text: str) -> tuple[Pass, ...]:
     """``"0:1:640,0.2:0.75:1280:2"`` (top:bottom:max_side[:tiles], comma separated) to passes."""
     try:
@@ -147,11 +158,20 @@ class _MultiPass:
 
     class_id = FACE
 
-    def __init__(self, network: CenterFace | TextDetector | PlateNetwork, threshold: float, passes: tuple[Pass, ...]) -> None:
+    def __init__(self, network: CenterFace | TextDetector | PlateNetwork, threshold: float, passes: tuple[Pass, ...],
+                 unknown_horizon_passes: tuple[Pass, ...] | None = None) -> None:
         if not 0 < threshold < 1 or not passes:
             raise ValueError(f"threshold must be in (0, 1) and at least one pass given, got {threshold}, {passes}")
         self.network, self.threshold, self.passes = network, threshold, tuple(passes)
+        # Where to look when the horizon is not known (anonymize/horizon.py): every row, at some resolution.
+        self.unknown_horizon_passes = tuple(unknown_horizon_passes or covering(passes))
         self.model_id = network.model_id
+
+    def with_passes(self, passes: tuple[Pass, ...]) -> _MultiPass:
+        """The same detector (same network session) looking at other passes."""
+        aimed = copy.copy(self)
+        aimed.passes = tuple(passes)
+        return aimed
 
     def windows(self, shape: tuple[int, ...]) -> list[Window]:
         """Every window of every pass for a frame of this shape."""
@@ -193,8 +213,9 @@ class FaceDetector(_MultiPass):
 
     class_id = FACE
 
-    def __init__(self, network: CenterFace, threshold: float = 0.2, passes: tuple[Pass, ...] = (Pass(),)) -> None:
-        super().__init__(network, threshold, passes)
+    def __init__(self, network: CenterFace, threshold: float = 0.2, passes: tuple[Pass, ...] = (Pass(),),
+                 unknown_horizon_passes: tuple[Pass, ...] | None = None) -> None:
+        super().__init__(network, threshold, passes, unknown_horizon_passes)
 
 
 class PlateDetector(_MultiPass):
@@ -210,8 +231,9 @@ class PlateDetector(_MultiPass):
         max_height: float = 1.0,
         min_aspect: float = 0.0,
         min_contrast: float = 0.0,
+        unknown_horizon_passes: tuple[Pass, ...] | None = None,
     ) -> None:
-        super().__init__(network, threshold, passes)
+        super().__init__(network, threshold, passes, unknown_horizon_passes)
         if not 0 < max_height <= 1 or min_aspect < 0 or not 0 <= min_contrast <= 255:
             raise ValueError(
                 f"plate max_height must be in (0, 1], min_aspect >= 0, min_contrast in [0, 255], "

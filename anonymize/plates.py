@@ -139,4 +139,60 @@ class PlateNetwork(_MapNetwork):
     def detect(self, image: np.ndarray, threshold: float, timeout_s: float, pixel_threshold: float = 0.5) -> FaceBoxes:
         """Plate boxes in ``image`` pixels with their mean probability (>= ``threshold``)."""
         prob = self._probabilities(image, timeout_s)
-        return regions(prob, threshold, min(pixel_threshold, threshold), unclip_ratio=0.0, stride=self.stride)
+        found = regions(prob, threshold, min(pixel_threshold, threshold), unclip_ratio=0.0, stride=self.stride)
+        if self.second_look is None:
+            return found
+        return self.second_look.look_again(self, image, prob, found, threshold, timeout_s)
+
+    second_look: SecondLook | None = None  # set by the anonymizer (AnonymizerOptions.plate_second_look)
+
+
+class SecondLook:
+    """A closer look at weak, small plate responses: the region around each, enlarged ``zoom`` times.
+
+    A plate 6-10 px tall is near the smallest the network learnt: its map often peaks under
+    the threshold. Enlarged, it is a plate of the sizes the network knows, and the same
+    threshold decides (so the road, whose weak responses stay weak, is not masked more).
+    """
+
+    # low 0.25, <= 8 crops of responses <= 16 px tall: the same 2 of 37 real plates as 0.15 / 24 / 24 px, half the CPU.
+    def __init__(self, zoom: float = 2.0, low: float = 0.25, max_height_px: int = 16, max_crops: int = 8) -> None:
+        if not 1 < zoom <= 4 or not 0 < low < 1 or max_height_px < 2 or max_crops < 1:
+            raise ValueError(f"second look needs 1 < zoom <= 4, 0 < low < 1, max_height_px >= 2, max_crops >= 1, "
+                             f"got {zoom}, {low}, {max_height_px}, {max_crops}")
+        self.zoom, self.low, self.max_height_px, self.max_crops = zoom, low, max_height_px, max_crops
+
+    def look_again(self, network: PlateNetwork, image: np.ndarray, prob: np.ndarray, found: FaceBoxes,
+                   threshold: float, timeout_s: float) -> FaceBoxes:
+        """``found`` plus the plates that the enlarged crops around weak responses show."""
+        weak = regions(prob, self.low, self.low, unclip_ratio=0.0, stride=network.stride)
+        small = (weak.xyxy[:, 3] - weak.xyxy[:, 1]) <= self.max_height_px
+        order = np.argsort(-weak.score[small])[: self.max_crops]
+        boxes, scores = [found.xyxy], [found.score]
+        for x1, y1, x2, y2 in weak.xyxy[small][order]:
+            if _covered(found.xyxy, (x1, y1, x2, y2)):
+                continue
+            more = self._crop_plates(network, image, (x1, y1, x2, y2), threshold, timeout_s)
+            boxes.append(more.xyxy)
+            scores.append(more.score)
+        return FaceBoxes(np.concatenate(boxes).astype(np.float32).reshape(-1, 4), np.concatenate(scores).astype(np.float32))
+
+    def _crop_plates(self, network: PlateNetwork, image: np.ndarray, box: tuple[float, ...], threshold: float,
+                     timeout_s: float) -> FaceBoxes:
+        x1, y1, x2, y2 = box
+        # Context of about four plate widths: the network judges a plate by its surroundings too.
+        half = max(x2 - x1, 3 * (y2 - y1), 16) * 2
+        left, top = int(max(0, (x1 + x2) / 2 - half)), int(max(0, (y1 + y2) / 2 - half / 2))
+        right, bottom = int(min(image.shape[1], (x1 + x2) / 2 + half)), int(min(image.shape[0], (y1 + y2) / 2 + half / 2))
+        crop = cv2.resize(image[top:bottom, left:right], None, fx=self.zoom, fy=self.zoom, interpolation=cv2.INTER_LINEAR)
+        padded = cv2.copyMakeBorder(crop, 0, -crop.shape[0] % 32, 0, -crop.shape[1] % 32, cv2.BORDER_CONSTANT, value=0)
+        prob = network._probabilities(padded, timeout_s)
+        more = regions(prob, threshold, threshold, unclip_ratio=0.0, stride=network.stride)
+        offset = np.array([left, top, left, top], np.float32)
+        return FaceBoxes(more.xyxy / self.zoom + offset, more.score)
+
+
+def _covered(xyxy: np.ndarray, box: tuple[float, ...]) -> bool:
+    """Whether a box already found holds the middle of ``box``."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return bool(((xyxy[:, 0] <= cx) & (xyxy[:, 2] >= cx) & (xyxy[:, 1] <= cy) & (xyxy[:, 3] >= cy)).any())

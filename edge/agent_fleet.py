@@ -97,7 +97,8 @@ class HeartbeatLoop:
         return DeviceStatus.collect(self.config.state_dir, outbox_stats=self.outbox.stats(),
                                     model_dir=model_dir(self.config),
                                     last_fix_utc=datetime.fromisoformat(last_fix) if last_fix else None,
-                                    mode="survey" if self.config.mode == "survey" else "count", extra_models=extra)
+                                    mode="survey" if self.config.mode == "survey" else "count", extra_models=extra,
+                                    anonymizer_horizon=data.get("anonymizer_horizon"))
 
     def beat(self) -> None:
         """One heartbeat; applies the model offer its reply carries (FLEET CALL SITE)."""

@@ -106,4 +106,5 @@ def run_mode(config: AgentConfig, sink: Any, status: AgentStatus, state: AgentSt
 
 def _survey_counts(stats: Any) -> dict:
     return {"marks": stats.marks, "photos": stats.written, "anonymization_dropped": stats.anonymization_dropped,
-            "quality_rejected": sum(stats.quality_rejected.values()), "detector_failed": stats.detector_failed}
+            "quality_rejected": sum(stats.quality_rejected.values()), "detector_failed": stats.detector_failed,
+            "anonymizer_horizon": dict(stats.horizon)}

@@ -76,7 +76,9 @@ class OutboxWriter:
             jpeg = evidence_jpeg(anonymized, record, self.jpeg_quality)
         self.put(record, jpeg)
         self.written += 1
-        self.status.update(last_fix=fix_summary(record.fix))
+        # Which horizon the anonymizer's bands followed (calibrated / estimated / whole_frame):
+        # the status file and the heartbeat say it, so an uncalibrated box is visible.
+        self.status.update(last_fix=fix_summary(record.fix), anonymizer_horizon=anonymized.horizon)
         return record
 
 

@@ -92,7 +92,7 @@ def check_calibration(config: AgentConfig) -> str:
 
     path = config.survey.calibration
     if path is None:
-        raise _Warn("none configured: damage sizes in pixels only, anonymizer bands for a level camera")
+        raise _Warn("none configured: damage sizes in pixels only, anonymizer horizon estimated from the frames (whole frame until sure)")
     calibration = SurveyCalibration.load(path)
     return (f"{calibration.calibration_id}: {calibration.width}x{calibration.height}, "
             f"horizon at {calibration.horizon:.0%} of the height")

@@ -76,11 +76,13 @@ class DeviceStatus:
     oldest_pending_utc: datetime | None = None
     last_fix_utc: datetime | None = None
     mode: Literal["survey", "count", "idle"] = "idle"
+    anonymizer_horizon: Literal["calibrated", "estimated", "whole_frame"] | None = None  # of the last photo
 
     @classmethod
     def collect(cls, data_dir: Path, *, outbox_stats: _OutboxStatsLike | None = None, model_dir: Path | None = None,
                 last_fix_utc: datetime | None = None, mode: Literal["survey", "count", "idle"] = "idle",
-                extra_models: tuple[ModelStatus, ...] = ()) -> DeviceStatus:
+                extra_models: tuple[ModelStatus, ...] = (),
+                anonymizer_horizon: Literal["calibrated", "estimated", "whole_frame"] | None = None) -> DeviceStatus:
         """Gather the status: free disk under ``data_dir``, outbox depth, installed models."""
         models = (installed_models(model_dir) if model_dir is not None else ()) + tuple(extra_models)
         return cls(disk_free_bytes=disk_free_bytes(data_dir), models=models,
@@ -88,7 +90,7 @@ class DeviceStatus:
                    pending_evidence=outbox_stats.pending_evidence if outbox_stats else 0,
                    quarantined_records=getattr(outbox_stats, "quarantined_records", 0) if outbox_stats else 0,
                    oldest_pending_utc=outbox_stats.oldest_pending_utc if outbox_stats else None,
-                   last_fix_utc=last_fix_utc, mode=mode)
+                   last_fix_utc=last_fix_utc, mode=mode, anonymizer_horizon=anonymizer_horizon)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,9 @@ class SurveyStats:
     written: int = 0
     faces_masked: int = 0
     plates_masked: int = 0
+    # Photos per horizon the anonymizer placed its bands by: calibrated, estimated (from the
+    # frames) or whole_frame (not known yet: every pass covered the whole frame).
+    horizon: Counter = field(default_factory=Counter)
     detections: int = 0
     elapsed_s: float = 0.0
 
@@ -101,6 +104,9 @@ class SurveyStats:
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        # asdict rebuilds a Counter from its (key, count) pairs, counting the pairs: copy them as dicts.
+        out.update({f.name: dict(getattr(self, f.name)) for f in dataclasses.fields(self)
+                    if isinstance(getattr(self, f.name), Counter)})
         out["frames_per_s"] = round(self.frames_per_s, 2)
         return out
 
@@ -156,6 +162,7 @@ class SurveyPipeline:
         self.stats.written += 1
         self.stats.faces_masked += anonymized.faces_masked
         self.stats.plates_masked += anonymized.plates_masked
+        self.stats.horizon[anonymized.horizon or "not reported"] += 1
         self.stats.detections += len(record.detections)
         return written
 

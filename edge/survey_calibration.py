@@ -67,7 +67,11 @@ def load_optional(path: str | Path | None) -> SurveyCalibration | None:
 
 
 def anonymizer_options(calibration: SurveyCalibration | None, timeout_s: float) -> AnonymizerOptions:
-    """The anonymizer's options for this camera: its bands follow the calibrated horizon."""
+    """The anonymizer's options for this camera: its bands follow the calibrated horizon.
+
+    Without a calibration the anonymizer estimates the horizon from the frames and covers
+    the whole frame until it is sure (it never assumes a level camera).
+    """
     from voirie.anonymize import AnonymizerOptions
 
     if calibration is None:

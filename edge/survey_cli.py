@@ -48,6 +48,7 @@ def print_summary(result, console: Console) -> None:
         ("rejected by the quality gate", _counts(s.quality_rejected)),
         ("dropped: anonymization failed", s.anonymization_dropped),
         ("photos written", s.written), ("faces / plates masked", f"{s.faces_masked} / {s.plates_masked}"),
+        ("anonymizer horizon (photos)", _counts(s.horizon)),
         ("damage detections", s.detections), ("detector failures", s.detector_failed),
         ("frames per second (whole loop)", f"{s.frames_per_s:.1f}"),
     ]

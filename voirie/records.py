@@ -159,6 +159,9 @@ class AnonymizedFrame:
     faces_masked: int
     plates_masked: int
     anonymizer: str  # model ids and versions that did the masking, e.g. "centerface@1+plates@2"
+    # Where the anonymizer's bands were placed: "calibrated", "estimated" (from the frames)
+    # or "whole_frame" (horizon unknown: every pass covered the whole frame); None: not reported.
+    horizon: str | None = None
 
     def __post_init__(self) -> None:
         if self.faces_masked < 0 or self.plates_masked < 0:
@@ -401,6 +404,9 @@ class Heartbeat(WireRecord):
     time_utc: datetime = Field(description="the device clock when the heartbeat was made")
     mode: Literal["survey", "count", "idle"] = "idle"
     rollout: RolloutReport | None = None
+    # Where the anonymizer placed its bands for the last photo: an uncalibrated box shows as
+    # "estimated" or "whole_frame" (None: not surveying, or an older agent).
+    anonymizer_horizon: Literal["calibrated", "estimated", "whole_frame"] | None = None
 
     @field_validator("oldest_pending_utc", "last_fix_utc", "time_utc")
     @classmethod

@@ -40,6 +40,11 @@ def test_survey_replay_reaches_the_server_once_with_evidence(tmp_path: Path, liv
     assert status["outbox"]["pending_records"] == 0 and status["state"] == "stopped"
     assert status["last_sync"]["accepted"] >= 1 and status["records_synced"] == len(rows)
     assert status["last_fix"]["lat"] and status["last_heartbeat"] is not None
+    # No calibration configured: the anonymizer says which horizon it placed its bands by.
+    horizons = status["survey"]["anonymizer_horizon"]
+    assert sum(horizons.values()) == status["survey"]["photos"] and set(horizons) <= {"estimated", "whole_frame"}
+    assert horizons.get("whole_frame", 0) >= 1  # nothing assumed for the first photos
+    assert status["anonymizer_horizon"] in ("estimated", "whole_frame")
     assert token not in first.stderr  # JSON logs, never the token
     assert all(json.loads(line)["level"] for line in first.stderr.splitlines() if line.startswith("{"))
     second = _run("run", "--config", str(config), "--until-drained")  # a restart replays the same drive

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from voirie.anonymize import Anonymizer
-from voirie.anonymize.detectors import TILE_OVERLAP_PX, Pass, parse_passes, shifted
+from voirie.anonymize.anonymizer import aimed_passes
+from voirie.anonymize.detectors import TILE_OVERLAP_PX, Pass, covering, parse_passes, shifted
 from voirie.anonymize.evaluate import protected_share
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.synthetic import render_plate
@@ -48,16 +49,44 @@ def _high_plate_scene() -> tuple[np.ndarray, tuple[int, int, int, int]]:
     return image, (x, y, x + plate.shape[1], y + plate.shape[0])
 
 
+def _covers(found, box: tuple[int, int, int, int]) -> bool:
+    x1, y1, x2, y2 = box
+    xyxy = found.xyxy
+    return bool(((xyxy[:, 0] <= x1 + 5) & (xyxy[:, 2] >= x2 - 5) & (xyxy[:, 1] <= y2) & (xyxy[:, 3] >= y1)).any())
+
+
 def test_horizon_option_moves_the_full_resolution_band(anonymizer: Anonymizer) -> None:
-    image, (x1, y1, x2, y2) = _high_plate_scene()
+    image, box = _high_plate_scene()
     pitched = Anonymizer.default(replace(anonymizer.options, horizon=0.0))
-    found_mid = anonymizer.detect(image.copy())
-    found_top = pitched.detect(image.copy())
-    covers = lambda d: bool(((d.xyxy[:, 0] <= x1 + 5) & (d.xyxy[:, 2] >= x2 - 5) & (d.xyxy[:, 1] <= y2)  # noqa: E731
-                             & (d.xyxy[:, 3] >= y1)).any())
-    assert covers(found_top)
-    assert not covers(found_mid)  # the mid-height defaults do not look there at full resolution
-    pitched.close()
+    level = Anonymizer.default(replace(anonymizer.options, horizon=0.5))
+    assert _covers(pitched.detect(image.copy()), box)
+    assert not _covers(level.detect(image.copy()), box)  # bands for a level camera do not look there at full resolution
+    pitched.close(), level.close()
+
+
+def test_without_a_horizon_every_pass_covers_the_whole_frame(anonymizer: Anonymizer) -> None:
+    image, box = _high_plate_scene()  # a flat scene: no lines to estimate a horizon from
+    found, view = anonymizer.detect_with_horizon(image.copy())
+    assert view.source == "whole_frame" and view.row is None
+    assert _covers(found, box)
+
+
+def test_covering_stretches_each_pass_once() -> None:
+    passes = (Pass(0, 1, 512), Pass(0.36, 0.70, 1280), Pass(0.45, 0.95, 1280, 2))
+    assert covering(passes) == (Pass(0, 1, 512), Pass(0, 1, 1280), Pass(0, 1, 1280, 2))
+
+
+def test_unknown_horizon_passes_search_every_row_at_full_resolution_from_the_top(anonymizer: Anonymizer) -> None:
+    faces, plates = anonymizer.detectors
+    for detector in (faces, plates):
+        assert aimed_passes(detector, 0.0) == shifted(detector.passes, -0.5)
+        unknown = aimed_passes(detector, None)
+        assert unknown == detector.unknown_horizon_passes
+        covered = np.zeros(720, bool)
+        for one in unknown:
+            covered[int(one.top * 720) : int(round(one.bottom * 720))] = True
+        assert covered.all()  # every row searched at some resolution
+        assert any(p.top == 0 and p.max_side == 1280 for p in unknown)  # full resolution up to the top edge
 
 
 def test_plate_across_the_tile_seam_is_masked(anonymizer: Anonymizer) -> None:

@@ -17,7 +17,7 @@ from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.onnx_model import PLATENET
 from voirie.anonymize.plate_synth import STYLES, paste_plate, render_training_plate, training_sample
-from voirie.anonymize.plates import PlateNetwork
+from voirie.anonymize.plates import PlateNetwork, SecondLook
 from voirie.anonymize.synthetic import oblique, render_plate
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -148,3 +148,34 @@ def test_trained_network_exports_to_the_same_maps(tmp_path: Path) -> None:
     got = network._session.run(None, {"images": image.transpose(2, 0, 1)[None].astype(np.float32)})[0]
     assert got.shape == (1, 1, 48, 80)
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def _small_plates_scene() -> np.ndarray:
+    """Asphalt with rendered plates from 7 to 12 px tall: near the smallest the network learnt."""
+    image = _asphalt(11, (384, 1280)).copy()
+    rng = np.random.default_rng(4)
+    for i, width in enumerate((30, 36, 42, 50)):
+        plate = cv2.resize(render_plate(rng, 200), (width, round(width * 0.24)), interpolation=cv2.INTER_AREA)
+        x, y = 150 + 260 * i, 120
+        image[y : y + plate.shape[0], x : x + width] = plate
+    return image
+
+
+def test_second_look_keeps_the_first_look_and_may_only_add() -> None:
+    image = _small_plates_scene()
+    plain = PlateNetwork(1)
+    looking = PlateNetwork(1)
+    looking.second_look = SecondLook(2.0)
+    first = plain.detect(image, 0.5, 30.0)
+    both = looking.detect(image, 0.5, 30.0)
+    assert len(both.xyxy) >= len(first.xyxy)
+    for box in first.xyxy:  # every box of the first look is still there, unchanged
+        assert np.isclose(both.xyxy, box, atol=1e-3).all(axis=1).any()
+
+
+@pytest.mark.parametrize(("zoom", "low"), [(1.0, 0.25), (5.0, 0.25), (2.0, 0.0), (2.0, 1.0)])
+def test_second_look_refuses_bad_settings(zoom: float, low: float) -> None:
+    with pytest.raises(ValueError, match="second look needs"):
+        SecondLook(zoom, low)
+    with pytest.raises(ValueError, match="plate_second_look"):
+        AnonymizerOptions(plate_second_look=zoom if zoom > 4 or zoom <= 1 else 9.0)

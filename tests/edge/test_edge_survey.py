@@ -55,6 +55,8 @@ def test_demo_step_fills_state_and_outputs(demo: DemoContext) -> None:
     assert (survey_dir / "records.jsonl").is_file() and (survey_dir / "images").is_dir()
     assert demo.state["device_id"] and demo.state["survey_id"] == "sample-drive"
     assert all(Path(path).exists() for path in demo.outputs.values())
+    stats = demo.state["survey_stats"]  # the demo's camera is calibrated: every photo says so
+    assert stats["horizon"] == {"calibrated": stats["written"]}
 
 
 def test_photos_every_4_m_and_none_while_stopped(demo: DemoContext, truth: dict) -> None:
@@ -159,6 +161,8 @@ def test_voirie_survey_command_on_a_short_clip(demo: DemoContext, tmp_path: Path
                                       "--out", str(out), "--model", "none", "--no-progress", "--anonymize-timeout", "60"])
     assert result.exit_code == 0, result.output
     assert "photos written" in result.output and str(out) in result.output.replace("\n", "")
+    # No calibration given: the summary says the first photos were anonymized over the whole frame.
+    assert "anonymizer horizon" in result.output and "whole_frame" in result.output
     records = read_records(out)
     assert 5 <= len(records) <= 10 and all(r.model_id is None for r in records)
 

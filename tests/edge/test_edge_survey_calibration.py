@@ -22,8 +22,8 @@ def test_horizon_row_follows_the_pitch(pitch_deg: float) -> None:
     assert anonymizer_options(calibration, 5.0).horizon == pytest.approx(expected, abs=1e-3)
 
 
-def test_without_a_calibration_the_anonymizer_keeps_its_level_camera_bands() -> None:
-    assert anonymizer_options(None, 3.0).horizon == 0.5 and anonymizer_options(None, 3.0).timeout_s == 3.0
+def test_without_a_calibration_the_anonymizer_estimates_the_horizon() -> None:
+    assert anonymizer_options(None, 3.0).horizon == "estimate" and anonymizer_options(None, 3.0).timeout_s == 3.0
     assert load_optional(None) is None
 
 
@@ -48,3 +48,16 @@ def test_a_pole_calibration_is_refused_for_a_survey() -> None:
 def test_a_missing_calibration_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(CalibrationError, match="not found"):
         load_optional(tmp_path / "nowhere.json")
+
+
+def test_the_heartbeat_carries_the_anonymizer_horizon(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from voirie.edge.fleet import DeviceStatus
+    from voirie.records import Heartbeat
+
+    status = DeviceStatus.collect(tmp_path, mode="survey", anonymizer_horizon="whole_frame")
+    beat = Heartbeat(device_id="car-1", time_utc=datetime.now(timezone.utc), **status.__dict__)
+    assert Heartbeat.model_validate_json(beat.to_json()).anonymizer_horizon == "whole_frame"
+    with pytest.raises(ValueError):
+        Heartbeat(device_id="car-1", time_utc=datetime.now(timezone.utc), disk_free_bytes=1, anonymizer_horizon="level")
