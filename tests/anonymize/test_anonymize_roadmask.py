@@ -24,7 +24,10 @@ from voirie.anonymize.roadmask import damage_mask, measure_frame
 from voirie.capture.sample_drive import make_sample_drive
 
 MAX_DAMAGE_SHARE = 0.01
-MIN_PHOTOS_KEPT = 0.95  # share of the photos whose labelled damage stays (almost) unmasked
+# Share of the photos whose labelled damage stays (almost) unmasked. Measured 40 of 44 (0.91)
+# since the horizon is estimated by default: until it is sure, the passes search the whole
+# frame, and 4 photos lose 1.1 % instead of under 1 % (privacy first, issue 20).
+MIN_PHOTOS_KEPT = 0.9
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,7 @@ def test_labelled_damage_stays_unmasked(anonymizer: Anonymizer, drive_frames) ->
         shares.append(measure_frame(anonymizer, image, per_frame[index], damage)[0])
     kept = np.mean(np.array(shares) < MAX_DAMAGE_SHARE)
     assert len(shares) == len(truth["photos"]) and kept >= MIN_PHOTOS_KEPT, np.round(shares, 3)
+    assert np.median(shares) < MAX_DAMAGE_SHARE
 
 
 def test_face_and_plate_still_masked(anonymizer: Anonymizer, drive_frames) -> None:
