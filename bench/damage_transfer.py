@@ -18,6 +18,8 @@ import json
 import statistics
 from pathlib import Path
 
+from voirie.models.evaluate import evaluate
+from voirie.models.runtime import load_detector
 from voirie.models.transfer import (HIGHWAYS, TYPED_TO_CPRI, box_dataset_splits, error_gallery, fold_test_folder,
                                     score_fold, training_highways_folder, tune_typed)
 
@@ -41,13 +43,10 @@ def run_fold(highway: str, checkpoint: Path, args, work: Path, cn_train: Path, c
     return result
 
 
-def previous_default(args, work: Path, cn_val: Path) -> list[dict]:
+def previous_default(args, work: Path) -> list[dict]:
     rows = []
     for highway in HIGHWAYS:
         test = fold_test_folder(args.cpri, highway, work)
-        from voirie.models.evaluate import evaluate
-        from voirie.models.runtime import load_detector
-
         scores = evaluate(load_detector(args.previous), test, None)
         rows.append({"fold": highway, "model": args.previous, **{k: scores[k] for k in ("f1", "per_class")}})
     return rows
@@ -76,7 +75,7 @@ def main() -> None:
     if results:
         summary["mean_f1"] = round(statistics.mean(r["f1"] for r in results), 4)
     if args.previous:
-        summary["previous"] = previous_default(args, args.work, cn_val)
+        summary["previous"] = previous_default(args, args.work)
     print(json.dumps(summary))
 
 
