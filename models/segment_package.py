@@ -16,9 +16,12 @@ from rich.progress import track
 
 from voirie.models import registry
 from voirie.models.decode import grouping_scale, unletterbox_maps
-from voirie.models.evaluate import Tally, YoloFolder, evaluate, parse_class_map, tally_image
+from voirie.models.evaluate import Tally, YoloFolder, evaluate, iou_matrix, parse_class_map, tally_image
 from voirie.models.export import quantize_int8
-from voirie.models.masks import GroupingRule, boxes_from_probabilities
+from voirie.models.crack_types import CRACK_TYPES, CrackShape, CrackTyping
+from voirie.models.crack_types import METADATA_KEY as TYPING_KEY
+from voirie.models.errors import ModelError
+from voirie.models.masks import GroupingRule, boxes_from_probabilities, group_mask
 from voirie.models.runtime import OnnxDetector, load_detector
 from voirie.models.training import PackageSpec, finish_package
 from voirie.records import Detections
@@ -66,10 +69,13 @@ def _val_maps(detector: OnnxDetector, folder: YoloFolder) -> list[tuple[np.ndarr
 
 
 def class_groups(detector: OnnxDetector, folder: YoloFolder, class_map_text: str | None) -> dict[int, list[int]]:
-    """Dataset class id → the model classes that map to it (``voirie models eval --map`` syntax)."""
+    """Dataset class id → the model's maps whose classes map to it (``voirie models eval --map``
+    syntax; the crack types of a shape-typed model all come from its crack map)."""
     groups: dict[int, list[int]] = {}
     for model_id, data_id in sorted(parse_class_map(class_map_text, detector.class_names, folder.names).items()):
-        groups.setdefault(data_id, []).append(model_id)
+        plane = detector.plane_of[model_id]
+        if plane not in groups.setdefault(data_id, []):
+            groups[data_id].append(plane)
     return groups
 
 
@@ -110,6 +116,71 @@ def tune_rules(detector: OnnxDetector, val_dir: Path, class_map_text: str | None
     return tuple(best), table
 
 
+TYPING_ANGLES = tuple(range(15, 65, 5))
+TYPING_FILLS = tuple(round(0.10 + 0.02 * i, 2) for i in range(16))
+TYPING_ELONGATIONS = (1.0, 1.2, 1.4, 1.6, 1.8, 2.0)
+TYPING_LINES = (4.0, 6.0, 10.0)
+TYPING_MIN_IOU = 0.3  # a group typed against the labelled crack box it overlaps most, at least this much
+
+
+def typed_crack_groups(detector: OnnxDetector, folder: YoloFolder, typing: CrackTyping) -> list[tuple[CrackShape, str]]:
+    """The shape of every group of the crack map on a typed dataset's photos, with the type
+    of the labelled crack box it overlaps most (groups that overlap none are left out)."""
+    plane = detector.plane_names.index(typing.plane)
+    typed_ids = {folder.names.index(t): t for t in CRACK_TYPES if t in folder.names}
+    if not typed_ids:
+        raise ModelError(f"no crack type {list(CRACK_TYPES)} among the typed dataset's classes {list(folder.names)}")
+    rule, reference_width = detector.grouping[0][plane], detector.grouping[1]
+    pairs = []
+    for planes, scale, (truth, truth_ids) in _val_maps(detector, folder):
+        keep = np.isin(truth_ids, list(typed_ids))
+        truth, truth_ids = truth[keep], truth_ids[keep]
+        join_px, min_pixels = rule.scaled(planes.shape[2], reference_width)
+        for group in group_mask(planes[plane] >= rule.threshold, join_px, min_pixels, keep_points=True):
+            overlap = iou_matrix(np.asarray([group.xyxy], np.float32) / scale, truth)[0] if len(truth) else []
+            if len(overlap) and overlap.max() >= TYPING_MIN_IOU:
+                pairs.append((CrackShape.of(group.points, group.xyxy), typed_ids[int(truth_ids[overlap.argmax()])]))
+    return pairs
+
+
+def _macro_f1(pairs: list[tuple[CrackShape, str]], typing: CrackTyping) -> float:
+    truth = np.array([t for _, t in pairs])
+    guess = np.array([typing.type_of(shape) for shape, _ in pairs])
+    scores = []
+    for name in CRACK_TYPES:
+        tp, fp, fn = ((guess == name) & (truth == name)).sum(), ((guess == name) & (truth != name)).sum(), \
+            ((guess != name) & (truth == name)).sum()
+        scores.append(2 * tp / max(2 * tp + fp + fn, 1))
+    return float(np.mean(scores))
+
+
+def tune_crack_typing(detector: OnnxDetector, typed_dir: Path, plane: str = "crack") -> tuple[CrackTyping, dict]:
+    """The crack-typing rule with the best macro F1 of the type given to the model's own crack
+    groups on a typed dataset (RDD classes): how well the shape names the type of what the
+    model found, not whether it found it. Returns the rule and the groups' counts."""
+    pairs = typed_crack_groups(detector, YoloFolder.open(typed_dir), CrackTyping(plane=plane))
+    if len(pairs) < 10:
+        raise ModelError(f"{typed_dir}: only {len(pairs)} crack groups of the model overlap a typed crack box; "
+                         "too few to choose the crack typing")
+    candidates = [CrackTyping(plane, *values) for values
+                  in itertools.product(TYPING_ANGLES, TYPING_FILLS, TYPING_ELONGATIONS, TYPING_LINES)]
+    scores = [_macro_f1(pairs, c) for c in candidates]
+    best = candidates[int(np.argmax(scores))]
+    counts = {name: sum(t == name for _, t in pairs) for name in CRACK_TYPES}
+    logger.info("crack typing %s: macro F1 %.3f on %d groups %s", best, max(scores), len(pairs), counts)
+    return best, {"groups": counts, "type_macro_f1": round(max(scores), 4), "rule": asdict(best)}
+
+
+def write_crack_typing(path: Path, typing: CrackTyping) -> None:
+    """Store (or replace) the crack-typing rule in an ONNX file's metadata."""
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key != TYPING_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    model.metadata_props.add(key=TYPING_KEY, value=typing.to_metadata())
+    onnx.save(model, str(path))
+
+
 def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, spec: PackageSpec,
                          tune: bool = True, tune_on: tuple[tuple[Path, str | None], ...] = (),
                          keep_min_pixels: frozenset[str] = frozenset()) -> registry.Manifest:
@@ -126,7 +197,7 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
         detector = load_detector(target, confidence=0.0)
         rules, tuned = tune_rules(detector, folder, class_map, keep_min_pixels=keep_min_pixels)
         table.update(tuned)  # per dataset class: F1 of every (threshold, smallest group) tried
-        write_grouping_metadata(target, detector.class_names, detector.input_size, rules, detector.grouping[1])
+        write_grouping_metadata(target, detector.plane_names, detector.input_size, rules, detector.grouping[1])
     int8 = quantize_int8(target, out_dir / "model_int8.onnx", calibration_dir)
     metrics = {v: evaluate(load_detector(p, confidence=0.0), val_dir, confidence=0.0)
                for v, p in (("fp32", target), ("int8", int8))}
@@ -153,7 +224,7 @@ def write_examples(detector: OnnxDetector, val_dir: Path, out: Path, count: int 
         canvas_maps, box = detector.raw_maps(image)
         planes = unletterbox_maps(canvas_maps, box, detector.input_size)
         shown = image.copy()
-        colours = [MAP_COLOURS.get(name, (255, 255, 255)) for name in detector.class_names]
+        colours = [MAP_COLOURS.get(name, (255, 255, 255)) for name in detector.plane_names]
         for plane, rule, colour in zip(planes, detector.grouping[0], colours):
             shown[plane >= rule.threshold] = (0.5 * shown[plane >= rule.threshold] + 0.5 * np.array(colour)).astype(np.uint8)
         truth = folder.boxes(path, image.shape[1], image.shape[0])

@@ -60,7 +60,7 @@ def tune_typed(onnx_path: Path, box_train: Path | None, mask_tuning: Path | None
             continue
         detector = load_detector(onnx_path, confidence=0.0)
         rules, tables[str(folder)] = tune_rules(detector, folder, class_map, keep_min_pixels=KEEP_MIN_PIXELS)
-        write_grouping_metadata(onnx_path, detector.class_names, detector.input_size, rules, detector.grouping[1])
+        write_grouping_metadata(onnx_path, detector.plane_names, detector.input_size, rules, detector.grouping[1])
     return tables
 
 
