@@ -23,7 +23,7 @@ from voirie.models.crack_types import METADATA_KEY as TYPING_KEY
 from voirie.models.errors import ModelError
 from voirie.models.masks import GroupingRule, boxes_from_probabilities, group_mask
 from voirie.models.runtime import OnnxDetector, load_detector
-from voirie.models.training import PackageSpec, finish_package
+from voirie.models.training import PackageSpec, finish_package, headline_metrics
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -183,10 +183,13 @@ def write_crack_typing(path: Path, typing: CrackTyping) -> None:
 
 def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_dir: Path, spec: PackageSpec,
                          tune: bool = True, tune_on: tuple[tuple[Path, str | None], ...] = (),
-                         keep_min_pixels: frozenset[str] = frozenset()) -> registry.Manifest:
+                         keep_min_pixels: frozenset[str] = frozenset(),
+                         typing_on: Path | None = None) -> registry.Manifest:
     """Tune the grouping (fp32), quantize, score both variants on ``val_dir``, write manifest
     and card. The grouping is tuned on ``tune_on`` (folders with their class maps, one after
-    another) when given, so the scores on ``val_dir`` choose nothing; else on ``val_dir``."""
+    another) when given, so the scores on ``val_dir`` choose nothing; else on ``val_dir``.
+    With ``typing_on`` (photos with RDD crack types), the crack map's groups are typed by
+    their shape (:func:`tune_crack_typing`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "model_fp32.onnx"
     if Path(fp32).resolve() != target.resolve():
@@ -198,6 +201,12 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
         rules, tuned = tune_rules(detector, folder, class_map, keep_min_pixels=keep_min_pixels)
         table.update(tuned)  # per dataset class: F1 of every (threshold, smallest group) tried
         write_grouping_metadata(target, detector.plane_names, detector.input_size, rules, detector.grouping[1])
+    typing_table = {}
+    if typing_on is not None:
+        typing, typing_table = tune_crack_typing(load_detector(target, confidence=0.0), typing_on)
+        write_crack_typing(target, typing)
+        detector = load_detector(target, confidence=0.0)
+        typing_table["tuned_on"] = str(typing_on)
     int8 = quantize_int8(target, out_dir / "model_int8.onnx", calibration_dir)
     metrics = {v: evaluate(load_detector(p, confidence=0.0), val_dir, confidence=0.0)
                for v, p in (("fp32", target), ("int8", int8))}
@@ -205,7 +214,7 @@ def package_segmentation(fp32: Path, out_dir: Path, val_dir: Path, calibration_d
         out_dir, spec, metrics, {"fp32": target, "int8": int8}, val_dir,
         {"grouping_tuned_on_val": tune and not tune_on, "grouping_tuned_on": [str(f) for f, _ in tune_on],
          "smallest_group_kept": sorted(keep_min_pixels),
-         "grouping_f1": table},
+         "grouping_f1": table, **({"crack_typing": typing_table} if typing_table else {})},
         task="segment", classes=detector.class_names, input_size=detector.input_size, layout="semantic",
         confidence=0.0,
         description=f"Pavement damage segmentation (voirie DamageSegNet, ONNX): {', '.join(detector.class_names)} "
@@ -242,3 +251,68 @@ def write_examples(detector: OnnxDetector, val_dir: Path, out: Path, count: int 
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), grid)
     return out
+
+
+def add_crack_typing(model: str, typed_dir: Path, out_dir: Path, version: str,
+                     score_on: tuple[Path, ...] = ()) -> registry.Manifest:
+    """A packaged segmentation model with crack typing added: same weights and grouping,
+    the typing tuned on ``typed_dir`` and written into every variant, the manifest's classes
+    and checksums updated, each variant scored on the ``score_on`` folders, and a section
+    appended to the card. This is how a two-map model learns to report crack types without
+    retraining."""
+    manifest, folder = registry.find_model(model)
+    if manifest.layout != "semantic":
+        raise ModelError(f"model {manifest.name}: crack typing needs a segmentation model, this one is {manifest.layout}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for entry in manifest.files.values():
+        (out_dir / entry.file).write_bytes((folder / entry.file).read_bytes())
+    fp32 = out_dir / manifest.variant("fp32" if "fp32" in manifest.files else None).file
+    typing, table = tune_crack_typing(load_detector(fp32, confidence=0.0), typed_dir)
+    table["tuned_on"] = str(typed_dir)
+    for entry in manifest.files.values():
+        write_crack_typing(out_dir / entry.file, typing)
+    scores = {str(d): {v: headline_metrics(evaluate(load_detector(out_dir / e.file, confidence=0.0), d, confidence=0.0))
+                       for v, e in manifest.files.items()} for d in score_on}
+    classes = typing.output_names(manifest.classes)
+    typed = manifest.model_copy(update={
+        "version": version, "classes": classes,
+        "files": {v: registry.ModelFile(file=e.file, sha256=registry.sha256_file(out_dir / e.file),
+                                        bytes=(out_dir / e.file).stat().st_size) for v, e in manifest.files.items()},
+        "class_confidence": _typed_thresholds(manifest.class_confidence, typing),
+        "metrics": {**manifest.metrics, "crack_typing": table, "scores": scores},
+        "description": f"{manifest.description}; crack groups typed by their shape ({', '.join(CRACK_TYPES)})",
+    })
+    registry.write_manifest(typed, out_dir)
+    _append_typing_card(folder / "MODEL_CARD.md", out_dir / "MODEL_CARD.md", manifest, typed, table, scores)
+    return typed
+
+
+def _typed_thresholds(thresholds: dict[str, float], typing: CrackTyping) -> dict[str, float]:
+    """Per-class thresholds of the typed classes: each crack type keeps its map's."""
+    typed = {n: v for n, v in thresholds.items() if n != typing.plane}
+    if typing.plane in thresholds:
+        typed.update(dict.fromkeys(CRACK_TYPES, thresholds[typing.plane]))
+    return typed
+
+
+def _append_typing_card(source: Path, out: Path, untyped: registry.Manifest, manifest: registry.Manifest,
+                        table: dict, scores: dict) -> None:
+    """The untyped model's card with its title, classes and checksums brought up to date and
+    a section on the typing appended."""
+    card = source.read_text() if source.exists() else f"# Model card: {manifest.name}\n"
+    card = card.replace(f"{untyped.name} {untyped.version}", f"{manifest.name} {manifest.version}", 1)
+    card = card.replace(f"classes: {', '.join(untyped.classes)}", f"classes: {', '.join(manifest.classes)}", 1)
+    for variant, entry in untyped.files.items():
+        card = card.replace(entry.sha256, manifest.files[variant].sha256)
+        card = card.replace(f"{entry.bytes} bytes", f"{manifest.files[variant].bytes} bytes")
+    lines = ["", f"## Crack types (version {manifest.version})", "",
+             f"Same weights and grouping; the crack map's groups are named by their shape: {table['rule']} "
+             f"(`voirie.models.crack_types`), chosen for the best macro F1 of the type given to the model's own crack "
+             f"groups that overlap a labelled box (IoU ≥ {TYPING_MIN_IOU}) on {table['tuned_on']}: "
+             f"**{table['type_macro_f1']}** over {sum(table['groups'].values())} groups {table['groups']}.", ""]
+    for folder, variants in scores.items():
+        lines += [f"Scores on {folder}:", "", "| variant | F1 | per-class F1 |", "| --- | --- | --- |"]
+        lines += [f"| {v} | {r['f1']:.3f} | " + ", ".join(f"{n} {c['f1']:.3f}" for n, c in r["per_class"].items()) + " |"
+                  for v, r in variants.items()]
+        lines.append("")
+    out.write_text(card.rstrip("\n") + "\n" + "\n".join(lines))

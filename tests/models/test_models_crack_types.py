@@ -143,3 +143,34 @@ def test_bad_typing_metadata_and_mismatched_class_names_are_refused(typed_onnx: 
     write_crack_typing(broken, CrackTyping(plane="fissure"))
     with pytest.raises(ModelError, match="'fissure'"):
         load_detector(broken)
+
+
+def test_a_packaged_model_gets_crack_types_without_retraining(tmp_path: Path, monkeypatch) -> None:
+    from voirie.models import registry
+    from voirie.models.segment_package import add_crack_typing
+
+    monkeypatch.setenv("VOIRIE_MODELS_DIR", str(tmp_path / "zoo"))
+    folder = tmp_path / "zoo" / "plain"
+    folder.mkdir(parents=True)
+    onnx_file = build_semantic_onnx(folder / "model_fp32.onnx", grouping={"reference_width": 1024, "classes": RULES})
+    untyped = registry.Manifest(
+        name="plain", version="1", task="segment", classes=("crack", "pothole"), input_size=(320, 512),
+        layout="semantic", files={"fp32": registry.ModelFile(file=onnx_file.name, sha256=registry.sha256_file(onnx_file),
+                                                             bytes=onnx_file.stat().st_size)},
+        default_variant="fp32", confidence=0.0, class_confidence={"crack": 0.4, "pothole": 0.3})
+    registry.write_manifest(untyped, folder)
+    (folder / "MODEL_CARD.md").write_text(f"# Model card: plain 1\n\nclasses: crack, pothole\n\n"
+                                          f"sha256 `{untyped.files['fp32'].sha256}`\n")
+    write_typed_folder(tmp_path / "typed", photos=4)
+
+    typed = add_crack_typing("plain", tmp_path / "typed", tmp_path / "out", "2", (tmp_path / "typed",))
+
+    assert typed.classes == (*CRACK_TYPES, "pothole") and typed.version == "2"
+    assert typed.class_confidence == {"pothole": 0.3, **dict.fromkeys(CRACK_TYPES, 0.4)}
+    assert typed.metrics["scores"][str(tmp_path / "typed")]["fp32"]["per_class"]["crack_alligator"]["f1"] == 1.0
+    detector = load_detector(tmp_path / "out" / "model_fp32.onnx")  # the manifest beside it: checksum verified
+    assert detector.class_names == typed.classes and detector.model_version == "2"
+    card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: plain 2") and typed.files["fp32"].sha256 in card
+    assert untyped.files["fp32"].sha256 not in card and "## Crack types (version 2)" in card
+    assert load_detector("plain").class_names == ("crack", "pothole")  # the source model is left as it was
