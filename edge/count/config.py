@@ -93,11 +93,18 @@ class BackgroundDetectorConfig(_Strict):
     size_rules: tuple[SizeRule, ...] = Field(default=DEFAULT_SIZE_RULES, min_length=1)
 
 
+DEFAULT_COUNT_MODEL = "count-default"  # YOLOX-Nano COCO, shipped in the model zoo (Apache-2.0)
+
+
 class OnnxDetectorConfig(_Strict):
-    """A YOLO-format ONNX model with COCO classes (ultralytics or YOLOX layout)."""
+    """A YOLO-format ONNX model with COCO classes (ultralytics or YOLOX layout).
+
+    ``model`` is a registry name (``voirie models list``) or a path to an ONNX file; the
+    default is the shipped ``count-default``, so a config without ``[detector]`` counts.
+    """
 
     type: Literal["onnx"] = "onnx"
-    model: Path
+    model: str = Field(default=DEFAULT_COUNT_MODEL, min_length=1, description="registry name or ONNX file path")
     confidence: float = Field(default=0.3, gt=0, lt=1)
     class_map: dict[str, ClassName] = Field(
         default={
@@ -106,6 +113,11 @@ class OnnxDetectorConfig(_Strict):
         },
         description="model label -> counted class; other labels are ignored",
     )
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
 
 
 class TrackerConfig(_Strict):
@@ -142,7 +154,7 @@ class CountConfig(_Strict):
     device_id: str = Field(default="pole-1", min_length=1, max_length=64, pattern=_ID)
     camera_id: str = Field(default="cam-1", min_length=1, max_length=64, pattern=_ID)
     bin_seconds: int = Field(default=900, ge=60, le=3600, description="aggregation bin (Telraam: 900)")
-    detector: DetectorConfig = Field(default_factory=BackgroundDetectorConfig)
+    detector: DetectorConfig = Field(default_factory=OnnxDetectorConfig)
     detect_width: int = Field(default=640, ge=160, le=3840, description="frames are resized to this width to detect")
     detect_every: int = Field(default=1, ge=1, le=10, description="detect on every k-th frame, track in between")
     pixels_per_metre: float | None = Field(default=None, gt=0, le=1000, description="ground scale until calibrated")
@@ -152,6 +164,14 @@ class CountConfig(_Strict):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     debug_snapshot: bool = Field(default=False, description="keep one anonymized frame per bin (opt-in)")
+
+    @field_validator("detector", mode="before")
+    @classmethod
+    def _onnx_unless_named(cls, value: Any) -> Any:
+        # `[detector]` with only `model = …` means the ONNX detector, the default.
+        if isinstance(value, dict) and "type" not in value:
+            return {"type": "onnx", **value}
+        return value
 
     @field_validator("bin_seconds")
     @classmethod

@@ -12,6 +12,7 @@ Both return boxes in full-frame pixels with ``class_names == CLASSES``.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -185,11 +186,16 @@ def load_model_detector(path: str) -> ModelDetector:
     return detector
 
 
+def _names_a_file(model: str) -> bool:
+    """A path (``…/x.onnx``) rather than a registry name (``count-default``)."""
+    return model.endswith(".onnx") or "/" in model or "\\" in model
+
+
 class OnnxCountDetector:
     """A COCO detector whose labels are mapped onto the counted classes."""
 
     def __init__(self, config: OnnxDetectorConfig, model: ModelDetector | None = None) -> None:
-        if not config.model.is_file() and model is None:
+        if model is None and _names_a_file(config.model) and not Path(config.model).is_file():
             raise ValueError(f"ONNX model not found: {config.model}")
         self.config = config
         self.model = model if model is not None else load_model_detector(str(config.model))
