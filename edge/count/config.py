@@ -126,6 +126,11 @@ class TrackerConfig(_Strict):
     lost_track_seconds: float = Field(default=2.0, gt=0, le=60)
     min_consecutive: int = Field(default=2, ge=1, le=30)
     min_iou: float = Field(default=0.1, gt=0, lt=1)
+    rider_share: float = Field(default=0.3, gt=0, le=10, description=(
+        "a person track is a bicycle/motorcycle when its two-wheeler evidence is at least this share of its "
+        "pedestrian evidence"))
+    settle_seconds: float = Field(default=10.0, ge=0, le=120, description=(
+        "a crossing's class is decided when its track ends, or this long after the crossing"))
 
 
 class HealthConfig(_Strict):
