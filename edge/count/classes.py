@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 PEDESTRIAN, BICYCLE, MOTORCYCLE, CAR, TRUCK_BUS = (CLASSES.index(name) for name in
                                                    ("pedestrian", "bicycle", "motorcycle", "car", "truck_bus"))
 TWO_WHEELERS = [BICYCLE, MOTORCYCLE]
+VEHICLES = [CAR, TRUCK_BUS, MOTORCYCLE]
+PART_INSIDE = 0.85  # share of a vehicle box inside a bigger one that makes it a part of it
 CLASS_SCORES = "class_scores"  # Detections.metadata key: (N, len(CLASSES)) evidence per box
 SAME_OBJECT_IOU = 0.6  # boxes of different labels overlapping this much are one object
 # Apparent size on the ground (the larger of a box's width and height in metres at its
@@ -88,7 +90,26 @@ def merge_labels(xyxy: np.ndarray, class_ids: np.ndarray, confidence: np.ndarray
         np.maximum.at(row, class_ids[members], confidence[members])
         boxes.append(xyxy[i])
         scores.append(row)
-    return _absorb_own_rider(Objects(np.asarray(boxes, np.float32), np.asarray(scores, np.float32)))
+    merged = Objects(np.asarray(boxes, np.float32), np.asarray(scores, np.float32))
+    return _absorb_own_rider(_drop_vehicle_parts(merged))
+
+
+def _drop_vehicle_parts(objects: Objects) -> Objects:
+    """A vehicle box almost inside a bigger vehicle box is a part of it (a lorry's cab, a
+    roof rack): tracked alone it would be a second count."""
+    vehicle = np.isin(objects.best_class(), VEHICLES)
+    xyxy = objects.xyxy
+    area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+    drop = []
+    for i in np.flatnonzero(vehicle):
+        for j in np.flatnonzero(vehicle & (area > 1.5 * area[i])):
+            if _overlap_area(xyxy[i], xyxy[j]) >= PART_INSIDE * area[i]:
+                drop.append(i)
+                break
+    if not drop:
+        return objects
+    keep = np.setdiff1d(np.arange(len(xyxy)), drop)
+    return Objects(xyxy[keep], objects.scores[keep])
 
 
 def _absorb_own_rider(objects: Objects) -> Objects:
@@ -169,12 +190,78 @@ def ground_size_evidence(objects: Objects, ground: object | None) -> Objects:
         return objects
     size = apparent_size_m(objects.xyxy, ground)
     scores = objects.scores.copy()
-    lorry = np.nan_to_num(size, nan=0.0) >= HEAVY_MIN_SIZE_M
-    small = np.nan_to_num(size, nan=np.inf) < CAR_MAX_SIZE_M
-    scores[lorry, TRUCK_BUS] = _either(scores[lorry, TRUCK_BUS], scores[lorry, CAR])
-    scores[lorry, CAR] = 0.0
-    scores[small, CAR] = _either(scores[small, CAR], scores[small, TRUCK_BUS])
-    scores[small, TRUCK_BUS] = 0.0
+    _move_evidence(scores, np.flatnonzero(np.nan_to_num(size, nan=0.0) >= HEAVY_MIN_SIZE_M), CAR, TRUCK_BUS)
+    _move_evidence(scores, np.flatnonzero(np.nan_to_num(size, nan=np.inf) < CAR_MAX_SIZE_M), TRUCK_BUS, CAR)
+    return Objects(objects.xyxy, scores)
+
+
+def _move_evidence(scores: np.ndarray, rows: np.ndarray, source: int, target: int) -> None:
+    scores[rows, target] = _either(scores[rows, target], scores[rows, source])
+    scores[rows, source] = 0.0
+
+
+class CarScale:
+    """The size of a car at each height of the picture, learnt from the cars themselves.
+
+    On a flat road a box's size grows linearly with the image row of its bottom edge (its
+    distance), so a line fitted to confidently labelled cars gives, for any box, how many
+    "typical cars" big it is. That separates a lorry from a car on a camera with no
+    calibration, where COCO labels alone often call a box truck a car.
+    """
+
+    def __init__(self, min_samples: int = 40, max_samples: int = 600) -> None:
+        self.min_samples, self.max_samples = min_samples, max_samples
+        self._rows: list[tuple[float, float]] = []
+        self._fit: tuple[float, float] | None = None
+        self._since_fit = 0
+
+    def learn(self, objects: Objects) -> None:
+        """Add the boxes that are clearly cars (not vans: little truck evidence)."""
+        car = (objects.scores[:, CAR] >= 0.5) & (objects.scores[:, TRUCK_BUS] < 0.2)
+        for box in objects.xyxy[car]:
+            self._rows.append((float(box[3]), float(np.sqrt((box[2] - box[0]) * (box[3] - box[1])))))
+            self._since_fit += 1
+        del self._rows[:-self.max_samples]
+        if len(self._rows) >= self.min_samples and (self._fit is None or self._since_fit >= 20):
+            self._fit, self._since_fit = self._robust_line(np.asarray(self._rows)), 0
+
+    @staticmethod
+    def _robust_line(rows: np.ndarray) -> tuple[float, float]:
+        """size = a + b * bottom_row, refitted without the worst quarter (vans, bad boxes)."""
+        keep = np.ones(len(rows), bool)
+        for _ in range(2):
+            b, a = np.polyfit(rows[keep, 0], rows[keep, 1], 1) if np.ptp(rows[keep, 0]) > 1 else (0.0, 0.0)
+            if b == 0.0:
+                a = float(np.median(rows[keep, 1]))
+            residual = np.abs(rows[:, 1] - (a + b * rows[:, 0]))
+            keep = residual <= np.quantile(residual, 0.75)
+        return float(a), float(b)
+
+    def relative(self, xyxy: np.ndarray) -> np.ndarray:
+        """Each box's size in typical cars at its row; NaN until enough cars were seen."""
+        xyxy = np.asarray(xyxy, float).reshape(-1, 4)
+        if self._fit is None:
+            return np.full(len(xyxy), np.nan)
+        a, b = self._fit
+        expected = a + b * xyxy[:, 3]
+        size = np.sqrt((xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(expected > 4, size / expected, np.nan)
+
+
+# A lorry or bus is at least this many typical cars big in the picture (box truck 1.3,
+# articulated lorry 2+); vans and pickups stay under it.
+HEAVY_MIN_RELATIVE = 1.25
+
+
+def relative_size_evidence(objects: Objects, scale: CarScale) -> Objects:
+    """Without a calibration: car evidence of a lorry-sized box counts for truck_bus."""
+    scale.learn(objects)
+    big = np.nan_to_num(scale.relative(objects.xyxy), nan=0.0) >= HEAVY_MIN_RELATIVE
+    if not big.any():
+        return objects
+    scores = objects.scores.copy()
+    _move_evidence(scores, np.flatnonzero(big), CAR, TRUCK_BUS)
     return Objects(objects.xyxy, scores)
 
 
@@ -192,15 +279,25 @@ class ClassVote:
         self.rider_share = rider_share
         self.max_tracks = max_tracks
         self._totals: dict[int, np.ndarray] = {}
+        self._confidence: dict[int, tuple[int, float]] = {}  # frames, summed confidence
 
     def add(self, track_ids: Iterable[int], scores: np.ndarray) -> None:
         """Add one frame's evidence of these tracks."""
-        for tid, row in zip(track_ids, np.asarray(scores, np.float32)):
+        scores = np.asarray(scores, np.float32)
+        confidence = Objects(np.zeros((len(scores), 4), np.float32), scores).confidence()
+        for tid, row, sure in zip(track_ids, scores, confidence.tolist()):
             total = self._totals.get(int(tid))
             self._totals[int(tid)] = row.copy() if total is None else total + row
+            frames, summed = self._confidence.get(int(tid), (0, 0.0))
+            self._confidence[int(tid)] = (frames + 1, summed + sure)
         if len(self._totals) > self.max_tracks:  # runs for days: keep only recent tracks
             for old in sorted(self._totals)[: self.max_tracks // 2]:
-                del self._totals[old]
+                self.forget(old)
+
+    def mean_confidence(self, track_id: int) -> float:
+        """How sure the detector was, on average over the track, that it is a road user."""
+        frames, summed = self._confidence.get(int(track_id), (0, 0.0))
+        return summed / frames if frames else 0.0
 
     def decide(self, track_id: int) -> int:
         """The class id of a track (``CLASSES`` index) from all its evidence so far."""
@@ -217,7 +314,9 @@ class ClassVote:
     def forget(self, track_id: int) -> None:
         """Drop a finished track's evidence."""
         self._totals.pop(int(track_id), None)
+        self._confidence.pop(int(track_id), None)
 
     def reset(self) -> None:
         """Forget every track."""
         self._totals.clear()
+        self._confidence.clear()

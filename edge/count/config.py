@@ -129,6 +129,8 @@ class TrackerConfig(_Strict):
     rider_share: float = Field(default=0.3, gt=0, le=10, description=(
         "a person track is a bicycle/motorcycle when its two-wheeler evidence is at least this share of its "
         "pedestrian evidence"))
+    min_mean_confidence: float = Field(default=0.25, ge=0, lt=1, description=(
+        "a track whose detections averaged a lower confidence (a roof rack, a shadow) is not counted"))
     settle_seconds: float = Field(default=10.0, ge=0, le=120, description=(
         "a crossing's class is decided when its track ends, or this long after the crossing"))
 

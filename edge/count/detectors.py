@@ -25,7 +25,8 @@ from voirie.edge.count.config import (
     OnnxDetectorConfig,
     SizeRule,
 )
-from voirie.edge.count.classes import CLASS_SCORES, ground_size_evidence, merge_labels, merge_riders
+from voirie.edge.count.classes import (CLASS_SCORES, CarScale, ground_size_evidence, merge_labels, merge_riders,
+                                      relative_size_evidence)
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -210,6 +211,7 @@ class OnnxCountDetector:
         self.config = config
         self.ground = ground
         self.model = model if model is not None else load_model_detector(config.model)
+        self.car_scale = CarScale()  # the scene's geometry, kept across light changes
 
     def reset(self) -> None:
         """A detector that looks at one frame at a time has no scene state."""
@@ -224,7 +226,11 @@ class OnnxCountDetector:
             return Detections.empty(CLASSES)
         objects = merge_labels(np.asarray(found.xyxy, np.float32)[keep], mapped[keep],
                                np.asarray(found.confidence, np.float32)[keep])
-        objects = ground_size_evidence(merge_riders(objects), self.ground)
+        objects = merge_riders(objects)
+        if self.ground is not None:
+            objects = ground_size_evidence(objects, self.ground)
+        else:
+            objects = relative_size_evidence(objects, self.car_scale)
         return Detections(xyxy=objects.xyxy, confidence=objects.confidence().astype(np.float32),
                           class_id=objects.best_class().astype(np.int64), class_names=CLASSES,
                           metadata={CLASS_SCORES: objects.scores})

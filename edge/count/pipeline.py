@@ -81,6 +81,7 @@ class CounterStats:
     frozen_frames: int = 0
     gaps: int = 0
     crossings: int = 0
+    weak_tracks: int = 0  # crossings dropped: the track was mostly low-confidence detections
 
 
 def _anchors(detections: Detections, anchor: str) -> np.ndarray:
@@ -175,7 +176,11 @@ class Counter:
             self._last_seen = {t: s for t, s in self._last_seen.items() if now_s - s <= 60}
 
     def _record(self, crossing: PendingCrossing) -> None:
-        name = CLASSES[self.tracker.votes.decide(crossing.tracker_id)]
+        votes = self.tracker.votes
+        if votes.mean_confidence(crossing.tracker_id) < self.config.tracker.min_mean_confidence:
+            self.stats.weak_tracks += 1
+            return
+        name = CLASSES[votes.decide(crossing.tracker_id)]
         spec = next(line for line in self.config.lines if line.id == crossing.line_id)
         if spec.classes is not None and name not in spec.classes:
             return
