@@ -209,7 +209,7 @@ class CarScale:
     calibration, where COCO labels alone often call a box truck a car.
     """
 
-    def __init__(self, min_samples: int = 40, max_samples: int = 600) -> None:
+    def __init__(self, min_samples: int = 20, max_samples: int = 600) -> None:
         self.min_samples, self.max_samples = min_samples, max_samples
         self._rows: list[tuple[float, float]] = []
         self._fit: tuple[float, float] | None = None
