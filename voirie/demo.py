@@ -23,6 +23,7 @@ DEMO_STEPS = (
     "voirie.server.demo:map_step",
     "voirie.server.planning.demo:plan_step",
     "voirie.edge.count.demo:count_step",
+    "voirie.server.demo:mobility_step",
 )
 
 
