@@ -142,6 +142,8 @@ class HealthConfig(_Strict):
     frozen_after_s: float = Field(default=30.0, gt=0, le=3600, description="identical frames for this long = frozen")
     min_coverage: float = Field(default=0.5, gt=0, le=1, description="share of a bin observed to report it 'ok'")
     light_change_fraction: float = Field(default=0.6, gt=0, le=1, description="foreground share that means a light change")
+    mode_confirm_s: float = Field(default=2.0, ge=0, le=60, description=(
+        "leaving IR counts once colour has held this long (a coloured car crossing a grey scene is not a switch)"))
     reconnect_initial_s: float = Field(default=1.0, gt=0, le=60)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
 
