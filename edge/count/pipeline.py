@@ -212,6 +212,7 @@ class Counter:
         for line in self.lines.values():
             line.reset_tracks()
         self._history.clear()
+        self._last_seen.clear()  # a fresh tracker numbers its tracks from the start again
 
     def gap(self) -> None:
         """The stream broke: nothing is watched until the next frame, tracks do not bridge it."""
