@@ -79,7 +79,7 @@ DEFAULT_SIZE_RULES = (
 
 
 class BackgroundDetectorConfig(_Strict):
-    """Out-of-the-box detector for a fixed camera: background subtraction + blobs.
+    """Detector for a fixed camera where no model runs: background subtraction + blobs.
 
     ``history`` is long (60 s at 25 f/s) so a vehicle waiting a few seconds on the line is
     not learnt into the background (which would split the next vehicle passing there).

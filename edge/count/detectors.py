@@ -1,8 +1,8 @@
 """Detectors for counting, behind one interface: ``detect(pixels) -> Detections``.
 
 * ``OnnxCountDetector``: any YOLO-format ONNX model with COCO labels, run by the models
-  runtime; preferred when a model is configured.
-* ``BackgroundDetector``: works out of the box on a fixed camera. OpenCV MOG2/KNN
+  runtime; the default is the shipped ``count-default`` (YOLOX-Nano, COCO).
+* ``BackgroundDetector``: the option for a fixed camera where no model runs. OpenCV MOG2/KNN
   background subtraction, blobs grouped by a closing sized in metres, classified by
   size and shape in metres (``pixels_per_metre`` until the camera calibration is used).
 
