@@ -240,6 +240,8 @@ async function startMap() {
   }
   map.on("click", "cameras", (e) => chooseCamera(e.features[0].properties.camera_id).catch(showError));
   window.voirieCamerasOnMap = data.features.length;
+  const unplaced = state.cameras.filter((c) => c.lat === null).map((c) => c.camera_id);
+  if (unplaced.length) fill("unplaced", `not on the map yet (an admin places them: PUT /api/v1/counts/cameras/{id}): ${unplaced.join(", ")}`);
 }
 
 function showError(error) {

@@ -16,6 +16,7 @@ from .test_server_map_browser import _offline_page, browser  # noqa: F401 - the 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHANGE_DAY = datetime(2026, 5, 11, tzinfo=timezone.utc)  # a Monday: the new cycle lane opens
 DEVICE = "pole-a"
+HOSTILE = '<img src=x onerror="window.pwned=1">'  # a camera name is free text: shown as text, never run
 
 
 def _bins(camera_id: str, line_id: str, days: int = 3) -> list[CountBin]:
@@ -37,14 +38,15 @@ def _bins(camera_id: str, line_id: str, days: int = 3) -> list[CountBin]:
 
 def _seed(live) -> None:
     auth = live.register(DEVICE)
-    records = _bins("rue-a", "north-line") + _bins("rue-a", "cycle-lane") + _bins("rue-b", "main", days=2)
+    records = (_bins("rue-a", "north-line") + _bins("rue-a", "cycle-lane") + _bins("rue-b", "main", days=2)
+               + _bins("rue-c", "main", days=1))  # rue-c is never placed
     for k in range(0, len(records), 2000):
         body = {"batch_id": f"bins-{k}", "device_id": DEVICE,
                 "records": [{"kind": "count_bin", "record": b.to_dict()} for b in records[k:k + 2000]]}
         live.client.post("/api/v1/ingest", json=body, headers=auth).raise_for_status()
-    for camera_id, lat, lon in (("rue-a", 48.853, 2.349), ("rue-b", 48.857, 2.355)):
+    for camera_id, name, lat, lon in (("rue-a", "Rue A", 48.853, 2.349), ("rue-b", HOSTILE, 48.857, 2.355)):
         answer = live.client.put(f"/api/v1/counts/cameras/{camera_id}", headers=live.admin,
-                                 json={"name": f"Rue {camera_id[-1].upper()}", "lat": lat, "lon": lon})
+                                 json={"name": name, "lat": lat, "lon": lon})
         assert answer.status_code == 200, answer.text
 
 
@@ -54,6 +56,7 @@ def test_cameras_api_lists_lines_and_places_and_only_admins_place(live):
     assert cameras["rue-a"]["lines"] == ["cycle-lane", "north-line"] and cameras["rue-b"]["lines"] == ["main"]
     assert (cameras["rue-a"]["lat"], cameras["rue-a"]["lon"], cameras["rue-a"]["name"]) == (48.853, 2.349, "Rue A")
     assert cameras["rue-b"]["first_bin_utc"].startswith("2026-05-09T00:00")
+    assert cameras["rue-c"]["lat"] is None and cameras["rue-c"]["lines"] == ["main"]
     viewer = live.key("viewer")
     refused = live.client.put("/api/v1/counts/cameras/rue-a", headers=viewer, json={"lat": 1, "lon": 1})
     assert refused.status_code in (401, 403)
@@ -66,7 +69,7 @@ def test_mobility_page_renders_chooses_a_camera_and_matches_the_api(live, browse
     page, outside, errors = _offline_page(browser, live.url)
     page.goto(live.url + "/mobility")
     wait_until(page, "window.voirieMobilityReady === true", 90_000)
-    assert page.evaluate("window.voirieCamerasOnMap") == 2
+    assert page.evaluate("window.voirieCamerasOnMap") == 2 and "rue-c" in page.inner_text("#unplaced")
     assert page.locator("#chart-15min svg path").count() == 5 and page.locator("#chart-daily svg rect").count() > 0
     page.select_option("#camera", "rue-b")
     wait_until(page, "window.voirieMobilityCamera === 'rue-b/'", 30_000)
@@ -87,6 +90,7 @@ def test_mobility_page_renders_chooses_a_camera_and_matches_the_api(live, browse
     # The seeded doubling, per watched day (the gap removes two quiet hours, so a little over +100 %).
     assert bicycle["change"] == pytest.approx(1.0, abs=0.03)
     assert page.get_attribute("#csv", "href") == "/api/v1/counts/export.csv?camera_id=rue-b"
+    assert HOSTILE in page.inner_text("#camera") and page.evaluate("window.pwned === undefined")
     assert outside == [] and errors == []
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "mobility_page.png"), full_page=True)
