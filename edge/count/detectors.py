@@ -195,6 +195,18 @@ def _names_a_file(model: str) -> bool:
     return model.endswith(".onnx") or "/" in model or "\\" in model
 
 
+def verify_model(config: OnnxDetectorConfig) -> str:
+    """Name the counting model a config asks for; raise when it is neither a file nor registered."""
+    if _names_a_file(config.model):
+        if not Path(config.model).is_file():
+            raise FileNotFoundError(f"counting model {config.model} not found")
+        return config.model
+    from voirie.models.registry import find_model
+
+    manifest, _ = find_model(config.model)  # ModelError lists the registered names
+    return f"{manifest.name} {manifest.version}"
+
+
 class OnnxCountDetector:
     """A COCO detector whose labels become counted classes, riders merged into their vehicle.
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from voirie.cli import app
 from voirie.edge.count.config import OnnxDetectorConfig
-from voirie.edge.count.detectors import OnnxCountDetector
+from voirie.edge.count.detectors import OnnxCountDetector, verify_model
 from voirie.edge.count.sources import read_bins
 from voirie.models.errors import ModelError
 from voirie.models.registry import ZOO_DIR, find_model, sha256_file
@@ -67,3 +67,12 @@ def test_a_config_with_only_a_line_counts_with_the_shipped_detector(tmp_path):
 def test_unknown_model_name_is_a_clear_error():
     with pytest.raises(ModelError, match="count-default"):  # the message lists the known models
         OnnxCountDetector(OnnxDetectorConfig(model="no-such-model"))
+
+
+def test_verify_model_accepts_the_shipped_name_and_refuses_missing_ones(tmp_path):
+    # What `voirie edge run --validate-config` reports for a counting box.
+    assert verify_model(OnnxDetectorConfig()) == "count-default 1.0.0"
+    with pytest.raises(FileNotFoundError, match="none.onnx"):
+        verify_model(OnnxDetectorConfig(model=tmp_path / "none.onnx"))
+    with pytest.raises(ModelError, match="count-default"):
+        verify_model(OnnxDetectorConfig(model="yolo-of-my-dreams"))
