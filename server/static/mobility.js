@@ -220,6 +220,14 @@ function chooseCamera(cameraId) {
   return renderCamera();
 }
 
+// The surveyed streets, grey, for orientation (none when the server has no sections yet).
+async function addStreets(map) {
+  const streets = await api("/api/v1/sections.geojson").catch(() => null);
+  if (!streets || !streets.features.length) return;
+  map.addSource("streets", { type: "geojson", data: streets });
+  map.addLayer({ id: "streets", type: "line", source: "streets", paint: { "line-color": "#90a4ae", "line-width": 3 } });
+}
+
 async function startMap() {
   const config = await api("/api/v1/map-config");
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef0ea" } }] };
@@ -231,6 +239,7 @@ async function startMap() {
   const map = new maplibregl.Map({ container: "map", style, center: [2.35, 48.85], zoom: 12 });
   state.map = window.voirieMobilityMap = map;
   await new Promise((resolve) => map.on("load", resolve));
+  await addStreets(map);
   map.addSource("cameras", { type: "geojson", data });
   map.addLayer({ id: "cameras", type: "circle", source: "cameras",
                  paint: { "circle-radius": 7, "circle-color": "#2ca02c", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } });
