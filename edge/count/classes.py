@@ -294,6 +294,9 @@ class ClassVote:
             for old in sorted(self._totals)[: self.max_tracks // 2]:
                 self.forget(old)
 
+    def __contains__(self, track_id: int) -> bool:
+        return int(track_id) in self._totals
+
     def mean_confidence(self, track_id: int) -> float:
         """How sure the detector was, on average over the track, that it is a road user."""
         frames, summed = self._confidence.get(int(track_id), (0, 0.0))

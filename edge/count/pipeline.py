@@ -70,6 +70,13 @@ class PendingCrossing:
     time_utc: datetime
     monotonic_s: float
     speed_kmh: float | None
+    anchor: tuple[float, float] = (0.0, 0.0)  # pixels, where the track crossed
+    height_px: float = 0.0  # its box's height there
+
+
+# A pedestrian crossing made with a two-wheeler's (same line and direction, within this time
+# and half the person's height) is its rider, tracked apart for a while: one road user.
+RIDER_PAIR_S = 1.0
 
 
 @dataclass
@@ -82,6 +89,7 @@ class CounterStats:
     gaps: int = 0
     crossings: int = 0
     weak_tracks: int = 0  # crossings dropped: the track was mostly low-confidence detections
+    riders: int = 0  # pedestrian crossings dropped: the rider of a counted two-wheeler
 
 
 def _anchors(detections: Detections, anchor: str) -> np.ndarray:
@@ -114,6 +122,7 @@ class Counter:
         self._index = 0
         self._pending: list[PendingCrossing] = []
         self._last_seen: dict[int, float] = {}
+        self._recent: deque[tuple[PendingCrossing, str]] = deque(maxlen=64)  # recorded, with their class
         self._totals = {line.id: {d: Tally() for d in line.directions} for line in config.lines}
 
     def process(self, frame: Frame) -> list[CountBin]:
@@ -155,9 +164,11 @@ class Counter:
         for spec in self.config.lines:
             points = metres if spec.coords == "ground" else pixels
             _, _, events = self.lines[spec.id].trigger(ids, points, names, frame.monotonic_s)
+            row = {int(t): i for i, t in enumerate(ids.tolist())}
             self._pending.extend(
                 PendingCrossing(spec.id, event.direction, event.tracker_id, frame.time_utc, frame.monotonic_s,
-                                self._speed_kmh(event.tracker_id))
+                                self._speed_kmh(event.tracker_id), tuple(pixels[row[event.tracker_id]]),
+                                float(tracked.xyxy[row[event.tracker_id], 3] - tracked.xyxy[row[event.tracker_id], 1]))
                 for event in events)
 
     def _settle(self, now_s: float, everything: bool = False) -> None:
@@ -181,12 +192,27 @@ class Counter:
             self.stats.weak_tracks += 1
             return
         name = CLASSES[votes.decide(crossing.tracker_id)]
+        if name == "pedestrian" and self._rides_with_a_two_wheeler(crossing):
+            self.stats.riders += 1
+            return
+        self._recent.append((crossing, name))
         spec = next(line for line in self.config.lines if line.id == crossing.line_id)
         if spec.classes is not None and name not in spec.classes:
             return
         self.stats.crossings += 1
         self._totals[crossing.line_id][crossing.direction][name] += 1
         self.bins.add(BinKey(crossing.line_id, crossing.direction, name), crossing.time_utc, crossing.speed_kmh)
+
+    def _rides_with_a_two_wheeler(self, person: PendingCrossing) -> bool:
+        """Whether a two-wheeler (counted, or still waiting) crossed with this pedestrian."""
+        votes = self.tracker.votes
+        waiting = [(c, CLASSES[votes.decide(c.tracker_id)]) for c in self._pending if c.tracker_id in votes]
+        return any(
+            name in ("bicycle", "motorcycle") and other.tracker_id != person.tracker_id
+            and (other.line_id, other.direction) == (person.line_id, person.direction)
+            and abs(other.monotonic_s - person.monotonic_s) <= RIDER_PAIR_S
+            and float(np.hypot(*np.subtract(other.anchor, person.anchor))) <= 0.5 * person.height_px
+            for other, name in [*waiting, *self._recent])
 
     def _remember(self, ids: np.ndarray, metres: np.ndarray, t: float) -> None:
         for tid, point in zip(ids.tolist(), metres):
@@ -212,7 +238,8 @@ class Counter:
         for line in self.lines.values():
             line.reset_tracks()
         self._history.clear()
-        self._last_seen.clear()  # a fresh tracker numbers its tracks from the start again
+        self._last_seen.clear()
+        self._recent.clear()  # a fresh tracker numbers its tracks from the start again
 
     def gap(self) -> None:
         """The stream broke: nothing is watched until the next frame, tracks do not bridge it."""
