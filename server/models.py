@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -44,6 +44,12 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+# Every integer is 64-bit, as ingest validates them (INT64_MAX): PostgreSQL's INTEGER is
+# 32-bit, so a device's disk_free_bytes or a frame sequence past 2**31 would fail there.
+# SQLite keeps plain INTEGER (already 64-bit), which an INTEGER PRIMARY KEY needs to autoincrement.
+BigInt = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
@@ -59,7 +65,7 @@ class Device(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -70,8 +76,8 @@ class IngestBatch(Base):
     __tablename__ = "ingest_batches"
     batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64), ForeignKey("devices.device_id"))
-    accepted: Mapped[int] = mapped_column(Integer)
-    duplicates: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(BigInt)
+    duplicates: Mapped[int] = mapped_column(BigInt)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -81,13 +87,13 @@ class FrameRow(Base):
     device_id: Mapped[str] = mapped_column(String(64), index=True)
     survey_id: Mapped[str] = mapped_column(String(64), index=True)
     camera_id: Mapped[str] = mapped_column(String(64))
-    sequence: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(BigInt)
     time_utc: Mapped[datetime] = mapped_column(UtcDateTime)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     heading_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
-    image_width: Mapped[int] = mapped_column(Integer)
-    image_height: Mapped[int] = mapped_column(Integer)
+    image_width: Mapped[int] = mapped_column(BigInt)
+    image_height: Mapped[int] = mapped_column(BigInt)
     model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     image_file: Mapped[str | None] = mapped_column(String(256), nullable=True)
     has_evidence: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -116,7 +122,7 @@ class ReviewRow(Base):
     """Audit log of human review: who changed which detection, when, from what to what."""
 
     __tablename__ = "reviews"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     detection_id: Mapped[str] = mapped_column(String(80), ForeignKey("detections.detection_id"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     old_class: Mapped[str] = mapped_column(String(64))
@@ -137,8 +143,8 @@ class CountBinRow(Base):
     direction: Mapped[str] = mapped_column(String(64))
     class_name: Mapped[str] = mapped_column(String(32))
     bin_start_utc: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    bin_seconds: Mapped[int] = mapped_column(Integer)
-    count: Mapped[int] = mapped_column(Integer)
+    bin_seconds: Mapped[int] = mapped_column(BigInt)
+    count: Mapped[int] = mapped_column(BigInt)
     mean_speed_kmh: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -178,7 +184,7 @@ class Section(Base):
     surveyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     survey_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    frames: Mapped[int] = mapped_column(Integer, default=0)
+    frames: Mapped[int] = mapped_column(BigInt, default=0)
     damage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> count
     # The section as a GeoJSON Feature, rewritten whenever it is graded: serving the map is
     # then a string join, not 12,500 dict encodings per request.
@@ -319,10 +325,10 @@ class FleetStatus(Base):
     device_time_utc: Mapped[datetime] = mapped_column(UtcDateTime)
     skew_s: Mapped[float] = mapped_column(Float)
     software_version: Mapped[str] = mapped_column(String(64))
-    queue_depth: Mapped[int] = mapped_column(Integer)
+    queue_depth: Mapped[int] = mapped_column(BigInt)
     oldest_pending_utc: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_fix_utc: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    disk_free_bytes: Mapped[int] = mapped_column(Integer)
+    disk_free_bytes: Mapped[int] = mapped_column(BigInt)
     mode: Mapped[str] = mapped_column(String(16))
     heartbeat_json: Mapped[str] = mapped_column(Text)
 
@@ -331,7 +337,7 @@ class HeartbeatRow(Base):
     """Bounded history of heartbeats per device (``heartbeat_history`` newest are kept)."""
 
     __tablename__ = "heartbeats"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(String(64), ForeignKey("devices.device_id"), index=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     skew_s: Mapped[float] = mapped_column(Float)
@@ -346,7 +352,7 @@ class FleetModel(Base):
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     variant: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
-    bytes: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInt)
     manifest_json: Mapped[str] = mapped_column(Text)
     uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

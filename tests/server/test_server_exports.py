@@ -73,12 +73,12 @@ def test_ogc_api_features_bbox_and_paging(live):
     assert dets["numberReturned"] <= 3 and dets["features"][0]["geometry"]["type"] == "Point"
 
 
-def test_state_export_import_round_trip(live, tmp_path):
+def test_state_export_import_round_trip(live, tmp_path, fresh_database):
     _load(live)
     archive = live.client.get("/api/v1/exports/state.zip", headers=live.admin)
     assert archive.status_code == 200
     assert live.client.get("/api/v1/exports/state.zip").status_code == 401
-    server, other = start_server(tmp_path / "restored")
+    server, other = start_server(tmp_path / "restored", fresh_database())
     try:
         bad = other.client.put("/api/v1/imports/state", content=b"not a zip", headers=other.admin)
         assert bad.status_code == 400 and "not a voirie state archive" in bad.text
@@ -88,7 +88,7 @@ def test_state_export_import_round_trip(live, tmp_path):
         for table in ("frames", "detections", "sections", "devices", "section_history"):
             assert other.sql(f"SELECT COUNT(*) FROM {table}") == live.sql(f"SELECT COUNT(*) FROM {table}")
         assert other.client.get("/api/v1/sections.csv").text == live.client.get("/api/v1/sections.csv").text
-        record_id = live.sql("SELECT record_id FROM frames WHERE has_evidence = 1")[0][0]
+        record_id = live.sql("SELECT record_id FROM frames WHERE has_evidence")[0][0]
         restored = other.client.get(f"/api/v1/evidence/{record_id}", headers=other.admin)
         assert restored.status_code == 200
         assert restored.content == live.client.get(f"/api/v1/evidence/{record_id}", headers=live.admin).content

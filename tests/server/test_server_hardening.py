@@ -44,11 +44,10 @@ def test_ids_squatted_before_the_check_are_refused_not_called_duplicates(live):
     car2 = live.register("car-2")
     live.register("car-1")
     theirs = frames_along(STREET, device_id="car-2", seed=2)[:2]
-    with __import__("sqlite3").connect(live.data_dir / "voirie.sqlite3") as conn:  # a row from an older server
-        conn.execute("INSERT INTO frames (record_id, device_id, survey_id, camera_id, sequence, time_utc, lat, lon, "
-                     "image_width, image_height, has_evidence, record_json, received_at) VALUES "
-                     "(?, 'car-1', 's', 'c', 0, '2026-01-01 00:00:00', 0, 0, 1, 1, 0, '{}', '2026-01-01 00:00:00')",
-                     (theirs[0].record_id,))
+    live.sql("INSERT INTO frames (record_id, device_id, survey_id, camera_id, sequence, time_utc, lat, lon, "  # a row from an older server
+             "image_width, image_height, has_evidence, record_json, received_at) VALUES "
+             f"('{theirs[0].record_id}', 'car-1', 's', 'c', 0, '2026-01-01 00:00:00', 0, 0, 1, 1, FALSE, '{{}}', "
+             "'2026-01-01 00:00:00')")
     answer = live.ingest(car2, theirs, "b1")
     assert answer.status_code == 409 and theirs[0].record_id in answer.text
     assert live.sql("SELECT device_id FROM frames") == [("car-1",)]  # nothing else written
@@ -153,8 +152,8 @@ def test_evidence_that_does_not_decode_or_is_a_bomb_is_refused(live):
     assert not (live.data_dir / "evidence" / f"{frame.record_id}.jpg").exists()
 
 
-def test_photos_open_to_the_public_only_when_configured(tmp_path):
-    server, live = start_server(tmp_path, public_photos=True)
+def test_photos_open_to_the_public_only_when_configured(tmp_path, fresh_database):
+    server, live = start_server(tmp_path, fresh_database(), public_photos=True)
     try:
         auth = live.register("car-1")
         frame = frames_along(STREET, damage_rate=1, seed=3)[0]

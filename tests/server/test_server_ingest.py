@@ -70,7 +70,7 @@ def test_gzip_batch_with_count_bins_lands_in_count_bins_table(live):
     answer = live.client.post("/api/v1/ingest", content=gzip.compress(json.dumps(body).encode()),
                               headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert answer.status_code == 200 and len(answer.json()["accepted"]) == 2
-    columns = [row[1] for row in live.sql("PRAGMA table_info(count_bins)")]
+    columns = live.columns("count_bins")
     assert set(columns) == set(CountBin.model_fields) - {"schema_version"} | {"received_at"}
     assert sorted(live.sql("SELECT class_name, count, status FROM count_bins")) == [("bicycle", 6, "ok"), ("car", 41, "ok")]
 

@@ -93,10 +93,10 @@ def test_an_oversized_body_is_refused_before_authentication(live):
     assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
 
 
-def test_swagger_ui_only_when_asked_for_with_its_own_policy(tmp_path):
+def test_swagger_ui_only_when_asked_for_with_its_own_policy(tmp_path, fresh_database):
     from .conftest import start_server
 
-    server, live = start_server(tmp_path, api_docs=True)
+    server, live = start_server(tmp_path, fresh_database(), api_docs=True)
     try:
         docs = live.client.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -48,11 +48,12 @@ def test_revoked_device_fails_at_once_and_can_be_registered_again(live):
     assert live.sql("SELECT COUNT(*), COUNT(DISTINCT device_id) FROM frames") == [(4, 1)]
 
 
-def test_cli_lists_and_revokes_keys_and_a_revoked_bootstrap_key_stays_revoked(tmp_path, monkeypatch):
-    server, live = start_server(tmp_path)
+def test_cli_lists_and_revokes_keys_and_a_revoked_bootstrap_key_stays_revoked(tmp_path, monkeypatch, fresh_database):
+    server, live = start_server(tmp_path, fresh_database())
     try:
         second_admin = live.key("admin")
         monkeypatch.setenv("VOIRIE_DATA_DIR", str(live.data_dir))
+        monkeypatch.setenv("DATABASE_URL", live.database_url)
         listed = CliRunner().invoke(app, ["server", "list-keys"])
         assert listed.exit_code == 0, listed.output
         bootstrap_id = next(line.split("\t")[0] for line in listed.output.splitlines() if "bootstrap-admin" in line)
@@ -65,7 +66,7 @@ def test_cli_lists_and_revokes_keys_and_a_revoked_bootstrap_key_stays_revoked(tm
         live.client.close()
         server.stop()
     # A restart with the same VOIRIE_BOOTSTRAP_ADMIN_KEY does not bring the revoked key back.
-    server, live = start_server(tmp_path)
+    server, live = start_server(tmp_path, live.database_url)
     try:
         assert live.client.get("/api/v1/api-keys", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).status_code == 401
         assert live.client.get("/api/v1/api-keys", headers=second_admin).status_code == 200

@@ -60,8 +60,8 @@ def _fuzz(operation, live: LiveServer, headers: dict[str, str], examples: int, c
     run()
 
 
-def test_no_server_errors_for_any_caller(tmp_path):
-    server, live = start_server(tmp_path)
+def test_no_server_errors_for_any_caller(tmp_path, fresh_database):
+    server, live = start_server(tmp_path, fresh_database())
     try:
         device = live.register("car-1")
         live.ingest(device, frames_along(STREET, damage_rate=0.5)[:40], "seed").raise_for_status()

@@ -50,10 +50,10 @@ def test_bad_network_file_is_refused_with_reason(live):
     assert answer.status_code == 400 and "FeatureCollection" in answer.text
 
 
-def test_cli_network_import(tmp_path):
+def test_cli_network_import(tmp_path, fresh_database):
     path = tmp_path / "roads.geojson"
     path.write_text(json.dumps(network_geojson()))
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "PATH": "/usr/bin:/bin"}
+    env = {"DATABASE_URL": fresh_database() or f"sqlite:///{tmp_path / 'cli.sqlite3'}", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-m", "voirie.cli", "network", "import", str(path)],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr

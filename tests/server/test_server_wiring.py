@@ -50,8 +50,8 @@ def test_counts_reachable_through_the_app(live):
     assert live.client.get("/api/v1/counts/bins", params={"camera_id": "other"}).json() == []
 
 
-def test_counts_need_a_viewer_key_when_reads_are_private(tmp_path):
-    server, live = start_server(tmp_path, public_read=False)
+def test_counts_need_a_viewer_key_when_reads_are_private(tmp_path, fresh_database):
+    server, live = start_server(tmp_path, fresh_database(), public_read=False)
     try:
         _ingest_bins(live)
         assert live.client.get("/api/v1/counts/bins").status_code == 401
@@ -92,8 +92,8 @@ def test_plan_from_ingested_survey_is_created_and_approved_by_an_admin(live):
     assert {f["properties"]["section_id"] for f in works.json()["features"]} <= section_ids
 
 
-def test_keep_serving_blocks_until_stopped_then_stops_the_server(tmp_path):
-    server, live = start_server(tmp_path)
+def test_keep_serving_blocks_until_stopped_then_stops_the_server(tmp_path, fresh_database):
+    server, live = start_server(tmp_path, fresh_database())
     live.client.close()
     ctx = DemoContext(workdir=tmp_path, console=Console(quiet=True), keep_serving=True)
     ctx.state["map_server"] = server
