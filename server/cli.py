@@ -18,11 +18,11 @@ server_app = typer.Typer(help="Server administration on the configured database.
 def _session_factory() -> tuple[Any, Any]:
     from voirie.server.core.config import Settings
     from voirie.server.core.db import make_engine, make_session_factory
-    from voirie.server.models import Base
+    from voirie.server.core.schema import prepare_schema
 
     settings = Settings()
     engine = make_engine(settings)
-    Base.metadata.create_all(engine)
+    prepare_schema(engine)
     return settings, make_session_factory(engine)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from voirie import __version__
@@ -28,8 +28,8 @@ from voirie.server.core.db import make_engine, make_session_factory
 from voirie.server.core.headers import SecurityHeadersMiddleware
 from voirie.server.core.limits import BodyLimitMiddleware, RateLimiter
 from voirie.server.core.logs import install_secret_redaction
+from voirie.server.core.schema import prepare_schema
 from voirie.server.crud import ensure_api_key
-from voirie.server.models import Base
 from voirie.server.planning.store import PlanStore
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,14 @@ async def _database_busy(request: Request, error: OperationalError) -> JSONRespo
                         headers={"Retry-After": "5"})
 
 
+async def _value_not_storable(request: Request, error: DataError) -> JSONResponse:
+    """A value the database refuses (PostgreSQL: a NUL character in text, a number out of
+    range) came from the request: the caller's error, 422, not a 500."""
+    logger.warning("database refused a value on %s %s: %s", request.method, request.url.path, error.orig)
+    return JSONResponse(status_code=422, content={"detail": "a value in the request cannot be stored "
+                                                            "(NUL character or number out of range)"})
+
+
 def body_limits(settings: Settings) -> Callable[[str, str], int]:
     """The body cap of each write endpoint: large only where large bodies are expected."""
 
@@ -98,12 +106,12 @@ def body_limits(settings: Settings) -> Callable[[str, str], int]:
 
 def create_app(settings: Settings | None = None, session_factory: sessionmaker | None = None,
                conditions: ConditionService | None = None) -> FastAPI:
-    """Build the app; creates the tables and the bootstrap admin key when configured."""
+    """Build the app; brings the tables up to date and creates the bootstrap admin key when configured."""
     settings = settings or Settings()
     install_secret_redaction(settings.bootstrap_admin_key or "")
     if session_factory is None:
         engine = make_engine(settings)
-        Base.metadata.create_all(engine)
+        prepare_schema(engine)
         session_factory = make_session_factory(engine)
     if settings.bootstrap_admin_key:
         with session_factory() as session:
@@ -117,6 +125,7 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
     app.state.conditions = conditions or ConditionService(settings, session_factory)
     app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
     app.add_exception_handler(OperationalError, _database_busy)
+    app.add_exception_handler(DataError, _value_not_storable)
     add_input_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: on every answer

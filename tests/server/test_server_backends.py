@@ -41,3 +41,12 @@ def test_times_come_back_aware_utc_whatever_the_offset_sent(live):
     assert surveyed and all(t.utcoffset() == timedelta(0) for t in surveyed)
     first, last = min(f.time_utc for f in frames), max(f.time_utc for f in frames)
     assert all(first <= t <= last for t in surveyed) and first.hour == 8
+
+
+def test_a_nul_character_is_never_a_server_error(live):
+    # PostgreSQL text cannot hold NUL (SQLite can): refused with 422 there, taken here.
+    on_postgres = live.database_url.startswith("postgresql")
+    answer = live.client.get("/api/v1/counts/bins", params={"line_id": "l1\x00"})
+    assert answer.status_code == (422 if on_postgres else 200), answer.text
+    named = live.client.post("/api/v1/devices", json={"device_id": "car-9", "name": "a\x00b"}, headers=live.admin)
+    assert named.status_code == (422 if on_postgres else 201), named.text
