@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.pool import NullPool
 
 from voirie.records import FrameRecord
 from voirie.server.core.config import Settings
@@ -57,9 +56,9 @@ class LiveServer:
 
     @property
     def engine(self) -> Engine:
-        """A connection of our own to the server's database (no pool: nothing held open)."""
+        """A connection of our own to the server's database (kept open: digests query it per request)."""
         if self._engine is None:
-            self._engine = create_engine(self.database_url, poolclass=NullPool)
+            self._engine = create_engine(self.database_url, pool_size=1)
         return self._engine
 
     def sql(self, query: str) -> list[tuple]:
@@ -67,6 +66,12 @@ class LiveServer:
         with self.engine.begin() as conn:
             result = conn.execute(text(query))
             return [tuple(row) for row in result] if result.returns_rows else []
+
+    def close(self) -> None:
+        """Close the HTTP client and our own database engine."""
+        self.client.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def columns(self, table: str) -> list[str]:
         """Column names of a table as the database has them."""
@@ -123,7 +128,5 @@ def live(tmp_path: Path, fresh_database: Callable[[], str]) -> Iterator[LiveServ
     try:
         yield live
     finally:
-        live.client.close()
+        live.close()
         server.stop()
-        if live._engine is not None:
-            live._engine.dispose()

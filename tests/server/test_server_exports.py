@@ -93,5 +93,5 @@ def test_state_export_import_round_trip(live, tmp_path, fresh_database):
         assert restored.status_code == 200
         assert restored.content == live.client.get(f"/api/v1/evidence/{record_id}", headers=live.admin).content
     finally:
-        other.client.close()
+        other.close()
         server.stop()

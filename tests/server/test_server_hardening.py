@@ -163,5 +163,5 @@ def test_photos_open_to_the_public_only_when_configured(tmp_path, fresh_database
         assert live.client.get(url).status_code == 200
         assert live.client.get("/api/v1/map-config").json()["photos_public"] is True
     finally:
-        live.client.close()
+        live.close()
         server.stop()

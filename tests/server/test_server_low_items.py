@@ -105,5 +105,5 @@ def test_swagger_ui_only_when_asked_for_with_its_own_policy(tmp_path, fresh_data
         assert "cdn.jsdelivr.net" not in page_policy and "'unsafe-inline'" not in page_policy.split(";")[1]
         assert live.client.get("/openapi.json").status_code == 200
     finally:
-        live.client.close()
+        live.close()
         server.stop()

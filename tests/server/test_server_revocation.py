@@ -63,7 +63,7 @@ def test_cli_lists_and_revokes_keys_and_a_revoked_bootstrap_key_stays_revoked(tm
         assert CliRunner().invoke(app, ["server", "revoke-key", "999"]).exit_code == 2
         assert CliRunner().invoke(app, ["server", "revoke-device", "nope"]).exit_code == 2
     finally:
-        live.client.close()
+        live.close()
         server.stop()
     # A restart with the same VOIRIE_BOOTSTRAP_ADMIN_KEY does not bring the revoked key back.
     server, live = start_server(tmp_path, live.database_url)
@@ -71,5 +71,5 @@ def test_cli_lists_and_revokes_keys_and_a_revoked_bootstrap_key_stays_revoked(tm
         assert live.client.get("/api/v1/api-keys", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).status_code == 401
         assert live.client.get("/api/v1/api-keys", headers=second_admin).status_code == 200
     finally:
-        live.client.close()
+        live.close()
         server.stop()

@@ -78,5 +78,5 @@ def test_no_server_errors_for_any_caller(tmp_path, fresh_database):
               f"{sum(400 <= c < 500 for c in calls)} refused with 4xx, {sum(c >= 500 for c in calls)} 5xx")
         assert len(calls) > 5 * len(operations)
     finally:
-        live.client.close()
+        live.close()
         server.stop()

@@ -59,7 +59,7 @@ def test_counts_need_a_viewer_key_when_reads_are_private(tmp_path, fresh_databas
         assert answer.status_code == 200 and len(answer.json()) == 8
         assert live.client.get("/api/v1/plans").status_code == 401
     finally:
-        live.client.close()
+        live.close()
         server.stop()
 
 
@@ -94,7 +94,7 @@ def test_plan_from_ingested_survey_is_created_and_approved_by_an_admin(live):
 
 def test_keep_serving_blocks_until_stopped_then_stops_the_server(tmp_path, fresh_database):
     server, live = start_server(tmp_path, fresh_database())
-    live.client.close()
+    live.close()
     ctx = DemoContext(workdir=tmp_path, console=Console(quiet=True), keep_serving=True)
     ctx.state["map_server"] = server
     stop = threading.Event()
