@@ -71,8 +71,8 @@ def estimate_cost(frames: list[np.ndarray]) -> float:
 
 def main() -> None:
     """Measure every mode on the same frames; last line JSON."""
-    from voirie.edge.survey_calibration import SurveyCalibration
-    from voirie.edge.survey_demo import sample_calibration
+    from voirie.edge.survey.calibration import SurveyCalibration
+    from voirie.edge.survey.demo import sample_calibration
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stride", type=int, default=12, help="one drive frame in this many")

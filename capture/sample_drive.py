@@ -27,7 +27,7 @@ from geographiclib.geodesic import Geodesic
 
 from voirie.capture import sample_scene as scene
 from voirie.capture.gnss import write_gpx, write_nmea
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.capture.gnss.sim import Leg, Receiver, simulate_drive
 from voirie.capture.sample_photos import FIRST_ROAD, LABEL_NAMES, SECOND_ROAD, photo_frame
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ STAGE_CLI_MODULES = (
     "voirie.capture.cli",
     "voirie.anonymize.cli",
     "voirie.models.cli",
-    "voirie.edge.survey_cli",
+    "voirie.edge.survey.cli",
     "voirie.edge.count.cli",
     "voirie.edge.cli",
     "voirie.server.cli",

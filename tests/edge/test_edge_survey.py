@@ -20,8 +20,8 @@ from voirie.capture.sample_drive import make_sample_drive
 from voirie.cli import app
 from voirie.demo import DemoContext
 from voirie.edge.survey import SurveyConfig, survey_video
-from voirie.edge.survey_demo import survey_step
-from voirie.edge.writer import read_gps, read_records
+from voirie.edge.survey.demo import survey_step
+from voirie.edge.survey.writer import read_gps, read_records
 from voirie.models.registry import find_model
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from voirie.edge.fleet import DeviceStatus, FleetClient, ModelRefusedError, current_model
-from voirie.edge.fleet_models import read_active
+from voirie.edge.fleet.client import DeviceStatus, FleetClient, ModelRefusedError, current_model
+from voirie.edge.fleet.models import read_active
 from voirie.models import registry
 
 from .conftest import manifest_for, tiny_onnx

@@ -8,9 +8,11 @@ import shutil
 from voirie.calibration import CameraCalibration
 from voirie.capture.sample_drive import HEIGHT, WIDTH, make_sample_drive
 from voirie.capture.sample_photos import FIRST_ROAD, PHOTO_CAMERA, SECOND_ROAD
-from voirie.edge.survey_calibration import SurveyCalibration, anonymizer_options, vehicle_calibration
-from voirie.edge.survey import SurveyConfig, survey_video
-from voirie.edge.survey_cli import load_damage_detector, print_summary
+from voirie.edge.survey.calibration import SurveyCalibration, anonymizer_options, vehicle_calibration
+from voirie.edge.survey.detector import load_damage_detector
+from voirie.edge.survey.engine import survey_video
+from voirie.edge.survey.pipeline import SurveyConfig
+from voirie.edge.survey.report import print_summary, warn_on
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def survey_step(ctx):
     survey_dir = ctx.workdir / "survey"
     if survey_dir.exists():  # a re-run starts clean: records.jsonl is appended to
         shutil.rmtree(survey_dir)
-    detector = load_damage_detector("default", ctx.console)
+    detector = load_damage_detector("default", warn_on(ctx.console))
     if detector is not None:
         ctx.console.print(f"damage model: {detector.model_id} {detector.model_version} (the default; classes "
                           f"{', '.join(detector.class_names)}) on {len(FIRST_ROAD) + len(SECOND_ROAD)} real road "

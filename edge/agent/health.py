@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from voirie import __version__
-from voirie.edge.agent_state import write_json_atomic
+from voirie.edge.agent.state import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from voirie.edge.outbox import Outbox, PendingBatch
-from voirie.edge.sync_pacing import Backoff, TokenBucket, retry_after_seconds
+from voirie.edge.sync.outbox import Outbox, PendingBatch
+from voirie.edge.sync.pacing import Backoff, TokenBucket, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@
   and, maybe, a ``ModelOffer``.
 * ``apply_model_offer(offer, model_dir)`` downloads the offered ONNX (streamed, capped at
   the declared size), checks its sha256 and that ONNX Runtime loads it, then switches to it
-  atomically (``edge.fleet_models``). A refused model leaves the old one current.
+  atomically (``edge.fleet.models``). A refused model leaves the old one current.
 * ``roll_back(model_dir)`` returns to the previous version.
 
 What happened to an offer is reported on the next heartbeat. The token is sent only in the
@@ -27,8 +27,8 @@ from typing import Literal, Protocol
 import httpx
 
 from voirie import __version__
-from voirie.edge import fleet_models
-from voirie.edge.fleet_models import ModelRefusedError, current_model, installed_models
+from voirie.edge.fleet import models as fleet_models
+from voirie.edge.fleet.models import ModelRefusedError, current_model, installed_models
 from voirie.records import Heartbeat, ModelOffer, ModelStatus, RolloutReport
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from voirie.edge.agent_config import AgentConfig
-from voirie.edge.agent_health import AgentStatus
-from voirie.edge.sync import SyncReport, SyncSettings, SyncWorker
+from voirie.edge.agent.config import AgentConfig
+from voirie.edge.agent.health import AgentStatus
+from voirie.edge.sync.worker import SyncReport, SyncSettings, SyncWorker
 
 logger = logging.getLogger(__name__)
 

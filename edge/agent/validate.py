@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from voirie.edge.agent_config import AgentConfig, AgentConfigError, load_agent_config
+from voirie.edge.agent.config import AgentConfig, AgentConfigError, load_agent_config
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def check_damage_model(config: AgentConfig) -> str:
 def check_anonymizer(config: AgentConfig) -> str:
     """The anonymizer's ONNX models load (a survey without them would drop every frame)."""
     from voirie.anonymize import Anonymizer
-    from voirie.edge.survey_calibration import anonymizer_options, load_optional
+    from voirie.edge.survey.calibration import anonymizer_options, load_optional
 
     s = config.survey
     anonymizer = Anonymizer.default(anonymizer_options(load_optional(s.calibration), s.anonymize_timeout_s))
@@ -88,7 +88,7 @@ def check_anonymizer(config: AgentConfig) -> str:
 
 def check_calibration(config: AgentConfig) -> str:
     """The camera calibration loads (sizes in metres, horizon); without one, pixel sizes only."""
-    from voirie.edge.survey_calibration import SurveyCalibration
+    from voirie.edge.survey.calibration import SurveyCalibration
 
     path = config.survey.calibration
     if path is None:

@@ -58,7 +58,7 @@ class _Persisted:
     survey_day: str | None = None
     sequence_reserved: int = 0  # every sequence below this may have been used
     runs: int = 0
-    count_carry: dict | None = None  # counting: the open bin at the last save (see agent_count)
+    count_carry: dict | None = None  # counting: the open bin at the last save (see agent.count)
 
 
 class AgentState:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from voirie.capture.gnss_check import TrackSummary
+from voirie.capture.gnss.check import TrackSummary
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ and time, image direction, speed) so any photo tool or GIS places it on a map; t
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from datetime import datetime, timezone
@@ -98,6 +99,25 @@ def _altitude(gps: dict) -> float | None:
     return -value if below else value
 
 
+def image_file(record: FrameRecord) -> str:
+    """The photo's name relative to the survey folder (also its name as evidence on the server)."""
+    return f"{IMAGES_DIR}/{record.camera_id}_{record.sequence:06d}.jpg"
+
+
+def geotagged_jpeg(anonymized: AnonymizedFrame, record: FrameRecord, quality: int) -> bytes:
+    """The blurred frame as JPEG bytes with the record's position in EXIF GPS tags."""
+    if not isinstance(anonymized, AnonymizedFrame):  # raw pixels never leave the pipeline
+        raise TypeError(f"only an AnonymizedFrame may be written, got {type(anonymized).__name__}")
+    exif = Image.Exif()
+    exif[ExifTags.Base.DateTime] = record.time_utc.strftime("%Y:%m:%d %H:%M:%S")
+    exif[ExifTags.Base.Software] = f"voirie ({anonymized.anonymizer})"
+    exif[ExifTags.Base.GPSInfo] = gps_ifd(record.fix)
+    buffer = io.BytesIO()
+    Image.fromarray(cv2.cvtColor(anonymized.pixels, cv2.COLOR_BGR2RGB)).save(
+        buffer, "JPEG", quality=quality, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
 class SurveyWriter:
     """Writes anonymized frames to ``<out>/images/*.jpg`` and their records to ``records.jsonl``."""
 
@@ -114,18 +134,12 @@ class SurveyWriter:
 
     def write(self, anonymized: AnonymizedFrame, record: FrameRecord) -> FrameRecord:
         """Write the JPEG (with EXIF GPS of ``record.fix``) and the record; return the record as written."""
-        if not isinstance(anonymized, AnonymizedFrame):
-            raise TypeError(f"only an AnonymizedFrame may be written, got {type(anonymized).__name__}")
-        name = f"{record.camera_id}_{record.sequence:06d}.jpg"
-        exif = Image.Exif()
-        exif[ExifTags.Base.DateTime] = record.time_utc.strftime("%Y:%m:%d %H:%M:%S")
-        exif[ExifTags.Base.Software] = f"voirie ({anonymized.anonymizer})"
-        exif[ExifTags.Base.GPSInfo] = gps_ifd(record.fix)
-        rgb = cv2.cvtColor(anonymized.pixels, cv2.COLOR_BGR2RGB)
-        temporary = self.images_dir / f".{name}.part"
-        Image.fromarray(rgb).save(temporary, "JPEG", quality=self.jpeg_quality, exif=exif.tobytes())
-        os.replace(temporary, self.images_dir / name)  # never a half-written JPEG under its name
-        written = record.model_copy(update={"image_file": f"{IMAGES_DIR}/{name}"})
+        written = record.model_copy(update={"image_file": image_file(record)})
+        jpeg = geotagged_jpeg(anonymized, written, self.jpeg_quality)
+        path = self.out_dir / written.image_file
+        temporary = path.with_name(f".{path.name}.part")
+        temporary.write_bytes(jpeg)
+        os.replace(temporary, path)  # never a half-written JPEG under its name
         self._records.write(written.to_json() + "\n")
         self._records.flush()
         self.written += 1

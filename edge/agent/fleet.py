@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from voirie.edge.agent_config import AgentConfig
-from voirie.edge.agent_health import AgentStatus
-from voirie.edge.fleet import DeviceStatus, FleetClient, FleetError, ModelRefusedError
+from voirie.edge.agent.config import AgentConfig
+from voirie.edge.agent.health import AgentStatus
+from voirie.edge.fleet.client import DeviceStatus, FleetClient, FleetError, ModelRefusedError
 from voirie.records import ModelOffer, ModelStatus
 
 logger = logging.getLogger(__name__)

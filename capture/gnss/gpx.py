@@ -16,7 +16,7 @@ from typing import Any
 import gpxpy
 import gpxpy.gpx
 
-from voirie.capture.gnss_fix import GnssError
+from voirie.capture.gnss.fix import GnssError
 from voirie.records import FixMode, GeoFix
 
 logger = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from voirie.edge.agent_config import AgentConfig
-from voirie.edge.agent_health import AgentStatus
-from voirie.edge.agent_state import AgentState
+from voirie.edge.agent.config import AgentConfig
+from voirie.edge.agent.health import AgentStatus
+from voirie.edge.agent.state import AgentState
 from voirie.edge.count.bins import BinAggregator, BinKey, _Bin
 from voirie.edge.count.pipeline import Counter, CounterStats, run_counter
 from voirie.edge.count.sources import SourceError, SourceSpec, frame_rate_of, open_source

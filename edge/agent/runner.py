@@ -9,8 +9,8 @@
 SIGTERM or SIGINT sets one ``stop`` event: the pipeline finishes the frame in hand (its
 record is committed or it was never accepted), the sync thread ends its request, the
 outbox is closed, the final status is written, exit 0. A kill -9 or a power cut skips
-all of that and loses nothing the outbox accepted: see ``agent_state`` and
-``agent_count`` for how the restarted run continues without colliding ids.
+all of that and loses nothing the outbox accepted: see ``agent.state`` and
+``agent.count`` for how the restarted run continues without colliding ids.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from voirie.edge.agent_config import AgentConfig
-from voirie.edge.agent_fleet import ModelSlot
-from voirie.edge.agent_health import AgentStatus, HealthServer, StatusWriter
-from voirie.edge.agent_log import SecretFilter
-from voirie.edge.agent_state import AgentState
+from voirie.edge.agent.config import AgentConfig
+from voirie.edge.agent.fleet import ModelSlot
+from voirie.edge.agent.health import AgentStatus, HealthServer, StatusWriter
+from voirie.edge.agent.log import SecretFilter
+from voirie.edge.agent.state import AgentState
 from voirie.records import WireRecord
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class RecordSink:
 
     def put(self, record: WireRecord, evidence: bytes | None = None) -> None:
         """Commit one record (and its evidence JPEG); an outbox full of records is logged, not fatal."""
-        from voirie.edge.outbox import OutboxFullError
+        from voirie.edge.sync.outbox import OutboxFullError
 
         try:
             self.outbox.put(record, evidence)
@@ -54,7 +54,7 @@ class RecordSink:
 
     def put_many(self, records: list[WireRecord]) -> None:
         """Commit records in one transaction (a batch of closed count bins)."""
-        from voirie.edge.outbox import OutboxFullError
+        from voirie.edge.sync.outbox import OutboxFullError
 
         try:
             self.outbox.put_many([(record, None) for record in records])
@@ -123,7 +123,7 @@ class Agent:
         return code
 
     def _open_outbox(self, stack: ExitStack) -> Any:
-        from voirie.edge.outbox import Outbox
+        from voirie.edge.sync.outbox import Outbox
 
         budget = self.config.outbox.disk_budget_mb * 1024 * 1024
         outbox = Outbox(self.config.outbox_path, disk_budget_bytes=budget)
@@ -153,7 +153,7 @@ class Agent:
             token = server.read_token().get_secret_value()
             self.secrets.add(token)
             _start(stack, self.stop, "sync", self._sync_target(outbox, token), join_s=server.timeout_s + 5)
-            from voirie.edge.agent_fleet import HeartbeatLoop
+            from voirie.edge.agent.fleet import HeartbeatLoop
 
             heartbeat = HeartbeatLoop(self.config, token, self.status, outbox, self.stop, self.models)
             _start(stack, self.stop, "heartbeat", heartbeat.run, join_s=15)
@@ -162,13 +162,13 @@ class Agent:
             stack.callback(health.stop)
 
     def _sync_target(self, outbox: Any, token: str) -> Callable[[], None]:
-        from voirie.edge.agent_sync import ObservedSyncWorker, sync_settings
+        from voirie.edge.agent.sync import ObservedSyncWorker, sync_settings
 
         worker = ObservedSyncWorker(outbox, sync_settings(self.config, token), self.status)
         return lambda: _closing(worker, self.stop)
 
     def _run_pipeline(self, sink: RecordSink) -> int:
-        from voirie.edge.agent_pipeline import run_mode
+        from voirie.edge.agent.pipeline import run_mode
 
         self.status.update(state="running")
         self.poke()

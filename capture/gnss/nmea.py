@@ -19,7 +19,7 @@ from typing import Any
 
 import pynmea2
 
-from voirie.capture.gnss_fix import GnssError
+from voirie.capture.gnss.fix import GnssError
 from voirie.records import FixMode, GeoFix
 
 logger = logging.getLogger(__name__)

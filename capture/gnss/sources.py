@@ -1,9 +1,8 @@
-"""GNSS input for the survey car: files (NMEA 0183, GPX), a live gpsd, and the fix filter.
+"""GNSS sources: a track file told apart by content (``read_track``) and a live gpsd (``GpsdSource``).
 
-Everything yields ``voirie.records.GeoFix``. Sources never raise on one bad sentence or
-point: they count it (``skipped``) and go on; a source that yields no usable fix at all
-raises ``GnssError`` naming the file or the gpsd address. Run every fix through a
-``FixFilter`` before the ``DistanceTrigger`` (``voirie.capture.trigger``).
+Sources never raise on one bad sentence or point: they count it (``skipped``) and go on;
+a source that yields no usable fix at all raises ``GnssError`` naming the file or the
+gpsd address.
 """
 
 from __future__ import annotations
@@ -20,29 +19,13 @@ from typing import Any
 
 import gpsd
 
-from voirie.capture.gnss_fix import REJECT_REASONS, FixFilter, GnssError, geodesic_m
-from voirie.capture.gnss_gpx import GpxReader, read_gpx, write_gpx
-from voirie.capture.gnss_nmea import NmeaReader, nmea_sentences, read_nmea, write_nmea
+from voirie.capture.gnss.fix import GnssError
+from voirie.capture.gnss.gpx import GpxReader, read_gpx
+from voirie.capture.gnss.nmea import NmeaReader, read_nmea
 from voirie.records import FixMode, GeoFix
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "REJECT_REASONS",
-    "FixFilter",
-    "GnssError",
-    "GpsdSource",
-    "GpxReader",
-    "NmeaReader",
-    "geodesic_m",
-    "nmea_sentences",
-    "read_gpx",
-    "read_track",
-    "tpv_to_fix",
-    "read_nmea",
-    "write_gpx",
-    "write_nmea",
-]
 
 
 def read_track(path: str | Path) -> NmeaReader | GpxReader:

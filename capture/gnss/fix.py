@@ -1,7 +1,7 @@
 """What every GNSS source shares: the error type and the filter that rejects bad fixes.
 
 Kept apart from ``gnss.py`` so the NMEA and GPX readers can import it without a cycle;
-use the names re-exported by ``voirie.capture.gnss``.
+use the names re-exported by ``voirie.capture.gnss`` (its ``__init__``).
 """
 
 from __future__ import annotations

@@ -12,55 +12,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from voirie.edge.survey.detector import load_damage_detector
+from voirie.edge.survey.report import print_summary, warn_on
 
 logger = logging.getLogger(__name__)
-
-
-def load_damage_detector(model: str, console: Console | None = None):
-    """The damage detector for ``--model``: None for ``none``; a missing default is a warning, not an error."""
-    if model.lower() == "none":
-        return None
-    from voirie.models import ModelError, load_detector
-
-    try:
-        return load_detector(model)
-    except ModelError as error:
-        if model != "default":
-            raise
-        # No damage model shipped yet: photos and records still have value (evidence,
-        # later analysis); records then say model_id None = "not analysed".
-        (console or Console(stderr=True)).print(f"[yellow]no damage detector: {error}; surveying without one")
-        return None
-
-
-def print_summary(result, console: Console) -> None:
-    """The run's counts as a table, and where the output is."""
-    s = result.stats
-    table = Table(title=f"survey {result.survey_id}")
-    table.add_column("step")
-    table.add_column("count", justify="right")
-    rows = [
-        ("GNSS fixes read", s.fixes), ("fixes rejected", _counts(s.fixes_rejected)),
-        ("4 m marks", s.marks), ("marks with no frame near", s.marks_unmatched),
-        ("camera frames read", s.frames_read), ("frames decoded", s.frames_decoded),
-        ("frames dropped by the camera queue", s.camera_dropped),
-        ("rejected by the quality gate", _counts(s.quality_rejected)),
-        ("dropped: anonymization failed", s.anonymization_dropped),
-        ("photos written", s.written), ("faces / plates masked", f"{s.faces_masked} / {s.plates_masked}"),
-        ("anonymizer horizon (photos)", _counts(s.horizon)),
-        ("damage detections", s.detections), ("detector failures", s.detector_failed),
-        ("frames per second (whole loop)", f"{s.frames_per_s:.1f}"),
-    ]
-    for label, value in rows:
-        table.add_row(label, str(value))
-    console.print(table)
-    console.print(f"photos and records in [bold]{result.survey_dir}[/] (records.jsonl, images/)")
-
-
-def _counts(counter) -> str:
-    total = sum(counter.values())
-    return f"{total} ({', '.join(f'{k}: {v}' for k, v in sorted(counter.items()))})" if total else "0"
 
 
 def register(app: typer.Typer) -> None:
@@ -106,19 +62,19 @@ def register(app: typer.Typer) -> None:
 def _run(options: dict):
     """Load the models and run the survey the options ask for."""
     from voirie.anonymize import Anonymizer
-    from voirie.edge import survey as runner
-    from voirie.edge.survey_calibration import SurveyCalibration, anonymizer_options
-    from voirie.edge.survey_live import survey_live
+    from voirie.edge.survey.calibration import SurveyCalibration, anonymizer_options
+    from voirie.edge.survey.engine import survey_live, survey_video
+    from voirie.edge.survey.pipeline import SurveyConfig, default_survey_id
 
     o = options
     calibration = SurveyCalibration.load(o["calibration"]) if o["calibration"] else None
-    config = runner.SurveyConfig(device_id=o["device_id"], spacing_m=o["spacing"], calibration=calibration)
-    detector = load_damage_detector(o["model"], o["console"])
+    config = SurveyConfig(device_id=o["device_id"], spacing_m=o["spacing"], calibration=calibration)
+    detector = load_damage_detector(o["model"], warn_on(o["console"]))
     anonymizer = Anonymizer.default(anonymizer_options(calibration, o["anonymize_timeout"]))
     if o["replay"]:
         folder = o["out"] or Path("data/surveys") / o["video"].stem
-        return runner.survey_video(o["video"], o["track"], folder, anonymizer, detector, config,
-                                   video_start_utc=o["video_start"], progress=o["progress"])
-    folder = o["out"] or Path("data/surveys") / runner.default_survey_id(datetime.now().astimezone())
+        return survey_video(o["video"], o["track"], folder, anonymizer, detector, config,
+                            video_start_utc=o["video_start"], progress=o["progress"])
+    folder = o["out"] or Path("data/surveys") / default_survey_id(datetime.now().astimezone())
     return survey_live(o["camera"], folder, anonymizer, detector, config, gpsd_host=o["gpsd_host"],
                        gpsd_port=o["gpsd_port"], duration_s=o["duration"])

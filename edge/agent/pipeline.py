@@ -7,10 +7,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from voirie.edge.agent_config import AgentConfig
-from voirie.edge.agent_fleet import ModelSlot, model_dir
-from voirie.edge.agent_health import AgentStatus
-from voirie.edge.agent_state import AgentState
+from voirie.edge.agent.config import AgentConfig
+from voirie.edge.agent.fleet import ModelSlot, model_dir
+from voirie.edge.agent.health import AgentStatus
+from voirie.edge.agent.state import AgentState
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +24,9 @@ def load_survey_models(config: AgentConfig, slot: ModelSlot | None = None) -> tu
     so a bad rollout never stops the survey or sends systemd into a restart loop.
     """
     from voirie.anonymize import Anonymizer
-    from voirie.edge.fleet_models import current_model
-    from voirie.edge.survey_calibration import anonymizer_options, load_optional
-    from voirie.edge.survey_cli import load_damage_detector
+    from voirie.edge.fleet.models import current_model
+    from voirie.edge.survey.calibration import anonymizer_options, load_optional
+    from voirie.edge.survey.detector import load_damage_detector
     from voirie.models import ModelError
 
     s = config.survey
@@ -84,21 +84,18 @@ def run_mode(config: AgentConfig, sink: Any, status: AgentStatus, state: AgentSt
              slot: ModelSlot | None = None) -> None:
     """Run survey or counting until the source ends or ``stop`` is set."""
     if config.mode == "counting":
-        from voirie.edge.agent_count import run_counting
+        from voirie.edge.agent.count import run_counting
 
         stats = run_counting(config, sink.put_many, status, state, stop)
         logger.info("counting ended: %s", stats)
         return
-    from voirie.edge.agent_survey import OutboxWriter, run_live, run_replay
+    from voirie.edge.agent.survey import OutboxPhotoSink, run_survey_mode
 
     anonymizer, detector = load_survey_models(config, slot)
     status.update(model=model_summary(detector, config), anonymizer=anonymizer.name)
-    writer = OutboxWriter(sink.put, status, evidence=config.outbox.evidence, jpeg_quality=config.outbox.jpeg_quality)
-    parts = (writer, anonymizer, detector, ModelSwitcher(slot, status, config))
-    if config.survey.live:
-        stats = run_live(config, parts, status, state, stop)
-    else:
-        stats = run_replay(config, parts, status, stop)
+    photos = OutboxPhotoSink(sink.put, status, evidence=config.outbox.evidence, jpeg_quality=config.outbox.jpeg_quality)
+    parts = (photos, anonymizer, detector, ModelSwitcher(slot, status, config))
+    stats = run_survey_mode(config, parts, status, state, stop)
     status.update(survey=_survey_counts(stats))
     logger.info("survey ended: %d photos queued, %d dropped (anonymization failed)",
                 stats.written, stats.anonymization_dropped)

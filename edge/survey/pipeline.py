@@ -1,38 +1,28 @@
-"""The survey loop: one anonymized, geotagged photo (and its record) every 4 m of road.
+"""What happens to one photo: (mark, frame) -> gate -> anonymizer -> detector -> record -> sink.
 
-    fixes (file or gpsd) -> FixFilter -> DistanceTrigger -> marks
-    camera frames ----------------------------------------> FrameMatcher -> (mark, frame)
     (mark, frame) -> quality gate -> anonymizer (fail-closed) -> damage detector (optional)
-                  -> FrameRecord -> SurveyWriter (JPEG with EXIF GPS + records.jsonl)
+                  -> FrameRecord -> PhotoSink (files: ``SurveyWriter``; agent: the outbox)
 
-Replaying a file, the whole track is known first, so the loop decodes only the frames
-that can be nearest a mark (``grab()`` the others): that, not the models, decides how fast
-a replay runs. Live, the camera and gpsd run on their own threads and marks reach the
-matcher when the fix after them arrives.
+``engine.run_survey`` is the loop that finds the (mark, frame) pairs; this module is the
+per-photo work, its settings (``SurveyConfig``) and its counts (``SurveyStats``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from geographiclib.geodesic import Geodesic
 
 from voirie.anonymize import AnonymizationError
-from voirie.capture.camera import VideoFileSource
-from voirie.capture.gnss import FixFilter, read_track
 from voirie.capture.quality import QualityConfig, QualityGate
-from voirie.capture.trigger import DistanceTrigger, FrameMatcher, TriggerMark
-from voirie.edge.survey_calibration import SurveyCalibration
-from voirie.edge.writer import SurveyWriter
+from voirie.capture.trigger import TriggerMark
+from voirie.edge.survey.calibration import SurveyCalibration
 from voirie.models.sizing import size_detections
 from voirie.records import AnonymizedFrame, Detections, Frame, FrameRecord, GeoFix
 
@@ -43,6 +33,12 @@ class Anonymizes(Protocol):
     name: str
 
     def __call__(self, frame: Frame) -> AnonymizedFrame: ...
+
+
+class PhotoSink(Protocol):
+    """Where a kept photo and its record go (``SurveyWriter``, the agent's ``OutboxPhotoSink``)."""
+
+    def write(self, anonymized: AnonymizedFrame, record: FrameRecord) -> FrameRecord: ...
 
 
 class DetectsDamage(Protocol):
@@ -134,7 +130,7 @@ def frame_position(mark: TriggerMark, frame_time: datetime) -> tuple[GeoFix, flo
 class SurveyPipeline:
     """From a matched (mark, frame) to a written record; every step counted in ``stats``."""
 
-    def __init__(self, writer: SurveyWriter, anonymizer: Anonymizes, detector: DetectsDamage | None,
+    def __init__(self, writer: PhotoSink, anonymizer: Anonymizes, detector: DetectsDamage | None,
                  config: SurveyConfig, survey_id: str) -> None:
         self.writer, self.anonymizer, self.detector = writer, anonymizer, detector
         self.config, self.survey_id = config, survey_id
@@ -198,82 +194,5 @@ class SurveyPipeline:
 
 
 def default_survey_id(start: datetime) -> str:
+    """The survey id of a run that names none: ``survey-<UTC start>``."""
     return "survey-" + start.strftime("%Y%m%dT%H%M%SZ")
-
-
-def track_marks(fixes: Iterable[GeoFix], config: SurveyConfig, stats: SurveyStats) -> list[TriggerMark]:
-    """Run a whole recorded track through the fix filter and the distance trigger."""
-    fix_filter, trigger = FixFilter(config.max_speed_mps), DistanceTrigger(config.spacing_m)
-    marks: list[TriggerMark] = []
-    for fix in fixes:
-        stats.fixes += 1
-        if fix_filter.accept(fix):
-            marks.extend(trigger.update(fix))
-    stats.fixes_rejected.update(fix_filter.rejected)
-    stats.marks = len(marks)
-    return marks
-
-
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("[bold]survey"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[written]} photos"), TimeRemainingColumn(), disable=not enabled)
-
-
-def _near_mark(offsets: list[float], t: float, window: float) -> bool:
-    i = bisect_left(offsets, t)
-    return any(0 <= j < len(offsets) and abs(offsets[j] - t) <= window for j in (i - 1, i))
-
-
-def _replay(source: VideoFileSource, offsets: list[float], window: float, matcher: FrameMatcher,
-            pipeline: SurveyPipeline, bar) -> None:
-    """Grab every frame, decode the candidates, process what the matcher resolves."""
-    stats = pipeline.stats
-    task = bar.add_task("survey", total=source.frame_count or None, written=0)
-    while (stamp := source.grab()) is not None:
-        stats.frames_read += 1
-        if stamp.sequence % 10 == 0:
-            bar.update(task, completed=stamp.sequence, written=stats.written)
-        if not _near_mark(offsets, stamp.monotonic_s, window):
-            continue
-        frame = source.retrieve(stamp)
-        if frame is None:
-            continue
-        stats.frames_decoded += 1
-        for mark, chosen in matcher.offer(frame.time_utc, frame):
-            pipeline.process(mark, chosen)
-    for mark, chosen in matcher.flush():
-        pipeline.process(mark, chosen)
-    bar.update(task, completed=stats.frames_read, written=stats.written)
-
-
-def survey_video(video: str | Path, track: str | Path, out_dir: str | Path, anonymizer: Anonymizes,
-                 detector: DetectsDamage | None = None, config: SurveyConfig | None = None, *,
-                 video_start_utc: datetime | None = None, progress: bool = True) -> SurveyResult:
-    """Survey a recorded drive: a video file and its NMEA/GPX track (same clock).
-
-    The video's first frame is taken at ``video_start_utc`` (default: the track's first fix).
-    """
-    config = config or SurveyConfig()
-    started = time.perf_counter()
-    stats = SurveyStats()
-    fixes = list(read_track(track))
-    marks = track_marks(fixes, config, stats)
-    start = video_start_utc or fixes[0].time_utc
-    survey_id = config.survey_id or default_survey_id(start)
-    source = VideoFileSource(video, start, config.camera_id)
-    # Frames farther than half a frame period from every mark can never be the nearest one:
-    # grab them (cheap) and decode only the candidates.
-    window = min(config.max_offset_s, 0.5 / source.fps + 1e-3)
-    offsets = [(m.time_utc - start).total_seconds() for m in marks]
-    matcher: FrameMatcher[Frame] = FrameMatcher(config.max_offset_s, keep_s=max(1.0, config.max_offset_s))
-    matcher.add_marks(marks)
-    with SurveyWriter(out_dir) as writer, source, _progress(progress) as bar:
-        pipeline = SurveyPipeline(writer, anonymizer, detector, config, survey_id)
-        pipeline.stats = stats
-        _replay(source, offsets, window, matcher, pipeline, bar)
-    stats.marks_unmatched = sum(matcher.unmatched.values())
-    stats.elapsed_s = time.perf_counter() - started
-    return SurveyResult(Path(out_dir), survey_id, config.device_id, stats)
-
