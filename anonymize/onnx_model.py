@@ -70,7 +70,7 @@ PPOCR_DET_INT8 = ModelSpec(
     sha256="5a17f0cb285283836e37fc017a9d0ffe70cee2e0a4a5d09bed8bded4cd0fb204",
 )
 # Our plate detector, trained by the project on rendered plates in road photos
-# (anonymize/plate_train.py; how it was made: anonymize/NOTICE-platenet.md).
+# (lab/train/plates.py; how it was made: anonymize/NOTICE-platenet.md).
 PLATENET = ModelSpec(
     model_id="platenet@voirie-1",
     package="voirie.anonymize",

@@ -40,9 +40,9 @@ SIZE = (1280, 720)
 
 def drive_frames(count: int) -> list[np.ndarray] | None:
     """``count`` frames spread over the sample drive video, when the capture stage can make it."""
-    if importlib.util.find_spec("voirie.capture.sample_drive") is None:
+    if importlib.util.find_spec("voirie.lab.sample.drive") is None:
         return None
-    from voirie.capture.sample_drive import make_sample_drive
+    from voirie.lab.sample.drive import make_sample_drive
 
     capture = cv2.VideoCapture(str(make_sample_drive().video))
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -59,7 +59,7 @@ def sample_frames(count: int) -> list[bytes]:
     """JPEG bytes of ``count`` 1280×720 road frames (decoding is part of every measured path)."""
     images = drive_frames(count)
     if images is not None:
-        print("frames: the sample drive (voirie.capture.sample_drive)")
+        print("frames: the sample drive (voirie.lab.sample.drive)")
         return [cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for image in images]
     sources = sorted((REPO.parent / "shared" / "data" / "road_damage_cpri" / "images").glob("*.jpg"))
     print("frames: road_damage_cpri photos resized to 1280×720 (no sample drive on this branch)")
@@ -131,7 +131,7 @@ def survey_pipeline(model: str, variant: str, threads: int, workers: int) -> flo
     import tempfile
 
     from voirie.anonymize import Anonymizer
-    from voirie.capture.sample_drive import make_sample_drive
+    from voirie.lab.sample.drive import make_sample_drive
     from voirie.edge.survey import survey_video
 
     drive = make_sample_drive()

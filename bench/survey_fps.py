@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 
 from voirie.anonymize import Anonymizer
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 from voirie.edge.survey import survey_video
 from voirie.edge.survey.detector import load_damage_detector
 

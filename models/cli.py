@@ -108,9 +108,9 @@ def eval_model(
     examples: Path = typer.Option(None, help="Write 12 annotated photos here (truth green, detections red)."),
 ) -> None:
     """Per-class precision/recall/F1 at IoU ≥ 0.5; the last line is one JSON object."""
-    from voirie.models.evaluate import SWEEP, evaluate
+    from voirie.lab.train.evaluate import SWEEP, evaluate
     from voirie.models.runtime import load_detector
-    from voirie.models.thresholds import best_class_thresholds, parse_class_thresholds, scores_at
+    from voirie.lab.train.thresholds import best_class_thresholds, parse_class_thresholds, scores_at
 
     try:
         model = _checkpoint_onnx(Path(model), input_) if model.endswith(".pt") else model
@@ -133,7 +133,7 @@ def _checkpoint_onnx(weights: Path, input_: str) -> str:
     """Export a training checkpoint to a cached fp32 ONNX (the checkpoint is copied, not touched)."""
     import hashlib
 
-    from voirie.models.export import export_onnx
+    from voirie.lab.train.export import export_onnx
 
     if not weights.is_file():
         raise ModelError(f"checkpoint {weights} not found")
@@ -143,7 +143,7 @@ def _checkpoint_onnx(weights: Path, input_: str) -> str:
     if output.is_file():
         return str(output)
     if _is_segmentation_checkpoint(weights):  # from `voirie train damage-seg`: its own input size
-        from voirie.models.segment_train import export_segmentation
+        from voirie.lab.train.segment_train import export_segmentation
 
         return str(export_segmentation(weights, output.with_name(f"{weights.stem}-{digest}-seg.onnx")))
     return str(export_onnx(weights, output, (height, width)))
@@ -190,7 +190,7 @@ def package_model(
     keep_min_pixels: str = typer.Option("", help="Segmentation: classes whose smallest group is not tuned (e.g. pothole)."),
 ) -> None:
     """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
-    from voirie.models.training import PackageSpec, package
+    from voirie.lab.train.training import PackageSpec, package
 
     spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
     try:
@@ -209,8 +209,8 @@ def package_model(
 def _package_segmentation(weights: Path, out: Path, val: Path, calibration: Path, spec, tune: bool, flip: bool,
                           examples: Path | None, tune_on: tuple = (), keep_min_pixels: frozenset[str] = frozenset()):
     from voirie.models.runtime import load_detector
-    from voirie.models.segment_package import package_segmentation, write_examples
-    from voirie.models.segment_train import export_segmentation
+    from voirie.lab.train.segment_package import package_segmentation, write_examples
+    from voirie.lab.train.segment_train import export_segmentation
 
     fp32 = export_segmentation(weights, out / "model_fp32.onnx", flip=flip)
     manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune, tune_on=tune_on,
@@ -232,8 +232,8 @@ def train_damage(
     resume: bool = typer.Option(False, help="Resume the interrupted run in runs/damage/NAME."),
 ) -> None:
     """Train a damage detector, export ONNX fp32 + INT8, evaluate, and write the model card."""
-    from voirie.models.datasets import prepare_dataset
-    from voirie.models.training import PackageSpec, TrainConfig, command_line, package, train
+    from voirie.lab.train.datasets import prepare_dataset
+    from voirie.lab.train.training import PackageSpec, TrainConfig, command_line, package, train
 
     try:
         work = Path("runs/damage") / name / "dataset"
@@ -273,8 +273,8 @@ def train_damage_seg(
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt."),
 ) -> None:
     """Train the damage segmentation model (masks grouped into boxes as annotators draw them)."""
-    from voirie.models.datasets import prepare_dataset
-    from voirie.models.segment_train import SegTrainConfig, train_segmentation
+    from voirie.lab.train.datasets import prepare_dataset
+    from voirie.lab.train.segment_train import SegTrainConfig, train_segmentation
 
     try:
         prepare_dataset(data, out / "dataset")
@@ -299,7 +299,7 @@ def synth_damage(
     preview: Path = typer.Option(None, help="Also write a PNG of the first 6 scenes with their boxes."),
 ) -> None:
     """Render road scenes with cracks and potholes and their exact YOLO labels (crack=0, pothole=1)."""
-    from voirie.models.synth import SynthConfig, write_preview, write_synth_dataset
+    from voirie.lab.synth.damage import SynthConfig, write_preview, write_synth_dataset
 
     config = SynthConfig(images=images, seed=seed)
     counts = write_synth_dataset(out, config)
@@ -314,7 +314,7 @@ def sample_drive_labels(
     spacing: float = typer.Option(4.0, min=0.5, help="Metres between frames, as the survey takes them."),
 ) -> None:
     """Write the sample drive's frames with their photos' human damage labels, to score a model on the demo."""
-    from voirie.models.synth import sample_drive_dataset
+    from voirie.lab.synth.damage import sample_drive_dataset
 
     print(json.dumps(sample_drive_dataset(out, spacing_m=spacing)))
 
@@ -328,7 +328,7 @@ def mix_data(
     val: list[Path] = typer.Option(..., exists=True, file_okay=False, help="Validation YOLO folder(s)."),
 ) -> None:
     """Write a data YAML mixing real training photos with synthetic scenes."""
-    from voirie.models.synth import write_mixed_yaml
+    from voirie.lab.synth.damage import write_mixed_yaml
 
     try:
         console.print(f"wrote {write_mixed_yaml(out, real, synth, synth_count, val)}")

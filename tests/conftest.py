@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from voirie.capture.gnss import write_nmea
-from voirie.capture.gnss.sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data is real public data for evaluation; the suite must pass without it.

@@ -61,7 +61,7 @@ def demo(
     keep_serving: bool = typer.Option(False, help="Keep the map server running after the demo."),
 ) -> None:
     """Run the main job end to end on the bundled sample drive and print where the results are."""
-    from voirie.demo import run_demo
+    from voirie.lab.demo.runner import run_demo
 
     run_demo(workdir, keep_serving=keep_serving)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from voirie.capture.sample_drive import SampleDrive, make_sample_drive
+from voirie.lab.sample.drive import SampleDrive, make_sample_drive
 
 DEVICE = "car-parity"
 FRAMES = 150  # the first 6 s of the sample drive: real road photos, damage, a face

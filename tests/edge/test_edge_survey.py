@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from voirie.anonymize import Anonymizer, AnonymizerOptions, make_masker
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.detectors import FaceDetector
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 from voirie.cli import app
-from voirie.demo import DemoContext
+from voirie.lab.demo.runner import DemoContext
 from voirie.edge.survey import SurveyConfig, survey_video
-from voirie.edge.survey.demo import survey_step
+from voirie.lab.demo.survey import survey_step
 from voirie.edge.survey.writer import read_gps, read_records
 from voirie.models.registry import find_model
 

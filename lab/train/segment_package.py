@@ -16,11 +16,11 @@ from rich.progress import track
 
 from voirie.models import registry
 from voirie.models.decode import grouping_scale, unletterbox_maps
-from voirie.models.evaluate import Tally, YoloFolder, evaluate, parse_class_map, tally_image
-from voirie.models.export import quantize_int8
+from voirie.lab.train.evaluate import Tally, YoloFolder, evaluate, parse_class_map, tally_image
+from voirie.lab.train.export import quantize_int8
 from voirie.models.masks import GroupingRule, boxes_from_probabilities
 from voirie.models.runtime import OnnxDetector, load_detector
-from voirie.models.training import PackageSpec, finish_package
+from voirie.lab.train.training import PackageSpec, finish_package
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)

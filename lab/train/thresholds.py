@@ -24,7 +24,7 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
 def scores_at(result: dict, thresholds: dict[str, float]) -> dict:
     """Precision/recall/F1 (overall and per class) with one threshold per class.
 
-    ``result`` is what :func:`voirie.models.evaluate.evaluate` returned; each threshold must
+    ``result`` is what :func:`voirie.lab.train.evaluate.evaluate` returned; each threshold must
     be one it swept (``result["counts"]`` keys). Classes not named are left out.
     """
     counts = result["counts"]

@@ -8,17 +8,11 @@ import cv2
 import numpy as np
 
 from voirie.calibration.geometry import GroundPlane, undistort_points
+from voirie.calibration.targets import board_object_points
 
 _SKY_GREY = 200
 _ASPHALT_GREY = 90
 _PAINT_GREY = 235
-
-
-def board_object_points(board: tuple[int, int], square_m: float) -> np.ndarray:
-    """(N, 3) inner-corner positions on the board, OpenCV order (row by row)."""
-    columns, rows = board
-    grid = np.mgrid[0:columns, 0:rows].T.reshape(-1, 2).astype(np.float64)
-    return np.column_stack([grid * square_m, np.zeros(len(grid))])
 
 
 def _normalised_grid(K: np.ndarray, dist: np.ndarray, size: tuple[int, int]) -> np.ndarray:

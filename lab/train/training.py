@@ -15,12 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from voirie.models import registry
-from voirie.models.card import write_card
+from voirie.lab.train.card import write_card
 from voirie.models.errors import ModelError
-from voirie.models.evaluate import SWEEP, evaluate
-from voirie.models.export import export_onnx, offline_ultralytics_env, quantize_int8
+from voirie.lab.train.evaluate import SWEEP, evaluate
+from voirie.lab.train.export import export_onnx, offline_ultralytics_env, quantize_int8
 from voirie.models.runtime import load_detector
-from voirie.models.thresholds import best_class_thresholds, scores_at
+from voirie.lab.train.thresholds import best_class_thresholds, scores_at
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voirie.models.registry import Manifest
-    from voirie.models.training import PackageSpec
+    from voirie.lab.train.training import PackageSpec
 
 logger = logging.getLogger(__name__)
 

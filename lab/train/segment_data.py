@@ -21,7 +21,7 @@ from voirie.models.masks import GroupingRule
 
 CLASS_NAMES = ("crack", "pothole")
 MASK_SUFFIXES = ("_CRACK.png", "_POTHOLE.png")
-OUTPUT_STRIDE = 2  # the network's maps are half the input size (voirie.models.segment_net)
+OUTPUT_STRIDE = 2  # the network's maps are half the input size (voirie.lab.train.segment_net)
 # road_damage_cpri's box rule (its SOURCE.md), in its 1024-pixel-wide photos.
 REFERENCE_WIDTH = 1024
 DATA_RULES = (GroupingRule(41, 150), GroupingRule(9, 150))
@@ -78,7 +78,7 @@ def load_photos(root: Path, ids: list[str], imgsz: tuple[int, int]) -> tuple[np.
 
 def load_synthetic(count: int, seed: int, imgsz: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """``count`` synthetic scenes of set ``seed`` with their exact masks, as training samples."""
-    from voirie.models.synth import SynthConfig, synth_image_with_masks
+    from voirie.lab.synth.damage import SynthConfig, synth_image_with_masks
 
     config = SynthConfig(images=count, seed=seed)
     scenes = track(range(count), description=f"rendering {count} synthetic scenes")

@@ -67,7 +67,7 @@ def _snapshot_with_works(ctx) -> None:  # noqa: ANN001
     ctx.outputs["map with planned works (PNG)"] = str(path)
 
 
-def plan_step(ctx):  # noqa: ANN001, ANN201 - DemoContext lives in voirie.demo, which imports the stages
+def plan_step(ctx):  # noqa: ANN001, ANN201 - DemoContext lives in voirie.lab.demo.runner, which imports the stages
     """Plan on ``ctx.state["sections_csv"]`` (through the demo server when it runs, else offline;
     a sample network when the map has too few sections) and record the report."""
     out_dir = Path(ctx.workdir) / "plan"

@@ -19,7 +19,7 @@ import yaml
 from rich.progress import track
 
 from voirie.models.errors import ModelError
-from voirie.models.export import IMAGE_SUFFIXES
+from voirie.lab.train.export import IMAGE_SUFFIXES
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Training data are photos with per-class damage masks: the ``road_damage_cpri`` layout
 (``images/<id>.jpg``, ``masks/<id>_CRACK.png`` and ``_POTHOLE.png``, ``splits/train.txt``
-and ``val.txt``), optionally plus synthetic scenes from ``voirie.models.synth`` (masks
+and ``val.txt``), optionally plus synthetic scenes from ``voirie.lab.synth.damage`` (masks
 exact from the drawn geometry). Every photo is letterboxed once to the model input and
 kept in memory; targets are the masks at the output resolution (a cell is damage when any
 of its pixels is). Loss: binary cross-entropy plus soft Dice per class (damage is a few
@@ -24,14 +24,14 @@ import torch
 from torch.nn import functional as F
 
 from voirie.models.decode import Letterbox, detections_from_masks, letterbox, to_blob
-from voirie.models.evaluate import evaluate
+from voirie.lab.train.evaluate import evaluate
 from voirie.models.masks import GroupingRule
-from voirie.models.augment import CameraShift, augment_sample
-from voirie.models.segment_data import (CLASS_NAMES, CRACK_TYPES, DATA_RULES, DENSE_PLANES, OUTPUT_STRIDE,
+from voirie.lab.train.augment import CameraShift, augment_sample
+from voirie.lab.train.segment_data import (CLASS_NAMES, CRACK_TYPES, DATA_RULES, DENSE_PLANES, OUTPUT_STRIDE,
                                         REFERENCE_WIDTH, TYPED_CLASSES, TYPED_RULES, highway_of, load_box_photos,
                                         load_photos, load_synthetic, split_ids, with_empty_box_planes)
-from voirie.models.segment_net import DamageSegNet
-from voirie.models.segment_package import write_grouping_metadata
+from voirie.lab.train.segment_net import DamageSegNet
+from voirie.lab.train.segment_package import write_grouping_metadata
 
 logger = logging.getLogger(__name__)
 FORMAT = "voirie-damage-seg"  # written into every checkpoint, so `voirie models eval` can tell it from a YOLO one
@@ -75,7 +75,7 @@ class SegTrainConfig:
 def _augment(images: np.ndarray, targets: np.ndarray, crop: tuple[int, int], rng: np.random.Generator,
              shift: CameraShift | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Random crop (aligned to the output stride), horizontal flip, exposure and contrast;
-    with ``shift``, first each sample under a random other camera (voirie.models.augment)."""
+    with ``shift``, first each sample under a random other camera (voirie.lab.train.augment)."""
     if shift is not None:
         pairs = [augment_sample(image, target, OUTPUT_STRIDE, shift, rng) for image, target in zip(images, targets)]
         images, targets = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
@@ -193,7 +193,7 @@ def new_model(config: SegTrainConfig) -> DamageSegNet:
     """The network a config describes, with the pretrained encoder's graph when it names one."""
     backbone = None
     if config.backbone:
-        from voirie.models.onnx_backbone import extract_backbone
+        from voirie.lab.train.onnx_backbone import extract_backbone
 
         backbone = extract_backbone(Path(config.backbone))
     return DamageSegNet(len(config.class_names), backbone=backbone)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from voirie.models.datasets import _write_split, _yolo_images, highway_folder, prepare_dataset
+from voirie.lab.train.datasets import _write_split, _yolo_images, highway_folder, prepare_dataset
 from voirie.models.errors import ModelError
-from voirie.models.evaluate import evaluate
+from voirie.lab.train.evaluate import evaluate
 from voirie.models.runtime import load_detector
-from voirie.models.segment_data import highway_of
-from voirie.models.segment_package import tune_rules, write_grouping_metadata
+from voirie.lab.train.segment_data import highway_of
+from voirie.lab.train.segment_package import tune_rules, write_grouping_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def error_gallery(onnx_path: Path, folder: Path, class_map: str | None, class_na
     import cv2
     import numpy as np
 
-    from voirie.models.evaluate import YoloFolder, match, merge_for_dataset, parse_class_map
+    from voirie.lab.train.evaluate import YoloFolder, match, merge_for_dataset, parse_class_map
 
     data = YoloFolder.open(folder)
     detector = load_detector(onnx_path)

@@ -19,9 +19,9 @@ from rich.table import Table
 
 # "module:function" in data-flow order. A step whose module does not exist yet is skipped.
 DEMO_STEPS = (
-    "voirie.edge.survey.demo:survey_step",
-    "voirie.server.demo:map_step",
-    "voirie.server.planning.demo:plan_step",
+    "voirie.lab.demo.survey:survey_step",
+    "voirie.lab.demo.server:map_step",
+    "voirie.lab.demo.plan:plan_step",
     "voirie.edge.count.demo:count_step",
 )
 

@@ -6,8 +6,8 @@ import logging
 import shutil
 
 from voirie.calibration import CameraCalibration
-from voirie.capture.sample_drive import HEIGHT, WIDTH, make_sample_drive
-from voirie.capture.sample_photos import FIRST_ROAD, PHOTO_CAMERA, SECOND_ROAD
+from voirie.lab.sample.drive import HEIGHT, WIDTH, make_sample_drive
+from voirie.lab.sample.photos import FIRST_ROAD, PHOTO_CAMERA, SECOND_ROAD
 from voirie.edge.survey.calibration import SurveyCalibration, anonymizer_options, vehicle_calibration
 from voirie.edge.survey.detector import load_damage_detector
 from voirie.edge.survey.engine import survey_video

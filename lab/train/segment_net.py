@@ -8,7 +8,7 @@ in ONNX Runtime's CPU kernels, and train at a usable speed on a 2-core CPU.
 
 The encoder is either trained from scratch or a pretrained network's feature layers
 (``backbone``: a serialized ONNX graph, e.g. YOLOX-Nano's COCO-pretrained stem and CSP
-stages, see :mod:`voirie.models.onnx_backbone`), whose maps are narrowed by 1×1
+stages, see :mod:`voirie.lab.train.onnx_backbone`), whose maps are narrowed by 1×1
 convolutions to the decoder's widths so the decoder costs the same either way.
 """
 
@@ -73,7 +73,7 @@ def _pretrained_encoder(serialized: bytes, widths: tuple[int, ...]) -> tuple[nn.
     """A pretrained ONNX encoder and the 1×1 convolutions that narrow its maps to ``widths``."""
     import onnx
 
-    from voirie.models.onnx_backbone import OnnxBackbone
+    from voirie.lab.train.onnx_backbone import OnnxBackbone
 
     graph = onnx.load_from_string(serialized).graph
     encoder = OnnxBackbone(graph, tuple(o.name for o in graph.output))

@@ -4,7 +4,7 @@ So the survey (and the demo) run with no camera and no GPS receiver, the project
 its own drive from real road photos shipped with it (``capture/sample_photos``, MIT, see
 ``assets/sample_photos/NOTICE``): the frame at time ``t`` shows the photo of the stretch
 driven by then, about one photo per 4 m, the same photo while the car stands. A made-up
-pedestrian (a real, public-domain face, see ``capture/assets/SOURCE.md``) and a parked car
+pedestrian (a real, public-domain face, see ``lab/sample/assets/SOURCE.md``) and a parked car
 with a made-up plate are pasted in for the anonymizer. The drive stops at a junction and
 turns right: the photos of a second road follow. The GNSS track (NMEA and GPX, 10 Hz,
 seeded noise) covers the same drive with the same clock as the video. ``truth.json`` says
@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 from geographiclib.geodesic import Geodesic
 
-from voirie.capture import sample_scene as scene
+from voirie.lab.sample import scene as scene
 from voirie.capture.gnss import write_gpx, write_nmea
-from voirie.capture.gnss.sim import Leg, Receiver, simulate_drive
-from voirie.capture.sample_photos import FIRST_ROAD, LABEL_NAMES, SECOND_ROAD, photo_frame
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.photos import FIRST_ROAD, LABEL_NAMES, SECOND_ROAD, photo_frame
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import numpy as np
 import yaml
 from rich.progress import track
 
-from voirie.capture import sample_scene as scene
-from voirie.capture.sample_scene import HALF_WIDTH_M, ROAD_HALF_M, TEXTURE_RES_M
+from voirie.lab.sample import scene as scene
+from voirie.lab.sample.scene import HALF_WIDTH_M, ROAD_HALF_M, TEXTURE_RES_M
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _start_folder(out: Path, about: dict) -> None:
 def write_synth_dataset(out: Path, config: SynthConfig = SynthConfig()) -> dict[str, int]:
     """Write ``config.images`` labelled scenes as a YOLO folder; returns image and box counts."""
     out = Path(out)
-    _start_folder(out, {"generator": "voirie.models.synth", "seed": config.seed, "min_box_px": config.min_box_px})
+    _start_folder(out, {"generator": "voirie.lab.synth.damage", "seed": config.seed, "min_box_px": config.min_box_px})
     counts = {"images": 0, "crack": 0, "pothole": 0}
     for index in track(range(config.images), description=f"synthetic damage (seed {config.seed})"):
         image, boxes = synth_image(index, config)
@@ -258,11 +258,11 @@ def write_preview(path: Path, config: SynthConfig = SynthConfig(), count: int = 
 def sample_drive_dataset(out: Path, drive_dir: Path | None = None, spacing_m: float = 4.0) -> dict[str, int]:
     """The sample drive's video frames, one every ``spacing_m`` (as the survey takes them), with
     the human damage labels of the photo each one shows: a YOLO folder to score a model on the demo."""
-    from voirie.capture import sample_drive as drive_cfg
+    from voirie.lab.sample import drive as drive_cfg
 
     drive = drive_cfg.make_sample_drive(drive_dir)
     truth = json.loads(drive.truth.read_text(encoding="utf-8"))
-    _start_folder(Path(out), {"generator": "voirie.models.synth.sample_drive_dataset", "spacing_m": spacing_m})
+    _start_folder(Path(out), {"generator": "voirie.lab.synth.damage.sample_drive_dataset", "spacing_m": spacing_m})
     capture, next_s, counts = cv2.VideoCapture(str(drive.video)), 0.0, {"images": 0, **dict.fromkeys(CLASS_NAMES, 0)}
     try:
         for index, frame in enumerate(truth["per_frame"]):

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from voirie.models.errors import ModelError
-from voirie.models.export import IMAGE_SUFFIXES
+from voirie.lab.train.export import IMAGE_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def prepare_dataset(source: Path, work: Path, classes: tuple[str, ...] = RDD_CLA
 def highway_folder(source: Path, highway: str, work: Path) -> Path:
     """A YOLO folder (symlinks) of every labelled photo of one highway of a road_damage_cpri-style
     set, whatever its split: the test set of a leave-one-highway-out fold."""
-    from voirie.models.segment_data import highway_of
+    from voirie.lab.train.segment_data import highway_of
 
     images, names = _yolo_images(Path(source))
     picked = [image for image in images if highway_of(image.stem) == highway]

@@ -20,7 +20,7 @@ from voirie.records import FrameRecord, RecordError
 from voirie.server.core.config import Settings
 from voirie.server.main import create_app
 from voirie.server.runner import ServerThread
-from voirie.server.synthetic import evidence_jpeg, frames_along
+from voirie.lab.synth.records import evidence_jpeg, frames_along
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from rich.progress import Progress
 from torch import nn
 from torch.nn import functional as F
 
-from voirie.anonymize.plate_synth import training_sample
+from voirie.lab.synth.plates import training_sample
 
 logger = logging.getLogger(__name__)
 
