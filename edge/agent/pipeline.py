@@ -104,4 +104,5 @@ def run_mode(config: AgentConfig, sink: Any, status: AgentStatus, state: AgentSt
 def _survey_counts(stats: Any) -> dict:
     return {"marks": stats.marks, "photos": stats.written, "anonymization_dropped": stats.anonymization_dropped,
             "quality_rejected": sum(stats.quality_rejected.values()), "detector_failed": stats.detector_failed,
-            "anonymizer_horizon": dict(stats.horizon)}
+            "anonymizer_horizon": dict(stats.horizon), "km": round(stats.distance_m / 1000, 3),
+            "photos_per_km": round(stats.photos_per_km, 1), "cpu_s_per_km": round(stats.cpu_s_per_km, 1)}

@@ -76,7 +76,7 @@ def run_survey(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks = 
     caught up with the last frame), so a stop between two marks loses no photo; a stopped
     replay leaves its pending marks to the rerun (same frames, same ids).
     """
-    started, ended = time.perf_counter(), False
+    started, cpu_started, ended = time.perf_counter(), time.process_time(), False
     try:
         ended = _follow(feed, pipeline, hooks)
     except KeyboardInterrupt:
@@ -84,6 +84,7 @@ def run_survey(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks = 
     finally:
         _finish(feed, pipeline, ended)
         pipeline.stats.elapsed_s = time.perf_counter() - started
+        pipeline.stats.cpu_s = time.process_time() - cpu_started
     return pipeline.stats
 
 

@@ -28,6 +28,8 @@ def print_summary(result, console: Console) -> None:
         ("anonymizer horizon (photos)", _counts(s.horizon)),
         ("damage detections", s.detections), ("detector failures", s.detector_failed),
         ("frames per second (whole loop)", f"{s.frames_per_s:.1f}"),
+        ("km surveyed", f"{s.distance_m / 1000:.2f}"), ("photos per km", f"{s.photos_per_km:.0f}"),
+        ("CPU seconds per km", f"{s.cpu_s_per_km:.0f}"),
     ]
     for label, value in rows:
         table.add_row(label, str(value))

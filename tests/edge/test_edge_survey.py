@@ -57,6 +57,7 @@ def test_demo_step_fills_state_and_outputs(demo: DemoContext) -> None:
     assert all(Path(path).exists() for path in demo.outputs.values())
     stats = demo.state["survey_stats"]  # the demo's camera is calibrated: every photo says so
     assert stats["horizon"] == {"calibrated": stats["written"]}
+    assert 240 <= stats["photos_per_km"] <= 260 and stats["cpu_s_per_km"] > 0  # a photo every 4 m, none lost
 
 
 def test_photos_every_4_m_and_none_while_stopped(demo: DemoContext, truth: dict) -> None:
