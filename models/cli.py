@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 console = Console()
 
 models_app = typer.Typer(help="Damage models: list, verify, inspect, register, evaluate.", no_args_is_help=True)
-train_app = typer.Typer(help="Train models (needs the train extra: pip install 'voirie[train]').", no_args_is_help=True)
+train_app = typer.Typer(help="Train models (needs the train extra: pip install 'voirie\\[train]').", no_args_is_help=True)
 
 
 def _fail(error: Exception) -> None:
