@@ -22,10 +22,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnxruntime as ort
 
 from voirie.models import registry
 from voirie.models.errors import ModelError
+from voirie.onnx import onnx_session
 from voirie.records import ModelOffer, ModelStatus
 
 logger = logging.getLogger(__name__)
@@ -119,10 +119,8 @@ def check_offer(offer: ModelOffer) -> registry.Manifest:
 
 def verify_loadable(path: Path) -> None:
     """Refuse a file that ONNX Runtime cannot open (corrupt, wrong format, unsupported opset)."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
     try:
-        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        onnx_session(path, threads=1, optimize=False)
     except Exception as error:  # ORT raises its own Fail/InvalidGraph/InvalidProtobuf types
         raise ModelRefusedError(f"ONNX Runtime cannot load {path.name}: {error}") from error
 
