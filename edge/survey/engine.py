@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ class SurveyFeed(Protocol):
     matcher: FrameMatcher[Frame]
     dropped: int
 
-    def frames(self): ...
+    def frames(self) -> Iterator[Frame | None]: ...
 
     def take_marks(self) -> list[TriggerMark]: ...
 
@@ -163,6 +163,6 @@ def _progress(enabled: bool):
                     TextColumn("{task.fields[written]} photos"), TimeRemainingColumn(), disable=not enabled)
 
 
-def _show(bar, task, stats: SurveyStats) -> None:
+def _show(bar, task: int, stats: SurveyStats) -> None:
     if stats.frames_read % 10 == 0:  # a redraw per frame would cost more than the frame
         bar.update(task, completed=stats.frames_read, written=stats.written)
