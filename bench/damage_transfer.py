@@ -3,7 +3,9 @@
 For each fold (a highway held out), the fold's checkpoint (trained without that highway:
 ``voirie train damage-seg --exclude-highway HW ...``) is exported, its grouping tuned on
 the box dataset's training photos and on the *other* highways' photos, then scored on all
-of the held-out highway's photos. The previous default is scored on the same folds (it
+of the held-out highway's photos; a crack/pothole checkpoint has its crack groups typed by
+shape first (chosen on the box dataset's training photos, as the shipped model). The previous
+default is scored on the same folds (it
 saw all three highways in training: its numbers are optimistic). Prints one JSON line per
 result and the summary last.
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from voirie.lab.train.evaluate import evaluate
 from voirie.models.runtime import load_detector
+from voirie.lab.train.segment_package import tune_crack_typing, write_crack_typing
 from voirie.lab.train.transfer import (HIGHWAYS, TYPED_TO_CPRI, box_dataset_splits, error_gallery, fold_test_folder,
                                     score_fold, training_highways_folder, tune_typed)
 
@@ -34,6 +37,8 @@ def run_fold(highway: str, checkpoint: Path, args, work: Path, cn_train: Path, c
     onnx_path = export_fold(checkpoint, work / f"fold-{highway}.onnx", args.flip)
     tuning = training_highways_folder(args.cpri, highway, work / f"tune-{highway}", args.tune_every)
     tune_typed(onnx_path, cn_train, tuning)
+    if "crack" in load_detector(onnx_path, confidence=0.0).class_names:  # a crack/pothole model: type by shape
+        write_crack_typing(onnx_path, tune_crack_typing(load_detector(onnx_path, confidence=0.0), cn_train)[0])
     test = fold_test_folder(args.cpri, highway, work)
     result = {"fold": highway, "checkpoint": str(checkpoint), **score_fold(onnx_path, test, TYPED_TO_CPRI)}
     result["cn_val"] = score_fold(onnx_path, cn_val, None)

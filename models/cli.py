@@ -188,6 +188,9 @@ def package_model(
     tune_on: list[str] = typer.Option([], help="Segmentation: tune the grouping on these YOLO folders instead of --val, "
                                                 "in order; FOLDER or FOLDER@MAP (a --map for that folder)."),
     keep_min_pixels: str = typer.Option("", help="Segmentation: classes whose smallest group is not tuned (e.g. pothole)."),
+    type_cracks: Path = typer.Option(None, exists=True, file_okay=False,
+                                     help="Segmentation: YOLO folder with RDD crack types (crack_longitudinal, ...) "
+                                          "on which to choose how crack groups are typed by their shape."),
 ) -> None:
     """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
     from voirie.lab.train.training import PackageSpec, package
@@ -197,7 +200,8 @@ def package_model(
         if _is_segmentation_checkpoint(weights):
             tune_pairs = tuple((Path(t.split("@", 1)[0]), t.split("@", 1)[1] if "@" in t else None) for t in tune_on)
             kept = frozenset(c.strip() for c in keep_min_pixels.split(",") if c.strip())
-            manifest = _package_segmentation(weights, out, val, calibration, spec, tune, flip, examples, tune_pairs, kept)
+            manifest = _package_segmentation(weights, out, val, calibration, spec, tune, flip, examples, tune_pairs, kept,
+                                             type_cracks)
         else:
             height, width = (int(v) for v in input_.lower().split("x"))
             manifest = package(weights, out, val, calibration, spec, (height, width), tune=tune)
@@ -206,15 +210,37 @@ def package_model(
     print(json.dumps(manifest.metrics["val"]))
 
 
+@models_app.command("type-cracks")
+def type_cracks_command(
+    model: str = typer.Option("default", help="A registered segmentation model (name or alias)."),
+    data: Path = typer.Option(..., exists=True, file_okay=False,
+                              help="YOLO folder with RDD crack types, e.g. RDD2022's train split."),
+    out: Path = typer.Option(..., help="Model folder to write (the model's files with crack typing, manifest, card)."),
+    version: str = typer.Option(..., help="Version of the typed model."),
+    score: list[Path] = typer.Option([], help="Also score every variant on these YOLO folders (repeatable)."),
+) -> None:
+    """Add crack types to a crack/pothole segmentation model: its crack groups are named
+    longitudinal, transverse or alligator by their shape, chosen on typed photos."""
+    from voirie.lab.train.segment_package import add_crack_typing
+
+    try:
+        manifest = add_crack_typing(model, data, out, version, tuple(score))
+    except (ModelError, ValueError) as error:
+        _fail(error)
+    console.print(f"typed model written to {out}: classes {', '.join(manifest.classes)}")
+    print(json.dumps(manifest.metrics["crack_typing"]))
+
+
 def _package_segmentation(weights: Path, out: Path, val: Path, calibration: Path, spec, tune: bool, flip: bool,
-                          examples: Path | None, tune_on: tuple = (), keep_min_pixels: frozenset[str] = frozenset()):
+                          examples: Path | None, tune_on: tuple = (), keep_min_pixels: frozenset[str] = frozenset(),
+                          type_cracks: Path | None = None):
     from voirie.models.runtime import load_detector
     from voirie.lab.train.segment_package import package_segmentation, write_examples
     from voirie.lab.train.segment_train import export_segmentation
 
     fp32 = export_segmentation(weights, out / "model_fp32.onnx", flip=flip)
     manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune, tune_on=tune_on,
-                                    keep_min_pixels=keep_min_pixels)
+                                    keep_min_pixels=keep_min_pixels, typing_on=type_cracks)
     if examples is not None:
         console.print(f"examples: {write_examples(load_detector(out / manifest.files['fp32'].file), val, examples)}")
     return manifest

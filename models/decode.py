@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from voirie.models.crack_types import CrackShape, CrackTyping
 from voirie.models.masks import boxes_from_probabilities
 from voirie.models.sizing import LINEAR_CLASSES
 from voirie.records import Detections
@@ -189,14 +190,32 @@ def grouping_scale(maps_shape: tuple[int, ...], input_size: tuple[int, int], box
 
 
 def detections_from_masks(maps: np.ndarray, box: Letterbox, input_size: tuple[int, int], class_names: tuple[str, ...],
-                          rules: tuple, reference_width: int) -> Detections:
-    """One image's probability maps (C×h×w, batch dim removed) → boxes of the grouped damage,
-    in image pixels. Grouping runs at :func:`grouping_scale` of the image."""
+                          rules: tuple, reference_width: int, typing: CrackTyping | None = None) -> Detections:
+    """One image's probability maps (C×h×w, batch dim removed; ``class_names`` names the maps)
+    → boxes of the grouped damage, in image pixels. Grouping runs at :func:`grouping_scale`
+    of the image. With ``typing``, the crack map's groups are named by their shape."""
     scale = grouping_scale(maps.shape, input_size, box)
     planes = unletterbox_maps(maps.astype(np.float32, copy=False), box, input_size, scale)
-    linear = tuple(name in LINEAR_CLASSES for name in class_names)
+    names, classify = class_names, None
+    if typing is not None:
+        names = typing.output_names(class_names)
+        classify = _shape_classifier(typing, class_names, names)
+    linear = tuple(name in LINEAR_CLASSES for name in names)
     xyxy, scores, class_id, outlines = boxes_from_probabilities(planes, rules, planes.shape[:0:-1], reference_width,
-                                                                linear)
+                                                                linear, classify)
     xyxy = np.minimum(xyxy / scale, [box.image_width, box.image_height] * 2).astype(np.float32)
-    return Detections(xyxy=xyxy, confidence=scores, class_id=class_id, class_names=class_names,
+    return Detections(xyxy=xyxy, confidence=scores, class_id=class_id, class_names=names,
                       outlines=tuple((o / scale).astype(np.float32) for o in outlines))
+
+
+def _shape_classifier(typing: CrackTyping, planes: tuple[str, ...], names: tuple[str, ...]):
+    """A group's output class: its crack type for the typed map, its map's name otherwise."""
+    typed_plane = planes.index(typing.plane)
+    plain = [names.index(p) if p != typing.plane else -1 for p in planes]
+
+    def classify(plane_id: int, group) -> int:
+        if plane_id != typed_plane:
+            return plain[plane_id]
+        return names.index(typing.type_of(CrackShape.of(group.points, group.xyxy)))
+
+    return classify

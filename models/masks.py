@@ -13,6 +13,7 @@ and connected components: linear in the image size, whatever ``join_px`` is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -83,15 +84,19 @@ class GroupingRule:
 
 def boxes_from_probabilities(probabilities: np.ndarray, rules: tuple[GroupingRule, ...], image_size: tuple[int, int],
                              reference_width: int, linear: tuple[bool, ...] | None = None,
+                             classify: Callable[[int, MaskGroup], int] | None = None,
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """xyxy, confidence, class id and outline of the groups in C×H×W probability maps that
     already cover the image (``image_size`` = (width, height)); confidence = mean probability.
+    A group's class is its map's index, or ``classify(map index, group)`` (crack typing).
     With ``linear`` (per class), outlines are a centreline for linear classes and the convex
     hull for the others; without it, no outlines are computed (an empty list)."""
     boxes, scores, classes, outlines = [], [], [], []
-    for cls, (plane, rule) in enumerate(zip(probabilities, rules)):
+    keep_points = linear is not None or classify is not None
+    for plane_id, (plane, rule) in enumerate(zip(probabilities, rules)):
         join_px, min_pixels = rule.scaled(image_size[0], reference_width)
-        for group in group_mask(plane >= rule.threshold, join_px, min_pixels, plane, keep_points=linear is not None):
+        for group in group_mask(plane >= rule.threshold, join_px, min_pixels, plane, keep_points=keep_points):
+            cls = plane_id if classify is None else classify(plane_id, group)
             boxes.append(group.xyxy)
             scores.append(group.score)
             classes.append(cls)

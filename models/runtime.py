@@ -16,6 +16,8 @@ import numpy as np
 import onnxruntime as ort
 
 from voirie.models import registry
+from voirie.models.crack_types import METADATA_KEY as TYPING_KEY
+from voirie.models.crack_types import CrackTyping
 from voirie.models.decode import (DecodeOptions, Letterbox, detections_from_masks, detections_from_onnx_yolo, letterbox,
                                   to_blob, yolox_grid)
 from voirie.models.errors import ModelError
@@ -75,7 +77,10 @@ class OnnxDetector:
         self.input_size = self._input_size()
         output_shape = self._probe_output_shape()
         self.layout = check_layout(output_shape, self.input_size, self.model_id, options.layout)
-        self.class_names = self._class_names(options.class_names or class_names, class_count(output_shape, self.layout))
+        self.crack_typing = CrackTyping.from_metadata(self.info.metadata.get(TYPING_KEY), self.model_id) \
+            if self.layout == "semantic" else None
+        self.plane_names, self.class_names = self._names(options.class_names or class_names,
+                                                         class_count(output_shape, self.layout))
         if options.class_confidence is not None and len(options.class_confidence) != len(self.class_names):
             raise ModelError(f"model {self.model_id}: {len(options.class_confidence)} class thresholds for "
                              f"{len(self.class_names)} classes {self.class_names}")
@@ -95,11 +100,11 @@ class OnnxDetector:
             raise ModelError(f"model {self.model_id}: outputs damage maps but has no valid 'voirie_grouping' "
                              "metadata (how mask pixels are grouped into boxes); export it with voirie")
         rules, reference_width = found
-        missing = [name for name in self.class_names if name not in rules]
+        missing = [name for name in self.plane_names if name not in rules]
         if missing:
             raise ModelError(f"model {self.model_id}: 'voirie_grouping' metadata has no rule for classes {missing}")
         try:
-            return tuple(GroupingRule(**rules[name]) for name in self.class_names), reference_width
+            return tuple(GroupingRule(**rules[name]) for name in self.plane_names), reference_width
         except TypeError as error:
             raise ModelError(f"model {self.model_id}: bad 'voirie_grouping' rule: {error}") from error
 
@@ -123,6 +128,26 @@ class OnnxDetector:
         if self.options.warmup:
             self._session.run(None, {self.info.input_name: blob})
         return tuple(int(d) for d in output.shape)
+
+    def _names(self, given: tuple[str, ...] | None, count: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The names of the model's outputs (maps, for a semantic model) and of the classes it
+        reports: the same, except that crack typing reports the crack map's groups by type."""
+        if self.crack_typing is None:
+            names = self._class_names(given, count)
+            return names, names
+        planes = self._class_names(None, count)
+        reported = self.crack_typing.output_names(planes)
+        if given and tuple(given) != reported:
+            raise ModelError(f"model {self.model_id}: classes {list(given)} given, but its maps {list(planes)} "
+                             f"with crack typing report {list(reported)}")
+        return planes, reported
+
+    @property
+    def plane_of(self) -> tuple[int, ...]:
+        """For each reported class, the index of the output (map) it comes from."""
+        if self.crack_typing is None:
+            return tuple(range(len(self.class_names)))
+        return self.crack_typing.plane_of(self.plane_names)
 
     def _class_names(self, given: tuple[str, ...] | None, count: int) -> tuple[str, ...]:
         names = given or self.info.class_names()
@@ -153,8 +178,8 @@ class OnnxDetector:
     @grouping.setter
     def grouping(self, value: tuple[tuple[GroupingRule, ...], int]) -> None:
         """Try other rules on a loaded model (tuning); the file's metadata is what ships."""
-        if self._grouping is None or len(value[0]) != len(self.class_names):
-            raise ModelError(f"model {self.model_id}: grouping rules need a semantic model and one rule per class")
+        if self._grouping is None or len(value[0]) != len(self.plane_names):
+            raise ModelError(f"model {self.model_id}: grouping rules need a semantic model and one rule per map")
         self._grouping = (tuple(value[0]), int(value[1]))
 
     def raw_maps(self, pixels: np.ndarray) -> tuple[np.ndarray, Letterbox]:
@@ -171,7 +196,8 @@ class OnnxDetector:
 
     def _to_detections(self, raw: np.ndarray, box: Letterbox) -> Detections:
         if self._grouping is not None:
-            found = detections_from_masks(raw, box, self.input_size, self.class_names, *self._grouping)
+            found = detections_from_masks(raw, box, self.input_size, self.plane_names, *self._grouping,
+                                          typing=self.crack_typing)
             found = found[found.confidence >= self._decode.confidence]
         else:
             found = detections_from_onnx_yolo(raw, self.layout, box, self.class_names, self._decode, self._grid)

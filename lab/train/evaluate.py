@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 from rich.progress import track
 
+from voirie.models.crack_types import CRACK_TYPES
 from voirie.models.errors import ModelError
 from voirie.lab.train.export import IMAGE_SUFFIXES
 from voirie.records import Detections
@@ -71,7 +72,8 @@ def parse_class_map(text: str | None, model_names: tuple[str, ...], data_names: 
     malformed = [item for item in items if item.count("=") != 1 or not all(part.strip() for part in item.split("="))]
     if malformed:
         raise ModelError(f"--map entries must be MODEL_CLASS=DATASET_CLASS, got {malformed}")
-    pairs = dict((a.strip(), b.strip()) for a, b in (i.split("=") for i in items)) if text else {n: n for n in model_names}
+    pairs = dict((a.strip(), b.strip()) for a, b in (i.split("=") for i in items)) if text else \
+        {n: _same_class(n, data_names) for n in model_names}
     mapping = {}
     for model_name, data_name in pairs.items():
         if model_name not in model_names:
@@ -85,11 +87,20 @@ def parse_class_map(text: str | None, model_names: tuple[str, ...], data_names: 
     return mapping
 
 
+def _same_class(model_name: str, data_names: tuple[str, ...]) -> str:
+    """The dataset class a model class scores as without a map: its own name, or ``crack``
+    for a crack type when the dataset labels cracks without types (road_damage_cpri)."""
+    if model_name in CRACK_TYPES and model_name not in data_names and "crack" in data_names:
+        return "crack"
+    return model_name
+
+
 class MergedPlanes:
     """A segmentation model seen through a many-to-one class map: the maps of the model
     classes that map to one dataset class are merged (pixel maximum) before grouping, so a
     crack network whose parts the model typed differently is still one box, as an untyped
-    dataset labels it. Grouped with the rule of the first model class of each group."""
+    dataset labels it. Grouped with the rule of the first model class of each group. The
+    types of a shape-typed model (:mod:`voirie.models.crack_types`) are one map, merged as is."""
 
     def __init__(self, detector, groups: dict[int, list[int]], names: tuple[str, ...]) -> None:
         self.detector, self.groups, self.class_names = detector, groups, names
@@ -100,10 +111,15 @@ class MergedPlanes:
 
         maps, box = self.detector.raw_maps(image)
         rules, reference_width = self.detector.grouping
-        members = list(self.groups.values())
+        members = [sorted({self.plane_of[m] for m in group}) for group in self.groups.values()]
         merged = np.stack([maps[m].max(0) for m in members])
         return detections_from_masks(merged, box, self.detector.input_size, self.class_names,
                                      tuple(rules[m[0]] for m in members), reference_width)
+
+    @property
+    def plane_of(self) -> tuple[int, ...]:
+        """Model class → its map (crack types share the crack map of a shape-typed model)."""
+        return getattr(self.detector, "plane_of", None) or tuple(range(len(self.detector.class_names)))
 
 
 def merge_for_dataset(detector, class_map: dict[int, int], data_names: tuple[str, ...]):

@@ -146,6 +146,7 @@ class TorchSegDetector:
         self.model, self.imgsz, self.rules = model.eval(), imgsz, rules
         self.model_id, self.class_names = "damage-seg (training)", class_names
         self.input_size, self.grouping = imgsz, (rules, REFERENCE_WIDTH)  # as OnnxDetector names them
+        self.plane_names, self.plane_of = class_names, tuple(range(len(class_names)))
 
     def raw_maps(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         canvas, box = letterbox(image, self.imgsz)

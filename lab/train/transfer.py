@@ -51,16 +51,18 @@ def box_dataset_splits(source: Path, work: Path, every: int = 1) -> tuple[Path, 
 
 
 def tune_typed(onnx_path: Path, box_train: Path | None, mask_tuning: Path | None) -> dict:
-    """Tune a typed model's grouping in place (its ONNX metadata): every class on the box
-    dataset's training photos, then the merged crack types and the pothole on the mask
-    dataset's tuning photos (they label damage as the survey will be scored). Returns the tables."""
+    """Tune a model's grouping in place (its ONNX metadata): every class the box dataset shares
+    with it on the box dataset's training photos, then the (merged) crack map and the pothole on
+    the mask dataset's tuning photos (they label damage as the survey will be scored). Works for
+    a typed model and for a crack/pothole one. Returns the tables."""
     tables = {}
-    for folder, class_map in ((box_train, None), (mask_tuning, TYPED_TO_CPRI)):
+    typed = "crack" not in load_detector(onnx_path, confidence=0.0).class_names
+    for folder, class_map in ((box_train, None), (mask_tuning, TYPED_TO_CPRI if typed else None)):
         if folder is None:
             continue
         detector = load_detector(onnx_path, confidence=0.0)
         rules, tables[str(folder)] = tune_rules(detector, folder, class_map, keep_min_pixels=KEEP_MIN_PIXELS)
-        write_grouping_metadata(onnx_path, detector.class_names, detector.input_size, rules, detector.grouping[1])
+        write_grouping_metadata(onnx_path, detector.plane_names, detector.input_size, rules, detector.grouping[1])
     return tables
 
 
