@@ -80,6 +80,13 @@ class AnonymizerOptions:
     # Zoom of the plate network's second look at weak, small responses (anonymize/plates.py,
     # SecondLook); None: no second look. Measured in docs/anonymize.md ("Small plates").
     plate_second_look: float | None = None
+    # Plates cut by the frame's top edge (the car ahead of a camera pitched down shows the lower
+    # half of its plate at the top row): the top row is repeated upwards this many pixels, so the
+    # network sees a whole plate (real DNIT plates 32 -> 37 of 37, docs/anonymize.md "Plates cut
+    # by the top edge"). The repeated rows also make stripes that the network takes for plates:
+    # a grown box more than plate_max_aspect times wider than tall is such a stripe. 0: off.
+    plate_edge_pad_px: int = 32
+    plate_max_aspect: float = 6.0
     margin: float = 0.2
     masker: MaskerName = "blur"
     timeout_s: float = 5.0  # per frame; a stuck detector must not stall the survey (~20x the usual time)
@@ -113,6 +120,9 @@ class AnonymizerOptions:
             raise ValueError(f"plate_second_look must be within (1, 4] (a zoom) or None, got {self.plate_second_look}")
         if self.plate_threshold is not None and not 0 < self.plate_threshold < 1:
             raise ValueError(f"plate_threshold must be within (0, 1), got {self.plate_threshold}")
+        if not 0 <= self.plate_edge_pad_px <= 128 or self.plate_max_aspect < self.plate_min_aspect:
+            raise ValueError(f"plate_edge_pad_px must be within [0, 128] and plate_max_aspect >= plate_min_aspect, "
+                             f"got {self.plate_edge_pad_px}, {self.plate_max_aspect}")
         if not 1 <= self.threads <= 64 or not 1 <= self.workers <= 64:
             raise ValueError(f"threads and workers must be within [1, 64], got {self.threads}, {self.workers}")
 
@@ -148,7 +158,8 @@ class Anonymizer:
         plate_net = plate_network(options)
         threshold = options.plate_threshold or plate_net.default_threshold
         plates = PlateDetector(plate_net, threshold, options.plate_passes, options.plate_max_height,
-                               options.plate_min_aspect, options.plate_min_contrast, options.plate_passes_unknown_horizon)
+                               options.plate_min_aspect, options.plate_min_contrast, options.plate_passes_unknown_horizon,
+                               edge_pad_px=options.plate_edge_pad_px, max_aspect=options.plate_max_aspect)
         masker = make_masker(options.masker, options.margin)
         anonymizer = cls([faces, plates], masker, options, horizon_for(options))
         anonymizer.warm_up()

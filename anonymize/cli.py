@@ -40,6 +40,8 @@ def eval_command(
         None, min=0.1, max=60.0, help="Seconds allowed a photo (default 5, as on the device); a slower photo is refused."),
     plate_second_look: float = typer.Option(
         None, min=1.01, max=4.0, help="Zoom of a second look at weak, small plate responses (platenet only)."),
+    plate_edge_pad: int = typer.Option(
+        None, min=0, max=128, help="Rows of the frame's top edge repeated above it for the plate network (default 32; 0: off)."),
     horizon: str = typer.Option(
         "estimate", help="Horizon row of the camera (fraction of the height, from its calibration), 'estimate' "
         "(from the images, whole frame until sure: the default) or 'whole_frame'."),
@@ -65,7 +67,7 @@ def eval_command(
         plate_passes=plate_passes, face_threshold=face_threshold or None, plate_threshold=plate_threshold,
         plate_onnx=str(plate_onnx) if plate_onnx else None, plate_max_height=plate_max_height,
         plate_min_aspect=plate_min_aspect, plate_min_contrast=plate_min_contrast, plate_second_look=plate_second_look,
-        timeout_s=timeout,
+        plate_edge_pad_px=plate_edge_pad, timeout_s=timeout,
     )
     console = Console()
     anonymizer = Anonymizer.default(options)

@@ -112,6 +112,22 @@ class Window:
     scale: float
 
 
+def edge_padded(image: np.ndarray, window: Window, pad_px: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """A window's pixels, with its top row repeated ``pad_px`` times above it when the window
+    starts at the top of the frame, and the (left, top) padding added.
+
+    A far plate leaves a forward camera's frame at the top edge (the car ahead of a camera
+    pitched down shows only the lower half of its plate there); repeated upwards, the strip
+    looks like the plate the network learnt, and the box found in the padding is clipped back
+    to the frame later. Near plates leave at the sides and the bottom, large enough to be
+    found cut. 32 px keeps the network's 32-px grid where it was (24 px moved other plates).
+    """
+    crop = image[window.top : window.bottom, window.left : window.right]
+    if pad_px <= 0 or window.top != 0:
+        return crop, (0, 0)
+    return cv2.copyMakeBorder(crop, pad_px, 0, 0, 0, cv2.BORDER_REPLICATE), (0, pad_px)
+
+
 def shifted(passes: tuple[Pass, ...], offset: float) -> tuple[Pass, ...]:
     """Passes moved down by ``offset`` of the height (the horizon is lower than mid-height).
 
@@ -177,12 +193,14 @@ class _MultiPass:
         """Every window of every pass for a frame of this shape."""
         return [window for one in self.passes for window in one.windows(shape[0], shape[1])]
 
+    edge_pad_px = 0  # rows of the frame's top edge repeated above a window that starts there (edge_padded)
+
     def run_window(self, image: np.ndarray, window: Window, timeout_s: float) -> Detections:
         """Boxes found in one window, in frame pixels (not yet combined)."""
-        crop = image[window.top : window.bottom, window.left : window.right]
+        crop, (pad_left, pad_top) = edge_padded(image, window, self.edge_pad_px)
         boxed = letterbox(crop, 0, scale=window.scale)
         found = to_detections(self.network.detect(boxed.image, self.threshold, timeout_s), boxed.scale, self.class_id)
-        offset = np.array([window.left, window.top, window.left, window.top], np.float32)
+        offset = np.array([window.left - pad_left, window.top - pad_top] * 2, np.float32)
         return Detections(xyxy=found.xyxy + offset, confidence=found.confidence, class_id=found.class_id,
                           class_names=CLASS_NAMES)
 
@@ -232,8 +250,13 @@ class PlateDetector(_MultiPass):
         min_aspect: float = 0.0,
         min_contrast: float = 0.0,
         unknown_horizon_passes: tuple[Pass, ...] | None = None,
+        *,
+        edge_pad_px: int = 0,
+        max_aspect: float = float("inf"),
     ) -> None:
         super().__init__(network, threshold, passes, unknown_horizon_passes)
+        # Edge padding (edge_padded) and the widest grown box that is a plate, not a stripe.
+        self.edge_pad_px, self.max_aspect = edge_pad_px, max_aspect
         if not 0 < max_height <= 1 or min_aspect < 0 or not 0 <= min_contrast <= 255:
             raise ValueError(
                 f"plate max_height must be in (0, 1], min_aspect >= 0, min_contrast in [0, 255], "
@@ -251,10 +274,12 @@ class PlateDetector(_MultiPass):
         grow = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1) * self.grow
         xyxy[:, :2] -= grow
         xyxy[:, 2:] += grow
+        # Before clipping: a plate half out of the frame is found whole in the edge padding.
+        not_a_stripe = (xyxy[:, 2] - xyxy[:, 0]) <= self.max_aspect * np.maximum(xyxy[:, 3] - xyxy[:, 1], 1e-3)
         height, width = image.shape[:2]
         xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
         xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
-        keep = plausible_plates(xyxy, height, self.max_height, self.min_aspect)
+        keep = plausible_plates(xyxy, height, self.max_height, self.min_aspect) & not_a_stripe
         keep &= contrasts(image, xyxy) >= self.min_contrast
         if not keep.all():
             logger.debug("dropped %d implausible plate candidate(s)", int((~keep).sum()))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from voirie.anonymize import AnonymizationError, Anonymizer, AnonymizerOptions, BlurMasker
+from voirie.anonymize.anonymizer import horizon_for
 from voirie.anonymize.detectors import CLASS_NAMES
 from voirie.anonymize.stage import StageCounts, anonymize_frames
 from voirie.lab.synth.anonymize import render_plate
@@ -77,7 +78,9 @@ def test_concurrent_and_sequential_find_the_same_boxes(anonymizer: Anonymizer) -
     image = np.full((720, 1280, 3), 95, np.uint8)
     plate = render_plate(np.random.default_rng(3), 160)
     image[420 : 420 + plate.shape[0], 600:760] = plate
-    sequential = Anonymizer(anonymizer.detectors, anonymizer.masker, replace(anonymizer.options, workers=1))
+    # The same horizon source (estimated, so far the whole frame): the same windows, one after the other.
+    one_thread = replace(anonymizer.options, workers=1)
+    sequential = Anonymizer(anonymizer.detectors, anonymizer.masker, one_thread, horizon_for(one_thread))
     assert anonymizer.options.workers == 2
     together, alone = anonymizer.detect(image), sequential.detect(image)
     assert len(together) >= 1

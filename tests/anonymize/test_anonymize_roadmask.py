@@ -25,9 +25,11 @@ from voirie.lab.sample.drive import make_sample_drive
 
 MAX_DAMAGE_SHARE = 0.01
 # Share of the photos whose labelled damage stays (almost) unmasked. Measured 40 of 44 (0.91)
-# since the horizon is estimated by default: until it is sure, the passes search the whole
-# frame, and 4 photos lose 1.1 % instead of under 1 % (privacy first, issue 20).
-MIN_PHOTOS_KEPT = 0.9
+# since the horizon is estimated by default (until it is sure, the passes search the whole
+# frame), 39 of 44 (0.89) since plates cut by the frame's top edge are looked for (the top
+# row repeated upwards: real DNIT plates 32 -> 37 of 37): 5 photos lose 1.1-1.9 % instead of
+# under 1 %; over the drive the road masked stays 0.11 % (privacy first, issue 20).
+MIN_PHOTOS_KEPT = 0.85
 
 
 @pytest.fixture(scope="module")
