@@ -25,6 +25,13 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _class_list(classes: tuple[str, ...], shown: int = 6) -> str:
+    """Class names for a table cell; COCO's 80 would fill the screen."""
+    if len(classes) <= shown:
+        return ", ".join(classes)
+    return f"{len(classes)}: " + ", ".join(classes[:shown]) + ", …"
+
+
 @models_app.command("list")
 def list_models() -> None:
     """List shipped and registered models."""
@@ -32,7 +39,7 @@ def list_models() -> None:
     table.columns.insert(0, Column("name", no_wrap=True))
     for manifest, folder in registry.list_manifests():
         f1 = manifest.metrics.get("val", {}).get(manifest.default_variant, {}).get("f1", "")
-        table.add_row(", ".join((manifest.name, *manifest.aliases)), manifest.version, ", ".join(manifest.classes),
+        table.add_row(", ".join((manifest.name, *manifest.aliases)), manifest.version, _class_list(manifest.classes),
                       "×".join(map(str, manifest.input_size)), ", ".join(manifest.files), str(f1))
     console.print(table)
 

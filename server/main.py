@@ -64,6 +64,11 @@ def _vendor_routes(app: FastAPI) -> None:
         """The map page."""
         return FileResponse(STATIC_DIR / "index.html")
 
+    @app.get("/mobility", include_in_schema=False)
+    def mobility_page() -> FileResponse:
+        """The mobility dashboard (counting cameras)."""
+        return FileResponse(STATIC_DIR / "mobility.html")
+
 
 async def _database_busy(request: Request, error: OperationalError) -> JSONResponse:
     """A locked or unreachable database is temporary: 503 tells devices to retry later."""

@@ -144,6 +144,17 @@ class CountBinRow(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class CountCamera(Base):
+    """Where a counting camera stands (set by an admin): its place on the mobility map."""
+
+    __tablename__ = "count_cameras"
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class Section(Base):
     """A piece of road of about ``section_length_m`` with its current condition."""
 
@@ -202,6 +213,27 @@ class DeviceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     name: str = Field(default="", max_length=200)
+
+
+class CountCameraPlace(BaseModel):
+    """Where a counting camera stands."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="", max_length=200)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class CountCameraPublic(BaseModel):
+    """A counting camera as the mobility page lists it."""
+
+    camera_id: str
+    name: str
+    lat: float | None
+    lon: float | None
+    lines: list[str]
+    first_bin_utc: datetime | None
+    last_bin_utc: datetime | None
 
 
 class DevicePublic(BaseModel):

@@ -41,9 +41,9 @@ def wait_until(page: Any, expression: str, timeout_ms: float, arg: Any = None) -
 
 
 def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, int] = (1400, 900),
-               check: tuple[str, ...] = ()) -> Path:
-    """Open the map page in headless Chromium, wait until sections render, tick the ``check``
-    boxes (CSS selectors, e.g. ``#show-works``), save a PNG."""
+               check: tuple[str, ...] = (), ready: str = "window.voirieReady === true") -> Path:
+    """Open a page in headless Chromium, wait until ``ready`` holds (the map page: sections
+    rendered), tick the ``check`` boxes (CSS selectors, e.g. ``#show-works``), save a PNG."""
     from playwright.sync_api import sync_playwright  # dev/demo extra: imported only when used
 
     executable = chromium_path()
@@ -55,7 +55,7 @@ def screenshot(url: str, path: Path, timeout_ms: int = 90_000, size: tuple[int, 
         try:
             page = browser.new_page(viewport={"width": size[0], "height": size[1]})
             page.goto(url)
-            wait_until(page, "window.voirieReady === true", timeout_ms)
+            wait_until(page, ready, timeout_ms)
             for selector in check:
                 page.check(selector, timeout=timeout_ms)
             if check:  # a ticked layer repaints: wait for the map to be idle again (at most 10 s)

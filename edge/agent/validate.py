@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from voirie.edge.agent.config import AgentConfig, AgentConfigError, load_agent_config
+from voirie.edge.count.detectors import verify_model
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +141,8 @@ def check_counting(config: AgentConfig) -> str:
     """The counting config validates (and an ONNX counting model exists)."""
     count_config = config.counting.count_config(config.device_id)
     detector = count_config.detector
-    if detector.type == "onnx" and not Path(detector.model).is_file():
-        raise FileNotFoundError(f"counting model {detector.model} not found")
+    if detector.type == "onnx":
+        verify_model(detector)  # a file, or a registered name such as the shipped count-default
     return f"{len(count_config.lines)} line(s), detector {detector.type}, bins of {count_config.bin_seconds} s"
 
 

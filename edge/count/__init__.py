@@ -7,7 +7,8 @@ fast)::
     from voirie.edge.count.pipeline import Counter, run_counter
     from voirie.edge.count.sources import SourceSpec, open_source, JsonlSink
     from voirie.edge.count.lines import CountLine            # LineZone-like, with hysteresis
-    from voirie.edge.count.detectors import BackgroundDetector, OnnxCountDetector
+    from voirie.edge.count.detectors import BackgroundDetector, OnnxCountDetector  # default: count-default
+    from voirie.edge.count.classes import ClassVote, merge_riders  # riders, heavy vehicles, vote per track
     from voirie.edge.count.evaluate import evaluate           # hand counts vs the counter
 
     counter = Counter(load_config("pole.toml"), frame_rate=25)

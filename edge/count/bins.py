@@ -74,6 +74,10 @@ class BinAggregator:
             self._last = t
         return self._emit_until(self._bin_of(t))
 
+    def would_close(self, time_utc: datetime) -> bool:
+        """Whether a frame at ``time_utc`` closes a bin (pending crossings must be in it first)."""
+        return self._next_emit is not None and self._next_emit < self._bin_of(_epoch(time_utc))
+
     def gap(self) -> None:
         """The stream broke (disconnect, frozen): the time until the next frame is unwatched."""
         self._last = None

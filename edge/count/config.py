@@ -79,7 +79,7 @@ DEFAULT_SIZE_RULES = (
 
 
 class BackgroundDetectorConfig(_Strict):
-    """Out-of-the-box detector for a fixed camera: background subtraction + blobs.
+    """Detector for a fixed camera where no model runs: background subtraction + blobs.
 
     ``history`` is long (60 s at 25 f/s) so a vehicle waiting a few seconds on the line is
     not learnt into the background (which would split the next vehicle passing there).
@@ -93,11 +93,18 @@ class BackgroundDetectorConfig(_Strict):
     size_rules: tuple[SizeRule, ...] = Field(default=DEFAULT_SIZE_RULES, min_length=1)
 
 
+DEFAULT_COUNT_MODEL = "count-default"  # YOLOX-Nano COCO, shipped in the model zoo (Apache-2.0)
+
+
 class OnnxDetectorConfig(_Strict):
-    """A YOLO-format ONNX model with COCO classes (ultralytics or YOLOX layout)."""
+    """A YOLO-format ONNX model with COCO classes (ultralytics or YOLOX layout).
+
+    ``model`` is a registry name (``voirie models list``) or a path to an ONNX file; the
+    default is the shipped ``count-default``, so a config without ``[detector]`` counts.
+    """
 
     type: Literal["onnx"] = "onnx"
-    model: Path
+    model: str = Field(default=DEFAULT_COUNT_MODEL, min_length=1, description="registry name or ONNX file path")
     confidence: float = Field(default=0.3, gt=0, lt=1)
     class_map: dict[str, ClassName] = Field(
         default={
@@ -107,6 +114,11 @@ class OnnxDetectorConfig(_Strict):
         description="model label -> counted class; other labels are ignored",
     )
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
+
 
 class TrackerConfig(_Strict):
     """ByteTrack settings (the `trackers` library)."""
@@ -114,6 +126,13 @@ class TrackerConfig(_Strict):
     lost_track_seconds: float = Field(default=2.0, gt=0, le=60)
     min_consecutive: int = Field(default=2, ge=1, le=30)
     min_iou: float = Field(default=0.1, gt=0, lt=1)
+    rider_share: float = Field(default=0.3, gt=0, le=10, description=(
+        "a person track is a bicycle/motorcycle when its two-wheeler evidence is at least this share of its "
+        "pedestrian evidence"))
+    min_mean_confidence: float = Field(default=0.25, ge=0, lt=1, description=(
+        "a track whose detections averaged a lower confidence (a roof rack, a shadow) is not counted"))
+    settle_seconds: float = Field(default=10.0, ge=0, le=120, description=(
+        "a crossing's class is decided when its track ends, or this long after the crossing"))
 
 
 class HealthConfig(_Strict):
@@ -123,6 +142,8 @@ class HealthConfig(_Strict):
     frozen_after_s: float = Field(default=30.0, gt=0, le=3600, description="identical frames for this long = frozen")
     min_coverage: float = Field(default=0.5, gt=0, le=1, description="share of a bin observed to report it 'ok'")
     light_change_fraction: float = Field(default=0.6, gt=0, le=1, description="foreground share that means a light change")
+    mode_confirm_s: float = Field(default=2.0, ge=0, le=60, description=(
+        "leaving IR counts once colour has held this long (a coloured car crossing a grey scene is not a switch)"))
     reconnect_initial_s: float = Field(default=1.0, gt=0, le=60)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
 
@@ -142,7 +163,7 @@ class CountConfig(_Strict):
     device_id: str = Field(default="pole-1", min_length=1, max_length=64, pattern=_ID)
     camera_id: str = Field(default="cam-1", min_length=1, max_length=64, pattern=_ID)
     bin_seconds: int = Field(default=900, ge=60, le=3600, description="aggregation bin (Telraam: 900)")
-    detector: DetectorConfig = Field(default_factory=BackgroundDetectorConfig)
+    detector: DetectorConfig = Field(default_factory=OnnxDetectorConfig)
     detect_width: int = Field(default=640, ge=160, le=3840, description="frames are resized to this width to detect")
     detect_every: int = Field(default=1, ge=1, le=10, description="detect on every k-th frame, track in between")
     pixels_per_metre: float | None = Field(default=None, gt=0, le=1000, description="ground scale until calibrated")
@@ -152,6 +173,14 @@ class CountConfig(_Strict):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     debug_snapshot: bool = Field(default=False, description="keep one anonymized frame per bin (opt-in)")
+
+    @field_validator("detector", mode="before")
+    @classmethod
+    def _onnx_unless_named(cls, value: Any) -> Any:
+        # `[detector]` with only `model = …` means the ONNX detector, the default.
+        if isinstance(value, dict) and "type" not in value:
+            return {"type": "onnx", **value}
+        return value
 
     @field_validator("bin_seconds")
     @classmethod

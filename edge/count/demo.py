@@ -90,6 +90,7 @@ def _sync_to_demo_server(ctx: Any, paths: list[Path], camera_id: str) -> None:
         return
     ctx.console.print(f"synced {stats['accepted']} CountBins to {server_url} ({stats['duplicates']} duplicates)")
     ctx.outputs["count: Telraam-style traffic (API)"] = f"{server_url}/api/v1/counts/traffic?camera_id={camera_id}"
+    ctx.state["count_camera_id"] = camera_id  # the server's mobility step places it on the map
 
 
 def count_step(ctx: Any) -> Any:

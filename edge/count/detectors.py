@@ -1,8 +1,8 @@
 """Detectors for counting, behind one interface: ``detect(pixels) -> Detections``.
 
 * ``OnnxCountDetector``: any YOLO-format ONNX model with COCO labels, run by the models
-  runtime; preferred when a model is configured.
-* ``BackgroundDetector``: works out of the box on a fixed camera. OpenCV MOG2/KNN
+  runtime; the default is the shipped ``count-default`` (YOLOX-Nano, COCO).
+* ``BackgroundDetector``: the option for a fixed camera where no model runs. OpenCV MOG2/KNN
   background subtraction, blobs grouped by a closing sized in metres, classified by
   size and shape in metres (``pixels_per_metre`` until the camera calibration is used).
 
@@ -12,6 +12,7 @@ Both return boxes in full-frame pixels with ``class_names == CLASSES``.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -24,6 +25,8 @@ from voirie.edge.count.config import (
     OnnxDetectorConfig,
     SizeRule,
 )
+from voirie.edge.count.classes import (CLASS_SCORES, CarScale, ground_size_evidence, merge_labels, merge_riders,
+                                      relative_size_evidence)
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -31,7 +34,9 @@ logger = logging.getLogger(__name__)
 # Background subtraction has no score; a constant keeps every blob in ByteTrack's first stage.
 _BLOB_CONFIDENCE = 0.9
 _WARMUP_FRAMES = 25
-_CROSS_CLASS_IOU = 0.7
+# Scores kept as evidence (ByteTrack's second stage and the class vote), well under the
+# confidence that starts a track.
+EVIDENCE_FLOOR = 0.1
 
 
 class GroundMapper(Protocol):
@@ -178,46 +183,74 @@ def load_model_detector(path: str) -> ModelDetector:
     """
     from voirie.models import load_detector
 
-    detector = load_detector(path)
+    detector = load_detector(path, confidence=EVIDENCE_FLOOR)
     generic = tuple(f"class{i}" for i in range(len(COCO80)))
     if tuple(detector.class_names) == generic:
-        detector = load_detector(path, class_names=COCO80)
+        detector = load_detector(path, confidence=EVIDENCE_FLOOR, class_names=COCO80)
     return detector
 
 
-class OnnxCountDetector:
-    """A COCO detector whose labels are mapped onto the counted classes."""
+def _names_a_file(model: str) -> bool:
+    """A path (``…/x.onnx``) rather than a registry name (``count-default``)."""
+    return model.endswith(".onnx") or "/" in model or "\\" in model
 
-    def __init__(self, config: OnnxDetectorConfig, model: ModelDetector | None = None) -> None:
-        if not config.model.is_file() and model is None:
+
+def verify_model(config: OnnxDetectorConfig) -> str:
+    """Name the counting model a config asks for; raise when it is neither a file nor registered."""
+    if _names_a_file(config.model):
+        if not Path(config.model).is_file():
+            raise FileNotFoundError(f"counting model {config.model} not found")
+        return config.model
+    from voirie.models.registry import find_model
+
+    manifest, _ = find_model(config.model)  # ModelError lists the registered names
+    return f"{manifest.name} {manifest.version}"
+
+
+class OnnxCountDetector:
+    """A COCO detector whose labels become counted classes, riders merged into their vehicle.
+
+    Boxes are kept from a low score (``EVIDENCE_FLOOR``): ByteTrack uses them to continue
+    tracks, never to start one (that takes ``confidence``), and the class vote uses their
+    scores. ``ground`` (a calibration or uniform scale) lets box sizes decide between car
+    and truck_bus when the labels hesitate.
+    """
+
+    def __init__(self, config: OnnxDetectorConfig, model: ModelDetector | None = None,
+                 ground: GroundMapper | None = None) -> None:
+        if model is None and _names_a_file(config.model) and not Path(config.model).is_file():
             raise ValueError(f"ONNX model not found: {config.model}")
         self.config = config
-        self.model = model if model is not None else load_model_detector(str(config.model))
+        self.ground = ground
+        self.model = model if model is not None else load_model_detector(config.model)
+        self.car_scale = CarScale()  # the scene's geometry, kept across light changes
 
     def reset(self) -> None:
         """A detector that looks at one frame at a time has no scene state."""
 
     def detect(self, pixels: np.ndarray) -> Detections:
-        """Model detections above the confidence, relabelled; other labels dropped."""
+        """Road users in one frame; per-class evidence in ``metadata["class_scores"]``."""
         found = self.model.detect(pixels)
-        if len(found) == 0:
-            return Detections.empty(CLASSES)
         mapped = np.array([CLASSES.index(self.config.class_map[n]) if n in self.config.class_map else -1
                            for n in found.names()], np.int64)
-        keep = np.flatnonzero((mapped >= 0) & (found.confidence >= self.config.confidence))
-        xyxy = np.asarray(found.xyxy, np.float32)[keep].reshape(-1, 4)
-        confidence = np.asarray(found.confidence, np.float32)[keep]
-        # COCO models often box one van as both "car" and "truck" (NMS is per class): two
-        # boxes would be two tracks and two counts. Keep the most confident box per object.
-        boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1).tolist()
-        chosen = np.asarray(cv2.dnn.NMSBoxes(boxes, confidence.tolist(), 0.0, _CROSS_CLASS_IOU), np.int64).reshape(-1)
-        return Detections(xyxy=xyxy[chosen], confidence=confidence[chosen], class_id=mapped[keep][chosen],
-                          class_names=CLASSES)
+        keep = np.flatnonzero((mapped >= 0) & (np.asarray(found.confidence) >= EVIDENCE_FLOOR))
+        if not len(keep):
+            return Detections.empty(CLASSES)
+        objects = merge_labels(np.asarray(found.xyxy, np.float32)[keep], mapped[keep],
+                               np.asarray(found.confidence, np.float32)[keep])
+        objects = merge_riders(objects)
+        if self.ground is not None:
+            objects = ground_size_evidence(objects, self.ground)
+        else:
+            objects = relative_size_evidence(objects, self.car_scale)
+        return Detections(xyxy=objects.xyxy, confidence=objects.confidence().astype(np.float32),
+                          class_id=objects.best_class().astype(np.int64), class_names=CLASSES,
+                          metadata={CLASS_SCORES: objects.scores})
 
 
 def build_detector(config: CountConfig, ground: GroundMapper | None = None) -> CountDetector:
     """The detector a config asks for (sizes from ``ground`` when calibrated)."""
     if isinstance(config.detector, OnnxDetectorConfig):
-        return OnnxCountDetector(config.detector)
+        return OnnxCountDetector(config.detector, ground=ground)
     return BackgroundDetector(config.detector, config.pixels_per_metre, config.detect_width,
                               config.health.light_change_fraction, ground if config.calibration else None)

@@ -96,6 +96,7 @@ def count_video(video: Path, config: CountConfig, detector: CountDetector | None
             counter.process(frame)
             frames += 1
             progress.advance(task)
+    counter.finish()  # crossings still waiting for their track's vote
     elapsed = time.perf_counter() - started
     counted: Tally = Tally()
     for directions in counter.totals().values():

@@ -59,6 +59,7 @@ class StreamHealth:
         self._thumb: np.ndarray | None = None
         self._same_since: float | None = None
         self._mode: LightMode | None = None
+        self._candidate: tuple[LightMode, float] | None = None  # a different mode, seen since
         self._gain = 1.0
 
     def check(self, pixels: np.ndarray, time_s: float) -> FrameHealth:
@@ -73,7 +74,7 @@ class StreamHealth:
             self._same_since = time_s
         frozen = self._same_since is not None and time_s - self._same_since >= self.config.frozen_after_s
         self.frozen_frames += int(frozen)
-        mode, brightness = light_mode(pixels)
+        mode, brightness = self._confirmed_mode(pixels, time_s)
         changed = self._mode is not None and mode != self._mode
         if changed:
             self.mode_changes += 1
@@ -83,6 +84,22 @@ class StreamHealth:
             self._gain = float(np.clip(_NIGHT_BRIGHTNESS * 2 / max(brightness, 1.0), 1.0, 4.0)) if mode != "day" else 1.0
         self._mode = mode
         return FrameHealth(frozen=frozen, mode=mode, mode_changed=changed, gain=self._gain)
+
+    def _confirmed_mode(self, pixels: np.ndarray, time_s: float) -> tuple[LightMode, float]:
+        """The light mode. Leaving IR needs the new mode to hold for ``mode_confirm_s``: a grey
+        scene is near-monochrome (read as IR), and a red car driving through it must not look
+        like the camera's IR filter switching back (which would reset every track mid-crossing).
+        Entering IR is immediate: no passing object can make a colour picture monochrome."""
+        mode, brightness = light_mode(pixels)
+        if self._mode is None or mode == self._mode or self._mode != "ir":
+            self._candidate = None
+            return mode, brightness
+        if self._candidate is None or self._candidate[0] != mode:
+            self._candidate = (mode, time_s)
+        if time_s - self._candidate[1] >= self.config.mode_confirm_s:
+            self._candidate = None
+            return mode, brightness
+        return self._mode, brightness
 
     @staticmethod
     def apply_gain(pixels: np.ndarray, gain: float) -> np.ndarray:

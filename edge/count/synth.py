@@ -235,7 +235,8 @@ def write_truth(scene: Scene, path: Path) -> Path:
 def scene_config(scene: Scene, **overrides: object) -> dict:
     """A counting config (as a mapping) matching the scene: one vertical line, named directions."""
     config = {
-        "camera_id": "synthetic", "pixels_per_metre": scene.pixels_per_metre,
+        # Rendered boxes are not COCO objects: the size-rule detector is the one that sees them.
+        "camera_id": "synthetic", "pixels_per_metre": scene.pixels_per_metre, "detector": {"type": "background"},
         "lines": [{"id": "main", "start": [scene.line_x, 0.25 * scene.height],
                    "end": [scene.line_x, scene.height], "directions": ["eastbound", "westbound"],
                    "hysteresis": 0.5 * scene.pixels_per_metre, "min_travel": 1.0 * scene.pixels_per_metre}],

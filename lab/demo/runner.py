@@ -23,6 +23,7 @@ DEMO_STEPS = (
     "voirie.lab.demo.server:map_step",
     "voirie.lab.demo.plan:plan_step",
     "voirie.edge.count.demo:count_step",
+    "voirie.lab.demo.server:mobility_step",
 )
 
 
@@ -76,8 +77,9 @@ def stop_map_server(ctx: DemoContext) -> None:
     if server is None:
         return
     server.stop()
-    if "road-condition map" in ctx.outputs:
-        ctx.outputs["road-condition map"] += " (stopped; run with --keep-serving)"
+    for page in ("road-condition map", "mobility dashboard"):
+        if page in ctx.outputs:
+            ctx.outputs[page] += " (stopped; run with --keep-serving)"
 
 
 def serve_until_interrupted(ctx: DemoContext, stop: threading.Event | None = None) -> None:

@@ -158,3 +158,23 @@ def map_step(ctx: Any) -> Any:
     ctx.outputs["road-condition map"] = server.url + "/"
     ctx.outputs["sections CSV"] = str(csv_path)
     return ctx
+
+
+def mobility_step(ctx: Any) -> Any:
+    """Place the demo pole camera (the count step synced its bins) and snapshot the mobility page."""
+    url, admin_key, camera_id = (ctx.state.get(k) for k in ("server_url", "admin_key", "count_camera_id"))
+    if not url or not admin_key or not camera_id or "map_server" not in ctx.state:
+        return ctx
+    lon, lat = DEMO_STREETS[0][1]
+    httpx.put(f"{url}/api/v1/counts/cameras/{camera_id}", json={"name": "demo pole camera", "lat": lat, "lon": lon},
+              headers={"Authorization": f"Bearer {admin_key}"}, timeout=60).raise_for_status()
+    ctx.outputs["mobility dashboard"] = url + "/mobility"
+    try:
+        from voirie.server.snapshot import screenshot
+
+        path = screenshot(url + "/mobility", ctx.workdir / "server" / "mobility.png",
+                          ready="window.voirieMobilityReady === true")
+        ctx.outputs["mobility dashboard (PNG)"] = str(path)
+    except (ImportError, RuntimeError) as error:  # playwright or chromium missing
+        ctx.console.print(f"[yellow]mobility PNG skipped: {error}")
+    return ctx

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from voirie.server.api.deps import get_session, reader
-from voirie.server.api.routes import devices, evidence, exports, fleet, ingest, network, ogc, review, sections
+from voirie.server.api.routes import (count_cameras, devices, evidence, exports, fleet, ingest, network, ogc, review,
+                                      sections)
 from voirie.server.api.routes.counts import create_counts_router
 
 api_router = APIRouter(prefix="/api/v1")
@@ -19,6 +20,7 @@ api_router.include_router(review.router)
 api_router.include_router(exports.router)
 # Counts read like sections: open when public_read, else a viewer key.
 api_router.include_router(create_counts_router(get_session), dependencies=[Depends(reader)])
+api_router.include_router(count_cameras.router)
 
 # OGC API Features lives at the root (/collections, /conformance) as clients expect.
 ogc_router = ogc.router

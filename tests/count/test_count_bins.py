@@ -47,3 +47,13 @@ def test_ids_are_deterministic_and_keys_checked():
         agg.add(BinKey("main", "in", "tractor"), T0)
     with pytest.raises(ValueError):
         BinAggregator("pole-1", "cam-1", KEYS, bin_seconds=7)
+
+
+def test_would_close_says_when_a_frame_starts_a_new_bin():
+    # The counter decides pending crossings' classes before that frame: each lands in its own bin.
+    agg = BinAggregator("pole-1", "cam-1", KEYS, bin_seconds=900)
+    assert not agg.would_close(T0)  # nothing watched yet
+    watch(agg, 0, 899.5)
+    assert not agg.would_close(T0 + timedelta(seconds=899.9))
+    assert agg.would_close(T0 + timedelta(seconds=900))
+    assert len(agg.observe(T0 + timedelta(seconds=900))) == len(KEYS)

@@ -15,6 +15,7 @@ def write_toml(path, scene, **extra):
     config = scene_config(scene, **extra)
     line = config["lines"][0]
     text = (f'camera_id = "{config["camera_id"]}"\npixels_per_metre = {config["pixels_per_metre"]}\n'
+            '[detector]\ntype = "background"\n'
             f'[[lines]]\nid = "{line["id"]}"\nstart = {line["start"]}\nend = {line["end"]}\n'
             f'directions = {json.dumps(line["directions"])}\nhysteresis = {line["hysteresis"]}\n'
             f'min_travel = {line["min_travel"]}\n')

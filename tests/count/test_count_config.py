@@ -17,7 +17,14 @@ def test_valid_config_keeps_values():
     config = parse_config(base(bin_seconds=300))
     assert config.bin_seconds == 300
     assert config.lines[0].directions == ("eastbound", "westbound")
-    assert config.detector.type == "background"
+    assert config.detector.type == "onnx" and config.detector.model == "count-default"
+
+
+def test_config_with_only_a_line_uses_the_shipped_detector():
+    config = parse_config({"lines": [dict(LINE)]})
+    assert config.detector.type == "onnx" and config.detector.model == "count-default"
+    named = parse_config({"lines": [dict(LINE)], "detector": {"model": "/opt/m.onnx"}})
+    assert named.detector.type == "onnx" and named.detector.model == "/opt/m.onnx"
 
 
 @pytest.mark.parametrize(
@@ -31,7 +38,7 @@ def test_valid_config_keeps_values():
         (base(lines=[]), "lines"),
         (base(bin_seconds=700), "bin_seconds"),
         (base(detect_every=0), "detect_every"),
-        (base(pixels_per_metre=None), "pixels_per_metre"),
+        (base(pixels_per_metre=None, detector={"type": "background"}), "pixels_per_metre"),
         (base(detector={"type": "onnx", "model": "x.onnx", "confidence": 2}), "detector.confidence"),
         (base(detector={"type": "radar"}), "detector"),
         (base(lines=[dict(LINE, classes=["tractor"])]), "lines.0.classes.0"),

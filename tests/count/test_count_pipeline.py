@@ -47,7 +47,7 @@ def _frames(start_s: float, count: int, rng: np.random.Generator):
 
 
 def test_live_source_reconnects_with_backoff_and_records_the_gap():
-    config = parse_config({"pixels_per_metre": 10, "bin_seconds": 60,
+    config = parse_config({"pixels_per_metre": 10, "bin_seconds": 60, "detector": {"type": "background"},
                            "lines": [{"id": "l", "start": [80, 0], "end": [80, 90]}]})
     counter = Counter(config, frame_rate=5)
     rng = np.random.default_rng(0)

@@ -7,8 +7,8 @@ from rich.console import Console
 
 from voirie.lab.demo.runner import DemoContext, stop_map_server
 from voirie.edge.count.demo import count_step
-from voirie.lab.demo.server import map_step, synthetic_survey
 from voirie.lab.demo.plan import plan_step
+from voirie.lab.demo.server import map_step, mobility_step, synthetic_survey
 
 
 def test_plan_and_counts_reach_the_demo_server(tmp_path):
@@ -16,8 +16,9 @@ def test_plan_and_counts_reach_the_demo_server(tmp_path):
     ctx = DemoContext(workdir=tmp_path / "demo", console=Console(quiet=True), state={"survey_dir": str(survey)})
     ctx = map_step(ctx)
     try:
-        ctx = count_step(plan_step(ctx))
+        ctx = mobility_step(count_step(plan_step(ctx)))
         url = ctx.state["server_url"]
+        cameras = httpx.get(f"{url}/api/v1/counts/cameras", timeout=30).raise_for_status().json()
         plans = httpx.get(f"{url}/api/v1/plans", timeout=30).raise_for_status().json()
         bins = httpx.get(f"{url}/api/v1/counts/bins", params={"camera_id": "demo-pole"}, timeout=30).raise_for_status().json()
         traffic = httpx.get(ctx.outputs["count: Telraam-style traffic (API)"], timeout=30).raise_for_status().json()
@@ -28,6 +29,10 @@ def test_plan_and_counts_reach_the_demo_server(tmp_path):
     assert len(bins) > 0 and {b["device_id"] for b in bins} == {"pole-1"}
     assert sum(b["count"] for b in bins) > 0
     assert len(traffic["report"]) > 0
+    assert [(c["camera_id"], c["lines"], c["lat"] is not None) for c in cameras] == [("demo-pole", ["main"], True)]
+    mobility = ctx.outputs.get("mobility dashboard (PNG)")
+    if mobility is not None:  # taken when playwright and chromium are there
+        assert open(mobility, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert "map_server" not in ctx.state and "(stopped" in ctx.outputs["road-condition map"]
     png = ctx.outputs.get("map with planned works (PNG)")
     if png is not None:  # taken when playwright and chromium are there
