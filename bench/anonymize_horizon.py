@@ -32,7 +32,7 @@ SURVEY_BUDGET_MS = 80.0
 
 def drive_frames(stride: int) -> list[np.ndarray]:
     """Every ``stride``-th frame of the sample drive."""
-    from voirie.capture.sample_drive import make_sample_drive
+    from voirie.lab.sample.drive import make_sample_drive
 
     capture, frames, index = cv2.VideoCapture(str(make_sample_drive().video)), [], 0
     while True:
@@ -71,8 +71,8 @@ def estimate_cost(frames: list[np.ndarray]) -> float:
 
 def main() -> None:
     """Measure every mode on the same frames; last line JSON."""
-    from voirie.edge.survey_calibration import SurveyCalibration
-    from voirie.edge.survey_demo import sample_calibration
+    from voirie.edge.survey.calibration import SurveyCalibration
+    from voirie.lab.demo.survey import sample_calibration
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stride", type=int, default=12, help="one drive frame in this many")

@@ -38,7 +38,7 @@ from voirie.anonymize.images import read_image
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.onnx_model import CENTERFACE_INT8, PPOCR_DET_INT8
 from voirie.anonymize.plates import TextDetector
-from voirie.anonymize.synthetic import write_hard_set
+from voirie.lab.synth.anonymize import write_hard_set
 
 logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def drive_frames(stride: int, damage: bool = False) -> list[tuple[np.ndarray, li
     import cv2
 
     from voirie.anonymize.roadmask import FACE_INSET, _core
-    from voirie.capture.sample_drive import make_sample_drive
+    from voirie.lab.sample.drive import make_sample_drive
 
     drive = make_sample_drive()
     drive_truth = json.loads(drive.truth.read_text(encoding="utf-8"))

@@ -31,7 +31,7 @@ from voirie.anonymize.detectors import PlateDetector, shifted
 from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.roadmask import damage_mask
-from voirie.anonymize.synthetic import write_hard_set
+from voirie.lab.synth.anonymize import write_hard_set
 
 from anonymize_passes import REAL_HORIZON, TEXT_PASSES, drive_frames, labelled_images  # bench/ is on the path as a script
 

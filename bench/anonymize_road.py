@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from voirie.anonymize.anonymizer import Anonymizer, AnonymizerOptions
 from voirie.anonymize.roadmask import measure_drive, summarize
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def main() -> None:
 
 def horizon_configurations() -> list[tuple[str, AnonymizerOptions]]:
     """The drive's calibrated horizon, no horizon at all, and the second look (issue 20)."""
-    from voirie.edge.survey_calibration import SurveyCalibration
-    from voirie.edge.survey_demo import sample_calibration
+    from voirie.edge.survey.calibration import SurveyCalibration
+    from voirie.lab.demo.survey import sample_calibration
 
     calibrated = SurveyCalibration.from_calibration(sample_calibration()).horizon
     return [("calibrated", AnonymizerOptions(timeout_s=60, horizon=calibrated)),

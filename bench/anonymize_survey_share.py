@@ -48,7 +48,7 @@ class TimedAnonymizer:
 
 def main() -> None:
     """Survey the sample drive once and print the anonymizer's share; last line JSON."""
-    from voirie.capture.sample_drive import make_sample_drive
+    from voirie.lab.sample.drive import make_sample_drive
     from voirie.edge.survey import survey_video
     from voirie.models import load_detector
 

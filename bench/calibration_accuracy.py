@@ -24,7 +24,7 @@ from voirie.calibration.geometry import GroundPlane, camera_rotation
 from voirie.calibration.horizon import road_vanishing_point
 from voirie.calibration.intrinsics import calibrate_intrinsics
 from voirie.calibration.targets import CheckerboardTarget
-from voirie.calibration.synthetic import board_poses, render_board_view, render_road_view, vehicle_ground_grid
+from voirie.lab.synth.calibration import board_poses, render_board_view, render_road_view, vehicle_ground_grid
 
 SIZE, BOARD, SQUARE_M = (640, 480), (8, 5), 0.025
 

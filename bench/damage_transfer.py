@@ -20,15 +20,15 @@ import json
 import statistics
 from pathlib import Path
 
-from voirie.models.evaluate import evaluate
+from voirie.lab.train.evaluate import evaluate
 from voirie.models.runtime import load_detector
-from voirie.models.segment_package import tune_crack_typing, write_crack_typing
-from voirie.models.transfer import (HIGHWAYS, TYPED_TO_CPRI, box_dataset_splits, error_gallery, fold_test_folder,
+from voirie.lab.train.segment_package import tune_crack_typing, write_crack_typing
+from voirie.lab.train.transfer import (HIGHWAYS, TYPED_TO_CPRI, box_dataset_splits, error_gallery, fold_test_folder,
                                     score_fold, training_highways_folder, tune_typed)
 
 
 def export_fold(checkpoint: Path, out: Path, flip: bool) -> Path:
-    from voirie.models.segment_train import export_segmentation
+    from voirie.lab.train.segment_train import export_segmentation
 
     return export_segmentation(checkpoint, out, flip=flip)
 

@@ -21,7 +21,7 @@ import httpx
 from rich.console import Console
 from rich.progress import track
 
-from voirie.edge.fleet import DeviceStatus, FleetClient
+from voirie.edge.fleet.client import DeviceStatus, FleetClient
 from voirie.models import registry
 from voirie.server.core.config import Settings
 from voirie.server.main import create_app

@@ -18,7 +18,7 @@ import pynmea2
 from geographiclib.geodesic import Geodesic
 
 from voirie.capture.gnss import FixFilter, read_nmea, write_nmea
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.capture.trigger import DistanceTrigger, TriggerMark
 from voirie.records import GeoFix
 

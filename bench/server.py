@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from voirie.server.runner import served_process
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)

@@ -22,9 +22,9 @@ from pathlib import Path
 import cv2
 
 from voirie.anonymize import Anonymizer
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 from voirie.edge.survey import survey_video
-from voirie.edge.survey_cli import load_damage_detector
+from voirie.edge.survey.detector import load_damage_detector
 
 
 def decode_all_fps(video: Path) -> float:

@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO / "tests" / "sync"))
 
 from sync_records import frame_records, jpeg_bytes, run_sync_child  # noqa: E402
 
-from voirie.edge.outbox import Outbox  # noqa: E402
-from voirie.edge.sync import SyncSettings, SyncWorker  # noqa: E402
+from voirie.edge.sync.outbox import Outbox  # noqa: E402
+from voirie.edge.sync.worker import SyncSettings, SyncWorker  # noqa: E402
 from voirie.server.runner import served_process  # noqa: E402
 
 console = Console(stderr=True)

@@ -324,7 +324,7 @@ def synth_command(
     import cv2
 
     from voirie.calibration.geometry import GroundPlane, camera_rotation
-    from voirie.calibration.synthetic import board_poses, render_board_view, render_road_view
+    from voirie.lab.synth.calibration import board_poses, render_board_view, render_road_view
 
     K = np.array([[520.0, 0, 322.0], [0, 515.0, 238.0], [0, 0, 1]])
     dist = np.array([-0.15, 0.05, 0.001, -0.0005, 0.0])

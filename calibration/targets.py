@@ -10,9 +10,16 @@ import cv2
 import numpy as np
 
 from voirie.calibration.config import CalibrationError
-from voirie.calibration.synthetic import board_object_points
 
 logger = logging.getLogger(__name__)
+
+
+def board_object_points(board: tuple[int, int], square_m: float) -> np.ndarray:
+    """(N, 3) inner-corner positions on the board, OpenCV order (row by row)."""
+    columns, rows = board
+    grid = np.mgrid[0:columns, 0:rows].T.reshape(-1, 2).astype(np.float64)
+    return np.column_stack([grid * square_m, np.zeros(len(grid))])
+
 
 BoardPoints = tuple[np.ndarray, np.ndarray]  # (N, 3) metres on the board, (N, 2) pixels
 

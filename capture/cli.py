@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from voirie.capture.gnss import REJECT_REASONS, FixFilter, GnssError, GpsdSource
-from voirie.capture.gnss_check import TrackSummary, check_track
-from voirie.capture.gnss_plot import plot_track
+from voirie.capture.gnss.check import TrackSummary, check_track
+from voirie.capture.gnss.plot import plot_track
 from voirie.capture.trigger import DistanceTrigger
 from voirie.records import GeoFix
 

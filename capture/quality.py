@@ -109,6 +109,6 @@ class QualityGate:
 
 
 def _distance_m(a: GeoFix, b: GeoFix) -> float:
-    from voirie.capture.gnss_fix import geodesic_m
+    from voirie.capture.gnss.fix import geodesic_m
 
     return geodesic_m(a, b)

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from geographiclib.geodesic import Geodesic
 
-from voirie.capture.gnss_fix import FixFilter, geodesic_m, seconds_between
+from voirie.capture.gnss.fix import FixFilter, geodesic_m, seconds_between
 from voirie.records import FixMode, GeoFix
 
 logger = logging.getLogger(__name__)

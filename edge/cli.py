@@ -22,7 +22,7 @@ _MARK = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/
 
 
 def _validate(config: Path) -> None:
-    from voirie.edge.agent_validate import report_ok, validate
+    from voirie.edge.agent.validate import report_ok, validate
 
     console = Console()
     _, checks = validate(config)
@@ -34,9 +34,9 @@ def _validate(config: Path) -> None:
 
 
 def _run(config_path: Path, until_drained: bool) -> None:
-    from voirie.edge.agent import Agent
-    from voirie.edge.agent_config import AgentConfigError, load_agent_config
-    from voirie.edge.agent_log import setup_logging
+    from voirie.edge.agent.runner import Agent
+    from voirie.edge.agent.config import AgentConfigError, load_agent_config
+    from voirie.edge.agent.log import setup_logging
 
     try:
         config = load_agent_config(config_path)

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 console = Console()
 
 models_app = typer.Typer(help="Damage models: list, verify, inspect, register, evaluate.", no_args_is_help=True)
-train_app = typer.Typer(help="Train models (needs the train extra: pip install 'voirie[train]').", no_args_is_help=True)
+train_app = typer.Typer(help="Train models (needs the train extra: pip install 'voirie\\[train]').", no_args_is_help=True)
 
 
 def _fail(error: Exception) -> None:
@@ -115,9 +115,9 @@ def eval_model(
     examples: Path = typer.Option(None, help="Write 12 annotated photos here (truth green, detections red)."),
 ) -> None:
     """Per-class precision/recall/F1 at IoU ≥ 0.5; the last line is one JSON object."""
-    from voirie.models.evaluate import SWEEP, evaluate
+    from voirie.lab.train.evaluate import SWEEP, evaluate
     from voirie.models.runtime import load_detector
-    from voirie.models.thresholds import best_class_thresholds, parse_class_thresholds, scores_at
+    from voirie.lab.train.thresholds import best_class_thresholds, parse_class_thresholds, scores_at
 
     try:
         model = _checkpoint_onnx(Path(model), input_) if model.endswith(".pt") else model
@@ -140,7 +140,7 @@ def _checkpoint_onnx(weights: Path, input_: str) -> str:
     """Export a training checkpoint to a cached fp32 ONNX (the checkpoint is copied, not touched)."""
     import hashlib
 
-    from voirie.models.export import export_onnx
+    from voirie.lab.train.export import export_onnx
 
     if not weights.is_file():
         raise ModelError(f"checkpoint {weights} not found")
@@ -150,7 +150,7 @@ def _checkpoint_onnx(weights: Path, input_: str) -> str:
     if output.is_file():
         return str(output)
     if _is_segmentation_checkpoint(weights):  # from `voirie train damage-seg`: its own input size
-        from voirie.models.segment_train import export_segmentation
+        from voirie.lab.train.segment_train import export_segmentation
 
         return str(export_segmentation(weights, output.with_name(f"{weights.stem}-{digest}-seg.onnx")))
     return str(export_onnx(weights, output, (height, width)))
@@ -200,7 +200,7 @@ def package_model(
                                           "on which to choose how crack groups are typed by their shape."),
 ) -> None:
     """Export a checkpoint to ONNX fp32 + INT8, evaluate both and write manifest + model card."""
-    from voirie.models.training import PackageSpec, package
+    from voirie.lab.train.training import PackageSpec, package
 
     spec = PackageSpec(name, version, license_, training_data, command, notes.read_text() if notes else "")
     try:
@@ -228,7 +228,7 @@ def type_cracks_command(
 ) -> None:
     """Add crack types to a crack/pothole segmentation model: its crack groups are named
     longitudinal, transverse or alligator by their shape, chosen on typed photos."""
-    from voirie.models.segment_package import add_crack_typing
+    from voirie.lab.train.segment_package import add_crack_typing
 
     try:
         manifest = add_crack_typing(model, data, out, version, tuple(score))
@@ -242,8 +242,8 @@ def _package_segmentation(weights: Path, out: Path, val: Path, calibration: Path
                           examples: Path | None, tune_on: tuple = (), keep_min_pixels: frozenset[str] = frozenset(),
                           type_cracks: Path | None = None):
     from voirie.models.runtime import load_detector
-    from voirie.models.segment_package import package_segmentation, write_examples
-    from voirie.models.segment_train import export_segmentation
+    from voirie.lab.train.segment_package import package_segmentation, write_examples
+    from voirie.lab.train.segment_train import export_segmentation
 
     fp32 = export_segmentation(weights, out / "model_fp32.onnx", flip=flip)
     manifest = package_segmentation(fp32, out, val, calibration, spec, tune=tune, tune_on=tune_on,
@@ -265,8 +265,8 @@ def train_damage(
     resume: bool = typer.Option(False, help="Resume the interrupted run in runs/damage/NAME."),
 ) -> None:
     """Train a damage detector, export ONNX fp32 + INT8, evaluate, and write the model card."""
-    from voirie.models.datasets import prepare_dataset
-    from voirie.models.training import PackageSpec, TrainConfig, command_line, package, train
+    from voirie.lab.train.datasets import prepare_dataset
+    from voirie.lab.train.training import PackageSpec, TrainConfig, command_line, package, train
 
     try:
         work = Path("runs/damage") / name / "dataset"
@@ -306,8 +306,8 @@ def train_damage_seg(
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt."),
 ) -> None:
     """Train the damage segmentation model (masks grouped into boxes as annotators draw them)."""
-    from voirie.models.datasets import prepare_dataset
-    from voirie.models.segment_train import SegTrainConfig, train_segmentation
+    from voirie.lab.train.datasets import prepare_dataset
+    from voirie.lab.train.segment_train import SegTrainConfig, train_segmentation
 
     try:
         prepare_dataset(data, out / "dataset")
@@ -332,7 +332,7 @@ def synth_damage(
     preview: Path = typer.Option(None, help="Also write a PNG of the first 6 scenes with their boxes."),
 ) -> None:
     """Render road scenes with cracks and potholes and their exact YOLO labels (crack=0, pothole=1)."""
-    from voirie.models.synth import SynthConfig, write_preview, write_synth_dataset
+    from voirie.lab.synth.damage import SynthConfig, write_preview, write_synth_dataset
 
     config = SynthConfig(images=images, seed=seed)
     counts = write_synth_dataset(out, config)
@@ -347,7 +347,7 @@ def sample_drive_labels(
     spacing: float = typer.Option(4.0, min=0.5, help="Metres between frames, as the survey takes them."),
 ) -> None:
     """Write the sample drive's frames with their photos' human damage labels, to score a model on the demo."""
-    from voirie.models.synth import sample_drive_dataset
+    from voirie.lab.synth.damage import sample_drive_dataset
 
     print(json.dumps(sample_drive_dataset(out, spacing_m=spacing)))
 
@@ -361,7 +361,7 @@ def mix_data(
     val: list[Path] = typer.Option(..., exists=True, file_okay=False, help="Validation YOLO folder(s)."),
 ) -> None:
     """Write a data YAML mixing real training photos with synthetic scenes."""
-    from voirie.models.synth import write_mixed_yaml
+    from voirie.lab.synth.damage import write_mixed_yaml
 
     try:
         console.print(f"wrote {write_mixed_yaml(out, real, synth, synth_count, val)}")

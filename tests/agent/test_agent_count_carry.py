@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from voirie.edge.count.bins import BinAggregator, BinKey
-from voirie.edge.agent_count import restore_open_bins, save_open_bins
+from voirie.edge.agent.count import restore_open_bins, save_open_bins
 
 KEYS = [BinKey("main", "in", "car"), BinKey("main", "out", "car")]
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)

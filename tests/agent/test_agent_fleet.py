@@ -64,10 +64,10 @@ def test_a_rolled_out_model_that_cannot_run_is_reported_and_the_configured_one_r
     import onnx
     from onnx import TensorProto, helper
 
-    from voirie.edge.agent_config import parse_agent_config
-    from voirie.edge.agent_fleet import ModelSlot, model_dir
-    from voirie.edge.agent_pipeline import load_survey_models
-    from voirie.edge.fleet_models import current_model, install_staged, new_staging
+    from voirie.edge.agent.config import parse_agent_config
+    from voirie.edge.agent.fleet import ModelSlot, model_dir
+    from voirie.edge.agent.pipeline import load_survey_models
+    from voirie.edge.fleet.models import current_model, install_staged, new_staging
     from voirie.models.registry import Manifest, write_manifest
 
     # A valid ONNX graph, but not a detector: ONNX Runtime loads it, the damage runtime refuses it.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from voirie.edge.agent_health import AgentStatus, HealthServer, StatusWriter
+from voirie.edge.agent.health import AgentStatus, HealthServer, StatusWriter
 
 
 def test_status_file_and_endpoint(tmp_path: Path, monkeypatch) -> None:

@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from voirie.edge.agent_log import setup_logging
+from voirie.edge.agent.log import setup_logging
 
 
 def test_json_lines_and_secret_scrubbing() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from voirie.edge.agent import RecordSink
-from voirie.edge.agent_health import AgentStatus
-from voirie.edge.outbox import Outbox
+from voirie.edge.agent.runner import RecordSink
+from voirie.edge.agent.health import AgentStatus
+from voirie.edge.sync.outbox import Outbox
 from voirie.records import CountBin
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voirie.edge.agent_state import AgentState, StateError, write_json_atomic
+from voirie.edge.agent.state import AgentState, StateError, write_json_atomic
 
 
 def test_sequences_never_repeat_across_simulated_crashes(tmp_path: Path) -> None:

@@ -40,6 +40,8 @@ def test_survey_replay_reaches_the_server_once_with_evidence(tmp_path: Path, liv
     assert status["outbox"]["pending_records"] == 0 and status["state"] == "stopped"
     assert status["last_sync"]["accepted"] >= 1 and status["records_synced"] == len(rows)
     assert status["last_fix"]["lat"] and status["last_heartbeat"] is not None
+    survey = status["survey"]  # what sizes a box: photos and CPU seconds per km
+    assert 0.06 <= survey["km"] <= 0.08 and 225 <= survey["photos_per_km"] <= 275 and survey["cpu_s_per_km"] > 0
     # No calibration configured: the anonymizer says which horizon it placed its bands by.
     horizons = status["survey"]["anonymizer_horizon"]
     assert sum(horizons.values()) == status["survey"]["photos"] and set(horizons) <= {"estimated", "whole_frame"}

@@ -14,7 +14,7 @@ from voirie.anonymize import AnonymizationError, Anonymizer, AnonymizerOptions, 
 from voirie.anonymize.anonymizer import horizon_for
 from voirie.anonymize.detectors import CLASS_NAMES
 from voirie.anonymize.stage import StageCounts, anonymize_frames
-from voirie.anonymize.synthetic import render_plate
+from voirie.lab.synth.anonymize import render_plate
 from voirie.records import Detections, Frame
 
 

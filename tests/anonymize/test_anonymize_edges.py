@@ -13,7 +13,7 @@ from voirie.anonymize.detectors import CLASS_NAMES, PLATE, PlateDetector, Window
 from voirie.anonymize.evaluate import protected_share
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.plates import PlateNetwork
-from voirie.anonymize.synthetic import render_plate
+from voirie.lab.synth.anonymize import render_plate
 from voirie.records import Detections
 
 

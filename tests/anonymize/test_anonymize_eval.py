@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from voirie.anonymize.evaluate import EvalResult, protected_share, read_labels, read_labels_with_ids
-from voirie.anonymize.synthetic import oblique, paste, render_plate
+from voirie.lab.synth.anonymize import oblique, paste, render_plate
 from voirie.cli import app
 
 

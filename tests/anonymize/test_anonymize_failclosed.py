@@ -17,7 +17,7 @@ from voirie.anonymize.detectors import CLASS_NAMES, FaceDetector
 from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET_INT8
 from voirie.anonymize.plates import TextDetector
 from voirie.anonymize.stage import StageCounts, anonymize_frames, write_jpeg
-from voirie.anonymize.synthetic import render_plate
+from voirie.lab.synth.anonymize import render_plate
 from voirie.records import Detections, Frame
 
 

@@ -18,7 +18,7 @@ from voirie.anonymize import Anonymizer, HorizonEstimator, HorizonView
 from voirie.anonymize.evaluate import protected_share
 from voirie.anonymize.horizon import EstimatorConfig, FixedHorizon, frame_horizon_row
 from voirie.anonymize.maskers import expanded_boxes
-from voirie.anonymize.synthetic import render_plate
+from voirie.lab.synth.anonymize import render_plate
 from voirie.records import Frame
 
 VANISHING_POINT = (640, -110)  # 0.15 of the height above the frame: a camera pitched down ~8 deg

@@ -12,7 +12,7 @@ from voirie.anonymize.anonymizer import aimed_passes
 from voirie.anonymize.detectors import TILE_OVERLAP_PX, Pass, covering, parse_passes, shifted
 from voirie.anonymize.evaluate import protected_share
 from voirie.anonymize.maskers import expanded_boxes
-from voirie.anonymize.synthetic import render_plate
+from voirie.lab.synth.anonymize import render_plate
 
 
 def test_tiles_cover_the_rows_with_overlap_at_one_scale() -> None:

@@ -16,9 +16,9 @@ from voirie.anonymize.detectors import Pass, PlateDetector
 from voirie.anonymize.evaluate import PROTECTED_SHARE, protected_share
 from voirie.anonymize.maskers import expanded_boxes
 from voirie.anonymize.onnx_model import PLATENET
-from voirie.anonymize.plate_synth import STYLES, paste_plate, render_training_plate, training_sample
+from voirie.lab.synth.plates import STYLES, paste_plate, render_training_plate, training_sample
 from voirie.anonymize.plates import PlateNetwork, SecondLook
-from voirie.anonymize.synthetic import oblique, render_plate
+from voirie.lab.synth.anonymize import oblique, render_plate
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -132,7 +132,7 @@ def test_user_supplied_plate_network_is_used_and_named(tmp_path: Path) -> None:
 def test_trained_network_exports_to_the_same_maps(tmp_path: Path) -> None:
     import torch
 
-    from voirie.anonymize.plate_train import PlateNet, PlateTrainConfig, export_plates, train_plates
+    from voirie.lab.train.plates import PlateNet, PlateTrainConfig, export_plates, train_plates
 
     checkpoint = train_plates([_asphalt(1, (640, 1024))], tmp_path, PlateTrainConfig(minutes=0.05, batch=2, crop=96))
     onnx_path = export_plates(checkpoint, tmp_path / "plates.onnx")

@@ -21,7 +21,7 @@ import pytest
 from voirie.anonymize import Anonymizer
 from voirie.anonymize.detectors import contrasts, plausible_plates
 from voirie.anonymize.roadmask import damage_mask, measure_frame
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 
 MAX_DAMAGE_SHARE = 0.01
 # Share of the photos whose labelled damage stays (almost) unmasked. Measured 40 of 44 (0.91)

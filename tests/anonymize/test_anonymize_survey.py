@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 from voirie.anonymize import Anonymizer
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 from voirie.edge.survey import SurveyConfig, survey_video
-from voirie.edge.writer import read_records
+from voirie.edge.survey.writer import read_records
 
 MIN_SIDE_PX = 16
 

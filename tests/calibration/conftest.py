@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from voirie.calibration import CameraCalibration
-from voirie.calibration.synthetic import board_poses, render_board_view
+from voirie.lab.synth.calibration import board_poses, render_board_view
 
 SIZE = (640, 480)
 BOARD = (8, 5)

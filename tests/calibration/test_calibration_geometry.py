@@ -11,7 +11,7 @@ import pytest
 
 from voirie.calibration import CameraCalibration, GroundPlane, angles_from_rotation, camera_rotation
 from voirie.calibration.intrinsics import calibrate_intrinsics, iter_image_dir
-from voirie.calibration.synthetic import vehicle_ground_grid
+from voirie.lab.synth.calibration import vehicle_ground_grid
 from voirie.calibration.targets import CheckerboardTarget
 
 from .conftest import BOARD, SQUARE_M, vehicle_dict

@@ -10,7 +10,7 @@ import pytest
 
 from voirie.calibration import CameraCalibration
 from voirie.calibration.horizon import HorizonCheck, HorizonMonitor, check_horizon, expected_horizon, vanishing_point
-from voirie.calibration.synthetic import render_road_view
+from voirie.lab.synth.calibration import render_road_view
 
 from .conftest import TRUE_K, vehicle_dict
 

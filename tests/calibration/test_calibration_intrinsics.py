@@ -18,7 +18,7 @@ from voirie.calibration.intrinsics import (
     iter_image_dir,
     parse_board,
 )
-from voirie.calibration.synthetic import board_poses, render_board_view, render_texture_view
+from voirie.lab.synth.calibration import board_poses, render_board_view, render_texture_view
 from voirie.calibration.targets import CharucoTarget, CheckerboardTarget
 from voirie.cli import app
 

@@ -22,7 +22,7 @@ from voirie.calibration import (
 )
 from voirie.calibration.geometry import GroundPlane
 from voirie.calibration.horizon import road_vanishing_point
-from voirie.calibration.synthetic import render_road_view
+from voirie.lab.synth.calibration import render_road_view
 from voirie.cli import app
 
 from .conftest import SIZE, TRUE_DIST, TRUE_K, intrinsics_dict, vehicle_dict

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from voirie.capture.gnss import FixFilter, GnssError, read_gpx, read_nmea, read_track, write_gpx, write_nmea
-from voirie.capture.gnss_nmea import NmeaReader
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.capture.gnss.nmea import NmeaReader
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.records import FixMode, GeoFix
 
 T0 = datetime(2026, 5, 4, 23, 59, 50, tzinfo=timezone.utc)

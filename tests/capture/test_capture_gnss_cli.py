@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from voirie.capture.gnss import write_gpx, write_nmea
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.cli import app
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)

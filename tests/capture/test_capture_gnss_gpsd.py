@@ -19,7 +19,7 @@ from geographiclib.geodesic import Geodesic
 from typer.testing import CliRunner
 
 from voirie.capture.gnss import FixFilter, GnssError, GpsdSource, tpv_to_fix, write_nmea
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.capture.trigger import DistanceTrigger, TriggerMark
 from voirie.cli import app
 from voirie.records import GeoFix

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from voirie.capture.gnss import read_gpx, read_nmea
-from voirie.capture.sample_drive import FPS, HEIGHT, WIDTH, make_sample_drive, stop_interval_s
-from voirie.capture.sample_photos import FIRST_ROAD, PHOTO_DIR, SECOND_ROAD, photo_frame
+from voirie.lab.sample.drive import FPS, HEIGHT, WIDTH, make_sample_drive, stop_interval_s
+from voirie.lab.sample.photos import FIRST_ROAD, PHOTO_DIR, SECOND_ROAD, photo_frame
 
 
 def _digest(path: Path) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.capture.gnss import FixFilter
 from voirie.capture.trigger import DistanceTrigger, TriggerMark, trigger_marks
 from voirie.records import FixMode, GeoFix

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from voirie.capture.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 from voirie.capture.trigger import DistanceTrigger, FrameMatcher, TriggerMark
 from voirie.records import GeoFix
 

@@ -11,10 +11,11 @@ from voirie.cli import app
 from voirie.edge.count.config import OnnxDetectorConfig
 from voirie.edge.count.detectors import OnnxCountDetector, verify_model
 from voirie.edge.count.sources import read_bins
+from voirie.lab.sample.drive import ASSETS
 from voirie.models.errors import ModelError
-from voirie.models.registry import ZOO_DIR, find_model, sha256_file
+from voirie.models.registry import find_model, sha256_file
 
-SAMPLES = ZOO_DIR.parents[1] / "capture" / "assets"
+SAMPLES = ASSETS  # the sample drive's real photos (voirie.lab.sample)
 CAR_PHOTO = SAMPLES / "sample_photos" / "1014801_RS_386_386RS124739_30930.jpg"
 PERSON_PHOTO = SAMPLES / "face_astronaut.jpg"
 

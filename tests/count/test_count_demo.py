@@ -2,7 +2,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from voirie.demo import DemoContext
+from voirie.lab.demo.runner import DemoContext
 from voirie.edge.count.demo import count_step
 from voirie.edge.count.sources import read_bins
 

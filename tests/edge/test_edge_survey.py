@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 from voirie.anonymize import Anonymizer, AnonymizerOptions, make_masker
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.detectors import FaceDetector
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 from voirie.cli import app
-from voirie.demo import DemoContext
+from voirie.lab.demo.runner import DemoContext
 from voirie.edge.survey import SurveyConfig, survey_video
-from voirie.edge.survey_demo import survey_step
-from voirie.edge.writer import read_gps, read_records
+from voirie.lab.demo.survey import survey_step
+from voirie.edge.survey.writer import read_gps, read_records
 from voirie.models.registry import find_model
 
 
@@ -57,6 +57,7 @@ def test_demo_step_fills_state_and_outputs(demo: DemoContext) -> None:
     assert all(Path(path).exists() for path in demo.outputs.values())
     stats = demo.state["survey_stats"]  # the demo's camera is calibrated: every photo says so
     assert stats["horizon"] == {"calibrated": stats["written"]}
+    assert 240 <= stats["photos_per_km"] <= 260 and stats["cpu_s_per_km"] > 0  # a photo every 4 m, none lost
 
 
 def test_photos_every_4_m_and_none_while_stopped(demo: DemoContext, truth: dict) -> None:

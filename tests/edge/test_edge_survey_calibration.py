@@ -10,7 +10,7 @@ import pytest
 
 from voirie.calibration import CalibrationError, CameraCalibration
 from voirie.calibration.config import PoleMountConfig
-from voirie.edge.survey_calibration import SurveyCalibration, anonymizer_options, load_optional, vehicle_calibration
+from voirie.edge.survey.calibration import SurveyCalibration, anonymizer_options, load_optional, vehicle_calibration
 
 
 @pytest.mark.parametrize("pitch_deg", [0.0, 3.0, 12.0, 25.0])
@@ -53,7 +53,7 @@ def test_a_missing_calibration_file_is_named(tmp_path: Path) -> None:
 def test_the_heartbeat_carries_the_anonymizer_horizon(tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
-    from voirie.edge.fleet import DeviceStatus
+    from voirie.edge.fleet.client import DeviceStatus
     from voirie.records import Heartbeat
 
     status = DeviceStatus.collect(tmp_path, mode="survey", anonymizer_horizon="whole_frame")

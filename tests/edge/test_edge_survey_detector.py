@@ -13,10 +13,10 @@ from onnx import TensorProto, helper, numpy_helper
 from voirie.anonymize import Anonymizer, AnonymizerOptions, make_masker
 from voirie.anonymize.centerface import CenterFace
 from voirie.anonymize.detectors import FaceDetector
-from voirie.capture.sample_drive import make_sample_drive
+from voirie.lab.sample.drive import make_sample_drive
 from voirie.edge.survey import SurveyConfig, survey_video
-from voirie.edge.survey_calibration import SurveyCalibration, vehicle_calibration
-from voirie.edge.writer import read_records
+from voirie.edge.survey.calibration import SurveyCalibration, vehicle_calibration
+from voirie.edge.survey.writer import read_records
 from voirie.models import load_detector
 
 

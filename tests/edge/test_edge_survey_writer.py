@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from voirie.edge.writer import SurveyWriter, read_gps, read_records
+from voirie.edge.survey.writer import SurveyWriter, read_gps, read_records
 from voirie.records import AnonymizedFrame, Frame, FrameRecord, GeoFix
 
 WHEN = datetime(2025, 5, 14, 8, 30, 3, 250000, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from voirie.edge.fleet import DeviceStatus, FleetClient, FleetError
+from voirie.edge.fleet.client import DeviceStatus, FleetClient, FleetError
 from voirie.records import Heartbeat, ModelStatus
 
 

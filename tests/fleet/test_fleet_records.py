@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from voirie.edge.fleet_models import ModelRefusedError, check_offer
+from voirie.edge.fleet.models import ModelRefusedError, check_offer
 from voirie.records import Heartbeat, ModelOffer, RecordError
 
 from .conftest import manifest_for, tiny_onnx

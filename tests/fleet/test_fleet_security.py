@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from voirie.edge.fleet import DeviceStatus, FleetClient, FleetError
+from voirie.edge.fleet.client import DeviceStatus, FleetClient, FleetError
 from voirie.records import CountBin
 from voirie.server.core.limits import RateLimiter
 from voirie.server.core.logs import redact

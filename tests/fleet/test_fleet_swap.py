@@ -16,7 +16,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from voirie.edge.fleet_models import ModelRefusedError, current_model, read_active, roll_back
+from voirie.edge.fleet.models import ModelRefusedError, current_model, read_active, roll_back
 from voirie.models import registry
 
 from .conftest import manifest_for, tiny_onnx
@@ -24,7 +24,7 @@ from .conftest import manifest_for, tiny_onnx
 INSTALL_LOOP = """
 import json, os, sys
 from pathlib import Path
-from voirie.edge import fleet_models
+from voirie.edge.fleet import models as fleet_models
 from voirie.models import registry
 model_dir, sources = Path(sys.argv[1]), json.loads(sys.argv[2])
 i = 0

@@ -17,8 +17,8 @@ import yaml
 from tests.models.test_models_semantic import RULES, build_semantic_onnx, road
 from voirie.models import ModelError, load_detector
 from voirie.models.crack_types import CRACK_TYPES, CrackShape, CrackTyping
-from voirie.models.evaluate import evaluate
-from voirie.models.segment_package import tune_crack_typing, write_crack_typing
+from voirie.lab.train.evaluate import evaluate
+from voirie.lab.train.segment_package import tune_crack_typing, write_crack_typing
 
 DARK = (20, 20, 20)
 TYPED_NAMES = ["crack_longitudinal", "crack_transverse", "crack_alligator", "pothole", "patch"]
@@ -147,7 +147,7 @@ def test_bad_typing_metadata_and_mismatched_class_names_are_refused(typed_onnx: 
 
 def test_a_packaged_model_gets_crack_types_without_retraining(tmp_path: Path, monkeypatch) -> None:
     from voirie.models import registry
-    from voirie.models.segment_package import add_crack_typing
+    from voirie.lab.train.segment_package import add_crack_typing
 
     monkeypatch.setenv("VOIRIE_MODELS_DIR", str(tmp_path / "zoo"))
     folder = tmp_path / "zoo" / "plain"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from voirie.cli import app
 from voirie.models import ModelError, load_detector
-from voirie.models.evaluate import evaluate, iou_matrix, match, parse_class_map
+from voirie.lab.train.evaluate import evaluate, iou_matrix, match, parse_class_map
 
 
 @pytest.fixture()

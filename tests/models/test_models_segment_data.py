@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from voirie.models.segment_data import load_photos, prepare_sample, read_masks, split_ids
+from voirie.lab.train.segment_data import load_photos, prepare_sample, read_masks, split_ids
 
 
 def write_sample(root: Path, sample_id: str, size=(640, 1024)) -> None:

@@ -13,12 +13,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from voirie.models import load_detector  # noqa: E402
-from voirie.models.segment_train import SegTrainConfig, export_segmentation, train_segmentation  # noqa: E402
+from voirie.lab.train.segment_train import SegTrainConfig, export_segmentation, train_segmentation  # noqa: E402
 from tests.models.test_models_segment_data import write_sample  # noqa: E402
 
 
 def test_a_short_run_checkpoints_and_exports_an_onnx_the_runtime_loads(tmp_path: Path) -> None:
-    from voirie.models.datasets import prepare_dataset
+    from voirie.lab.train.datasets import prepare_dataset
 
     root = tmp_path / "data"
     for i in range(4):
@@ -61,8 +61,8 @@ def test_a_short_run_checkpoints_and_exports_an_onnx_the_runtime_loads(tmp_path:
 
 def test_eval_tells_a_segmentation_checkpoint_from_other_files(tmp_path: Path) -> None:
     from voirie.models.cli import _is_segmentation_checkpoint
-    from voirie.models.segment_net import DamageSegNet
-    from voirie.models.segment_train import FORMAT
+    from voirie.lab.train.segment_net import DamageSegNet
+    from voirie.lab.train.segment_train import FORMAT
 
     ours, other, junk = tmp_path / "seg.pt", tmp_path / "other.pt", tmp_path / "junk.pt"
     torch.save({"format": FORMAT, "model": DamageSegNet().state_dict()}, ours)

@@ -146,7 +146,7 @@ CPRI = Path(__file__).resolve().parents[3] / "shared" / "data" / "road_damage_cp
 
 @pytest.mark.skipif(not (CPRI / "masks").is_dir(), reason="needs ../shared/data/road_damage_cpri")
 def test_the_rule_reproduces_the_cpri_boxes_from_their_masks() -> None:
-    from voirie.models.evaluate import YoloFolder, match
+    from voirie.lab.train.evaluate import YoloFolder, match
 
     folder = YoloFolder.open(CPRI)
     found = total = 0
@@ -164,8 +164,8 @@ def test_the_rule_reproduces_the_cpri_boxes_from_their_masks() -> None:
 
 def test_packaging_tunes_the_grouping_quantizes_and_writes_a_verifiable_manifest(tmp_path: Path) -> None:
     from voirie.models import registry
-    from voirie.models.segment_package import package_segmentation
-    from voirie.models.training import PackageSpec
+    from voirie.lab.train.segment_package import package_segmentation
+    from voirie.lab.train.training import PackageSpec
 
     val = tmp_path / "val"
     (val / "images").mkdir(parents=True)

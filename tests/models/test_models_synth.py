@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from voirie.capture import sample_scene as scene
-from voirie.models import synth
-from voirie.models.evaluate import YoloFolder
+from voirie.lab.sample import scene as scene
+from voirie.lab.synth import damage as synth
+from voirie.lab.train.evaluate import YoloFolder
 
 DAMAGE = (
     ("longitudinal_crack", 8.0, 14.0, 1.0, 1.2),
@@ -137,7 +137,7 @@ def test_mix_data_lists_real_and_synthetic_images(tmp_path: Path) -> None:
 
 
 def test_masks_are_the_same_scene_and_cover_its_boxes() -> None:
-    from voirie.models.synth import SynthConfig, synth_image, synth_image_with_masks
+    from voirie.lab.synth.damage import SynthConfig, synth_image, synth_image_with_masks
 
     config = SynthConfig(images=3, seed=5)
     for index in range(3):

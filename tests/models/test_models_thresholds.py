@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from voirie.cli import app
 from voirie.models import ModelError, load_detector, registry
-from voirie.models.thresholds import best_class_thresholds, parse_class_thresholds, scores_at
+from voirie.lab.train.thresholds import best_class_thresholds, parse_class_thresholds, scores_at
 
 # tp, fp, fn per class at each threshold: cracks are best cut high, potholes low.
 RESULT = {"counts": {

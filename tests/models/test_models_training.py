@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from voirie.models import ModelError, load_detector
-from voirie.models.datasets import convert_voc, prepare_dataset, voc_to_yolo
+from voirie.lab.train.datasets import convert_voc, prepare_dataset, voc_to_yolo
 
 VOC = """<annotation><filename>{name}.jpg</filename><size><width>600</width><height>400</height><depth>3</depth></size>
 <object><name>D00</name><bndbox><xmin>100</xmin><ymin>50</ymin><xmax>160</xmax><ymax>350</ymax></bndbox></object>

@@ -19,8 +19,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from voirie.models import ModelError, load_detector
-from voirie.models.evaluate import evaluate, parse_class_map
-from voirie.models.segment_data import TYPED_CLASSES
+from voirie.lab.train.evaluate import evaluate, parse_class_map
+from voirie.lab.train.segment_data import TYPED_CLASSES
 
 GREY = (200, 200, 200)
 
@@ -118,7 +118,7 @@ def test_typed_cracks_of_the_same_size_deduct_differently() -> None:
 
 
 def test_tuning_through_a_many_to_one_map_sets_every_merged_class_and_can_keep_the_size_cut(tmp_path: Path) -> None:
-    from voirie.models.segment_package import tune_rules
+    from voirie.lab.train.segment_package import tune_rules
 
     detector = load_detector(build_typed_onnx(tmp_path / "typed.onnx"), confidence=0.0)
     folder = write_untyped_folder(tmp_path / "data", crack_in_two_colours())

@@ -15,10 +15,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from voirie.models import load_detector  # noqa: E402
-from voirie.models.augment import CameraShift, augment_sample  # noqa: E402
-from voirie.models.onnx_backbone import OnnxBackbone  # noqa: E402
-from voirie.models.segment_data import TYPED_CLASSES, box_planes, highway_of, load_box_photos  # noqa: E402
-from voirie.models.segment_train import (SegTrainConfig, export_segmentation, mask_photo_ids,  # noqa: E402
+from voirie.lab.train.augment import CameraShift, augment_sample  # noqa: E402
+from voirie.lab.train.onnx_backbone import OnnxBackbone  # noqa: E402
+from voirie.lab.train.segment_data import TYPED_CLASSES, box_planes, highway_of, load_box_photos  # noqa: E402
+from voirie.lab.train.segment_train import (SegTrainConfig, export_segmentation, mask_photo_ids,  # noqa: E402
                                          train_segmentation, typed_loss)
 from tests.models.test_models_segment_data import write_sample  # noqa: E402
 

@@ -93,8 +93,8 @@ def test_cli_plan_and_approve(tmp_path: Path) -> None:
 
 
 def test_demo_step_plans_a_sample_network_when_no_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from voirie.demo import DemoContext
-    from voirie.server.planning import demo
+    from voirie.lab.demo.runner import DemoContext
+    from voirie.lab.demo import plan as demo
 
     ctx = DemoContext(workdir=tmp_path, console=Console(width=120, record=True))
     monkeypatch.setattr(demo, "SAMPLE_SECTIONS", 80)  # a smaller sample keeps the test quick
@@ -105,8 +105,8 @@ def test_demo_step_plans_a_sample_network_when_no_export(tmp_path: Path, monkeyp
 
 
 def test_demo_step_uses_the_exported_sections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from voirie.demo import DemoContext
-    from voirie.server.planning import demo
+    from voirie.lab.demo.runner import DemoContext
+    from voirie.lab.demo import plan as demo
 
     monkeypatch.setattr(demo, "TIME_LIMIT_S", 1.0)
     # The server's export: grade as a number, timezone-aware timestamps, an extra column.

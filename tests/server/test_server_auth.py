@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voirie.server.synthetic import evidence_jpeg, frames_along
+from voirie.lab.synth.records import evidence_jpeg, frames_along
 
 from .conftest import STREET
 

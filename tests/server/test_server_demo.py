@@ -6,8 +6,8 @@ import csv
 
 from rich.console import Console
 
-from voirie.demo import DemoContext, stop_map_server
-from voirie.server.demo import map_step, read_survey, synthetic_survey
+from voirie.lab.demo.runner import DemoContext, stop_map_server
+from voirie.lab.demo.server import map_step, read_survey, synthetic_survey
 
 SECTIONS_CSV = ["section_id", "street", "road_class", "length_m", "width_m", "pci", "grade", "confidence",
                 "surveyed_at", "model_version", "geometry_wkt"]
@@ -42,7 +42,7 @@ def test_thumbnail_fits_the_evidence_cap():
     import numpy as np
     from PIL import Image
 
-    from voirie.server.demo import thumbnail
+    from voirie.lab.demo.server import thumbnail
 
     noise = np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)  # incompressible
     buffer = io.BytesIO()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 from rich.console import Console
 
-from voirie.demo import DemoContext, stop_map_server
+from voirie.lab.demo.runner import DemoContext, stop_map_server
 from voirie.edge.count.demo import count_step
-from voirie.server.demo import map_step, mobility_step, synthetic_survey
-from voirie.server.planning.demo import plan_step
+from voirie.lab.demo.plan import plan_step
+from voirie.lab.demo.server import map_step, mobility_step, synthetic_survey
 
 
 def test_plan_and_counts_reach_the_demo_server(tmp_path):

@@ -9,7 +9,7 @@ import sqlite3
 from shapely import wkt
 
 from voirie.server.network import read_geopackage
-from voirie.server.synthetic import evidence_jpeg, frames_along
+from voirie.lab.synth.records import evidence_jpeg, frames_along
 
 from .conftest import STREET, start_server
 

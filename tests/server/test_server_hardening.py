@@ -14,7 +14,7 @@ from PIL import ExifTags, Image
 
 from voirie.records import Detection, FrameRecord
 from voirie.server.runner import served_process
-from voirie.server.synthetic import evidence_jpeg, frames_along
+from voirie.lab.synth.records import evidence_jpeg, frames_along
 
 from .conftest import ADMIN_KEY, STREET, start_server
 

@@ -11,7 +11,7 @@ import pytest
 
 from voirie.records import Detection
 from voirie.server.gpkg import write_geopackage
-from voirie.server.synthetic import evidence_jpeg, frames_along
+from voirie.lab.synth.records import evidence_jpeg, frames_along
 
 from .conftest import STREET
 from .test_server_schema import stored_rows

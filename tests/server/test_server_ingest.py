@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 
 from voirie.records import CountBin
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 from .conftest import STREET
 

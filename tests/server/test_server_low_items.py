@@ -15,7 +15,7 @@ from voirie.records import CountBin, Detection
 from voirie.server.core.logs import install_secret_redaction
 from voirie.server.csvsafe import spreadsheet_safe
 from voirie.server.review import zip_entry_stem
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 from .conftest import STREET
 

@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import LineString
 
 from voirie.server.snapshot import CHROMIUM_ARGS, chromium_path, wait_until
-from voirie.server.synthetic import evidence_jpeg, frames_along
+from voirie.lab.synth.records import evidence_jpeg, frames_along
 
 from .conftest import STREET
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from voirie.cli import app
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 from .conftest import ADMIN_KEY, STREET, start_server
 

@@ -12,7 +12,7 @@ import hashlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 from .conftest import ADMIN_KEY, STREET, LiveServer, start_server
 

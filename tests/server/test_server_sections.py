@@ -9,7 +9,7 @@ import sys
 import zipfile
 from datetime import datetime, timezone
 
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 from .conftest import STREET
 

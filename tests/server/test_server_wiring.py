@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 from rich.console import Console
 
-from voirie.demo import DemoContext, serve_until_interrupted
+from voirie.lab.demo.runner import DemoContext, serve_until_interrupted
 from voirie.records import CountBin
 from voirie.server.snapshot import wait_until
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 from .conftest import STREET, start_server
 from .test_server_map_browser import _offline_page, browser  # noqa: F401 - the browser fixture

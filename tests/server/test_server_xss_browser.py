@@ -12,7 +12,7 @@ from shapely.geometry import LineString
 
 from voirie.records import Detection
 from voirie.server.snapshot import wait_until
-from voirie.server.synthetic import evidence_jpeg, frames_along
+from voirie.lab.synth.records import evidence_jpeg, frames_along
 
 from .conftest import STREET
 from .test_server_map_browser import _click_section, _offline_page, browser  # noqa: F401 - the fixture

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sync_records import frame_records, jpeg_bytes  # noqa: E402
 
-from voirie.edge.outbox import Outbox  # noqa: E402
-from voirie.edge.sync import SyncSettings, SyncWorker  # noqa: E402
+from voirie.edge.sync.outbox import Outbox  # noqa: E402
+from voirie.edge.sync.worker import SyncSettings, SyncWorker  # noqa: E402
 
 
 def _arguments() -> argparse.Namespace:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from voirie.edge.outbox import Outbox
-from voirie.edge.sync import SyncSettings, SyncWorker
+from voirie.edge.sync.outbox import Outbox
+from voirie.edge.sync.worker import SyncSettings, SyncWorker
 
 from .conftest import HERE, START, exactly_once, frame_records
 

@@ -9,8 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-from voirie.edge.outbox import Outbox
-from voirie.edge.sync import SyncSettings, SyncWorker
+from voirie.edge.sync.outbox import Outbox
+from voirie.edge.sync.worker import SyncSettings, SyncWorker
 
 from .conftest import ServerProcess, exactly_once, frame_records, jpeg_bytes, register_device
 from .sync_records import run_sync_child

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import httpx
 
-from voirie.edge.outbox import Outbox
-from voirie.edge.sync import SyncReport, SyncSettings, SyncWorker
+from voirie.edge.sync.outbox import Outbox
+from voirie.edge.sync.worker import SyncReport, SyncSettings, SyncWorker
 
 from .conftest import exactly_once, frame_records, jpeg_bytes
 from .faults import FaultProxy

@@ -8,8 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from voirie.edge.outbox import Outbox
-from voirie.edge.sync import SyncSettings, SyncWorker
+from voirie.edge.sync.outbox import Outbox
+from voirie.edge.sync.worker import SyncSettings, SyncWorker
 from voirie.server.core.config import Settings
 from voirie.server.core.db import make_engine, make_session_factory
 from voirie.server.crud import create_device

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from voirie.edge.outbox import Outbox, OutboxFullError
+from voirie.edge.sync.outbox import Outbox, OutboxFullError
 from voirie.records import GeoFix
 
 from .conftest import START, count_bins, frame_records, jpeg_bytes

@@ -6,8 +6,8 @@ import sqlite3
 
 import httpx
 
-from voirie.edge.outbox import Outbox
-from voirie.edge.sync import SyncSettings, SyncWorker
+from voirie.edge.sync.outbox import Outbox
+from voirie.edge.sync.worker import SyncSettings, SyncWorker
 
 from .conftest import frame_records
 

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from voirie.edge.outbox import Outbox
-from voirie.edge.sync import SyncSettings, SyncWorker
+from voirie.edge.sync.outbox import Outbox
+from voirie.edge.sync.worker import SyncSettings, SyncWorker
 
 from .conftest import ADMIN_KEY, count_bins, exactly_once, frame_records, jpeg_bytes, register_device
 
@@ -149,7 +149,7 @@ def test_a_record_refused_alike_again_and_again_is_quarantined_and_counted(tmp_p
     """A refusal naming no record (here a 409: an older server let car-9 squat one of car-1's
     ids) must not block the outbox for ever: after ``max_identical_refusals`` alike the worker
     sends records one at a time, then sets the one at fault aside and says so in its heartbeat."""
-    from voirie.edge.fleet import DeviceStatus, FleetClient
+    from voirie.edge.fleet.client import DeviceStatus, FleetClient
 
     records = frame_records(10)
     squatted = records[4].record_id

@@ -1,0 +1,1 @@
+"""``voirie demo``: the runner (``runner``) and one step per stage."""

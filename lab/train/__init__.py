@@ -1,0 +1,1 @@
+"""Training, evaluation, export and packaging of the damage and plate models (``train`` extra)."""
