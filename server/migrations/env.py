@@ -27,8 +27,15 @@ def _run_on_configured_database() -> None:
         connection.commit()
 
 
-handed_over = context.config.attributes.get("connection")
-if handed_over is not None:
-    _run(handed_over)
-else:
-    _run_on_configured_database()
+def _main() -> None:
+    handed_over = context.config.attributes.get("connection")
+    if handed_over is not None:
+        _run(handed_over)
+    else:
+        _run_on_configured_database()
+
+
+# Alembic runs this file with its context set up; imported any other way (a test that imports
+# every module) there is nothing to migrate.
+if hasattr(context, "config"):
+    _main()

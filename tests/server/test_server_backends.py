@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from voirie.records import Heartbeat
-from voirie.server.synthetic import frames_along
+from voirie.lab.synth.records import frames_along
 
 from .conftest import STREET
 
