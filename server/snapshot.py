@@ -78,8 +78,10 @@ def _inline(html: str, embed: dict[str, Any]) -> str:
     html = html.replace('<script src="/vendor/maplibre-gl.js"></script>',
                         f"<script>{(vendor / 'maplibre-gl.js').read_text()}</script>"
                         f"<script>window.VOIRIE_EMBED = {safe};</script>")
-    return html.replace('<script src="/static/app.js"></script>',
-                        f"<script>{(STATIC_DIR / 'app.js').read_text()}</script>")
+    for script in ("dom.js", "app.js"):
+        html = html.replace(f'<script src="/static/{script}"></script>',
+                            f"<script>{(STATIC_DIR / script).read_text()}</script>")
+    return html
 
 
 def standalone_html(base_url: str, path: Path, max_details: int = 2000) -> Path:

@@ -19,22 +19,6 @@ async function api(path, options) {
   return response.json();
 }
 
-// h("div", {class: "row", style: {background: c}, dataset: {det: id}}, "text", node, …): a DOM
-// element whose text children become text nodes (so "<img onerror=…>" stays text).
-function h(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "style") Object.assign(node.style, value);
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(name, String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
 function fill(id, ...children) {
   document.getElementById(id).replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
 }

@@ -23,19 +23,6 @@ async function api(path) {
   return response.json();
 }
 
-function h(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(name, String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
 function s(tag, attrs, ...children) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
@@ -261,7 +248,7 @@ function showError(error) {
 async function main() {
   state.cameras = await api("/api/v1/counts/cameras");
   fill("camera", state.cameras.map((c) => h("option", { value: c.camera_id }, c.name ? `${c.name} (${c.camera_id})` : c.camera_id)));
-  fill("legend", CLASSES.map(([, name, colour]) => h("span", {}, h("span", { class: "swatch", style: "background:" + colour }), " ", name)));
+  fill("legend", CLASSES.map(([, name, colour]) => h("span", {}, h("span", { class: "swatch", style: { background: colour } }), " ", name)));
   if (state.cameras.length) fillLines(state.cameras[0]);
   document.getElementById("camera").addEventListener("change", (e) => chooseCamera(e.target.value).catch(showError));
   document.getElementById("line").addEventListener("change", () => renderCamera().catch(showError));
