@@ -81,6 +81,9 @@ class OnnxDetector:
             if self.layout == "semantic" else None
         self.plane_names, self.class_names = self._names(options.class_names or class_names,
                                                          class_count(output_shape, self.layout))
+        # For each reported class, the index of the output (map) it comes from.
+        self.plane_of = tuple(range(len(self.class_names))) if self.crack_typing is None \
+            else self.crack_typing.plane_of(self.plane_names)
         if options.class_confidence is not None and len(options.class_confidence) != len(self.class_names):
             raise ModelError(f"model {self.model_id}: {len(options.class_confidence)} class thresholds for "
                              f"{len(self.class_names)} classes {self.class_names}")
@@ -141,13 +144,6 @@ class OnnxDetector:
             raise ModelError(f"model {self.model_id}: classes {list(given)} given, but its maps {list(planes)} "
                              f"with crack typing report {list(reported)}")
         return planes, reported
-
-    @property
-    def plane_of(self) -> tuple[int, ...]:
-        """For each reported class, the index of the output (map) it comes from."""
-        if self.crack_typing is None:
-            return tuple(range(len(self.class_names)))
-        return self.crack_typing.plane_of(self.plane_names)
 
     def _class_names(self, given: tuple[str, ...] | None, count: int) -> tuple[str, ...]:
         names = given or self.info.class_names()

@@ -105,21 +105,17 @@ class MergedPlanes:
     def __init__(self, detector, groups: dict[int, list[int]], names: tuple[str, ...]) -> None:
         self.detector, self.groups, self.class_names = detector, groups, names
         self.model_id = f"{detector.model_id} (classes merged)"
+        # Per dataset class, the model's maps to merge (crack types share one map).
+        self.members = [sorted({detector.plane_of[m] for m in group}) for group in groups.values()]
 
     def detect(self, image: np.ndarray) -> Detections:
         from voirie.models.decode import detections_from_masks
 
         maps, box = self.detector.raw_maps(image)
         rules, reference_width = self.detector.grouping
-        members = [sorted({self.plane_of[m] for m in group}) for group in self.groups.values()]
-        merged = np.stack([maps[m].max(0) for m in members])
+        merged = np.stack([maps[m].max(0) for m in self.members])
         return detections_from_masks(merged, box, self.detector.input_size, self.class_names,
-                                     tuple(rules[m[0]] for m in members), reference_width)
-
-    @property
-    def plane_of(self) -> tuple[int, ...]:
-        """Model class → its map (crack types share the crack map of a shape-typed model)."""
-        return getattr(self.detector, "plane_of", None) or tuple(range(len(self.detector.class_names)))
+                                     tuple(rules[m[0]] for m in self.members), reference_width)
 
 
 def merge_for_dataset(detector, class_map: dict[int, int], data_names: tuple[str, ...]):
