@@ -303,6 +303,7 @@ def train_damage_seg(
     validate: bool = typer.Option(True, help="Score on DATA's val split every 2 epochs and keep best.pt; "
                                              "off for folds and final runs (nothing chosen on a test set)."),
     threads: int = typer.Option(2, min=1, help="torch CPU threads."),
+    imgsz: str = typer.Option("320x512", help="Network input HxW (multiples of 32); training crops stay 256x384."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt."),
 ) -> None:
     """Train the damage segmentation model (masks grouped into boxes as annotators draw them)."""
@@ -317,11 +318,22 @@ def train_damage_seg(
                                 box_data=str(box_data) if box_data else None,
                                 mask_splits=tuple(s.strip() for s in mask_splits.split(",") if s.strip()),
                                 exclude_highway=exclude_highway, backbone=str(backbone) if backbone else None,
-                                camera_shift=camera_shift, threads=threads)
+                                camera_shift=camera_shift, threads=threads, imgsz=_input_size(imgsz))
         best = train_segmentation(data, out / "dataset" / "val" if validate else None, out, config, resume=resume)
     except (ModelError, FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(f"checkpoint: {best}")
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    """``HxW`` → (H, W), both positive multiples of 32 (the network's deepest stride)."""
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--imgsz {text!r}: expected HxW, e.g. 480x768") from None
+    if height < 256 or width < 384 or height % 32 or width % 32:
+        raise ValueError(f"--imgsz {text!r}: multiples of 32, at least 256x384 (the training crop)")
+    return height, width
 
 
 @train_app.command("synth-damage")
