@@ -27,6 +27,7 @@ from voirie.server.crud import get_meta, set_meta
 from voirie.server.geo import Projector, projector_for
 from voirie.server.matching import SectionIndex
 from voirie.server.models import DetectionRow, FrameRow, Meta, Section, SectionHistory
+from voirie.server.overview import rebuild_overview
 from voirie.server.queries import PROPERTY_NAMES, feature_json, properties
 from voirie.server.tracks import derive_sections
 
@@ -136,6 +137,7 @@ def grade_sections(session: Session, settings: Settings) -> int:
     if sections:
         session.execute(update(Section.__table__).where(Section.section_id == bindparam("sid")),
                         [_section_update(s, current.get(sid, EMPTY)) for sid, s in sections.items()])
+    rebuild_overview(session, sections, current)
     return len(current)
 
 

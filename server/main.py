@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from voirie import __version__
 from voirie.server.api.deps import reader
 from voirie.server.api.errors import add_input_error_handlers
-from voirie.server.api.main import api_router, ogc_router
+from voirie.server.api.main import api_router, ogc_router, tiles_router
 from voirie.server.api.routes.plans import build_plans_router
 from voirie.server.conditions import ConditionService
 from voirie.server.core.config import Settings
@@ -31,6 +31,7 @@ from voirie.server.core.logs import install_secret_redaction
 from voirie.server.core.schema import prepare_schema
 from voirie.server.crud import ensure_api_key
 from voirie.server.planning.store import PlanStore
+from voirie.server.tile_service import TileService
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +132,12 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
     app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)  # outermost: on every answer
     app.include_router(api_router)
     # Plans need this app's session factory and data folder, so their router is built per app.
-    plans = build_plans_router(PlanStore(settings.data_dir / "plans"), session_factory, app.state.conditions)
+    store = PlanStore(settings.data_dir / "plans")
+    app.state.tiles = TileService(store, cache_bytes=int(settings.tile_cache_mb * 2**20))
+    plans = build_plans_router(store, session_factory, app.state.conditions)
     app.include_router(plans, prefix="/api/v1", dependencies=[Depends(reader)])
     app.include_router(ogc_router)
+    app.include_router(tiles_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _vendor_routes(app)
     logger.info("voirie server ready (database %s)", settings.database_url.split("@")[-1])

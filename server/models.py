@@ -194,6 +194,33 @@ class Section(Base):
 Index("ix_sections_bbox", Section.minx, Section.miny, Section.maxx, Section.maxy)
 
 
+class SectionOverview(Base):
+    """Sections merged along their road into pieces of at least a level's length, for the
+    vector tiles' low zooms (a 20 m section is under a pixel there). Rebuilt by every
+    recompute; on PostGIS a generated ``geom`` column (migration 0003) indexes it."""
+
+    __tablename__ = "section_overview"
+    piece_id: Mapped[str] = mapped_column(String(120), primary_key=True)  # "<level>:<segment_id>:<n>"
+    level: Mapped[int] = mapped_column(BigInt)
+    segment_id: Mapped[str] = mapped_column(String(64))
+    sections: Mapped[int] = mapped_column(BigInt)
+    length_m: Mapped[float] = mapped_column(Float)
+    geometry_wkt: Mapped[str] = mapped_column(Text)
+    minx: Mapped[float] = mapped_column(Float)
+    miny: Mapped[float] = mapped_column(Float)
+    maxx: Mapped[float] = mapped_column(Float)
+    maxy: Mapped[float] = mapped_column(Float)
+    pci: Mapped[float | None] = mapped_column(Float, nullable=True)  # length-weighted over graded sections
+    grade: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grade_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    surveyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # the newest
+    damage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> count, summed
+
+
+Index("ix_section_overview_bbox", SectionOverview.level, SectionOverview.minx, SectionOverview.miny,
+      SectionOverview.maxx, SectionOverview.maxy)
+
+
 class SectionHistory(Base):
     """Condition of a section per survey: kept for change detection (what got worse)."""
 

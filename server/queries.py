@@ -12,6 +12,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from voirie.server.models import Section
+from voirie.server.spatial import bbox_overlaps, uses_postgis
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class SectionFilter:
     surveyed_only: bool = False
 
 
-def _where(query: Any, f: SectionFilter) -> Any:
+def _where(query: Any, f: SectionFilter, postgis: bool = False) -> Any:
     if f.grade_min is not None:
         query = query.where(Section.grade >= f.grade_min)
     if f.grade_max is not None:
@@ -47,7 +48,9 @@ def _where(query: Any, f: SectionFilter) -> Any:
         query = query.where(Section.surveyed_at <= f.surveyed_to)
     if f.surveyed_only:
         query = query.where(Section.grade.is_not(None))
-    if f.bbox is not None:
+    if f.bbox is not None and postgis:
+        query = query.where(bbox_overlaps("sections", f.bbox))
+    elif f.bbox is not None:
         minx, miny, maxx, maxy = f.bbox
         query = query.where(Section.maxx >= minx, Section.minx <= maxx, Section.maxy >= miny, Section.miny <= maxy)
     return query
@@ -56,7 +59,7 @@ def _where(query: Any, f: SectionFilter) -> Any:
 def select_sections(session: Session, f: SectionFilter, limit: int | None = None, offset: int = 0) -> list[Row]:
     """Sections matching ``f`` in id order (the damage-class filter runs in Python so the
     query stays portable across SQLite and PostgreSQL JSON dialects)."""
-    query = _where(select(*COLUMNS), f).order_by(Section.section_id)
+    query = _where(select(*COLUMNS), f, uses_postgis(session)).order_by(Section.section_id)
     if f.damage_class is None:
         return list(session.execute(query.offset(offset).limit(limit)))
     rows = [r for r in session.execute(query) if (r.damage or {}).get(f.damage_class)]
@@ -67,7 +70,7 @@ def count_sections(session: Session, f: SectionFilter) -> int:
     """Number of sections matching ``f``."""
     if f.damage_class is not None:
         return len(select_sections(session, f))
-    return int(session.scalar(_where(select(func.count()).select_from(Section), f)) or 0)
+    return int(session.scalar(_where(select(func.count()).select_from(Section), f, uses_postgis(session))) or 0)
 
 
 def properties(row: Any) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def feature_json(section_id: str, geometry_json: str, props: dict[str, Any]) -> 
 def feature_texts(session: Session, f: SectionFilter, limit: int | None = None, offset: int = 0) -> list[str]:
     """Stored Feature texts of the sections matching ``f`` (the fast path for maps)."""
     columns = (Section.feature_json, Section.damage) if f.damage_class else (Section.feature_json,)
-    query = _where(select(*columns), f).order_by(Section.section_id)
+    query = _where(select(*columns), f, uses_postgis(session)).order_by(Section.section_id)
     if f.damage_class is None:
         return list(session.scalars(query.offset(offset).limit(limit)))
     texts = [r.feature_json for r in session.execute(query) if (r.damage or {}).get(f.damage_class)]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from voirie.server.api.deps import get_session, reader
 from voirie.server.api.routes import (count_cameras, devices, evidence, exports, fleet, ingest, network, ogc, review,
-                                      sections)
+                                      sections, tiles)
 from voirie.server.api.routes.counts import create_counts_router
 
 api_router = APIRouter(prefix="/api/v1")
@@ -24,3 +24,5 @@ api_router.include_router(count_cameras.router)
 
 # OGC API Features lives at the root (/collections, /conformance) as clients expect.
 ogc_router = ogc.router
+# Tiles at /tiles/{z}/{x}/{y}.mvt (the usual place for a tile source), with the map's extent.
+tiles_router = tiles.router

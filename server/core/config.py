@@ -43,6 +43,10 @@ class Settings(BaseSettings):
                                      description="decoded pixels an evidence JPEG may have (decompression bombs)")
     tile_url: str | None = Field(default=None, description="optional raster tile URL template for the map")
     tile_attribution: str = Field(default="", max_length=300)
+    map_tiles_from_sections: int = Field(
+        default=10_000, ge=0, le=100_000_000,
+        description="past this many sections the map page draws vector tiles (/tiles) instead of one GeoJSON")
+    tile_cache_mb: float = Field(default=64.0, ge=0, le=65_536, description="memory for rendered vector tiles (0: none)")
     max_request_bytes: int = Field(default=1_000_000, gt=1000, description="body cap of other write endpoints")
     import_max_bytes: int = Field(default=2_000_000_000, gt=1000, description="body cap of admin bulk uploads: state restore, road network")
     heartbeat_max_bytes: int = Field(default=64_000, gt=1000, le=10_000_000, description="heartbeat body cap")

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, inspect, text
 
 from voirie.server.models import Base
+from voirie.server.spatial import is_postgis_object
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,12 @@ _UPGRADE_LOCK_KEY = 0x766F6972
 EXTENSION_TABLES = frozenset({"spatial_ref_sys"})
 
 
-def is_ours(name: str | None, type_: str, _parents: dict) -> bool:
-    """Alembic ``include_name`` hook: leave extension tables out of comparisons."""
-    return not (type_ == "table" and name in EXTENSION_TABLES)
+def is_ours(name: str | None, type_: str, parents: dict) -> bool:
+    """Alembic ``include_name`` hook: leave extension tables and the PostGIS-only geometry
+    columns (not in the portable models; see ``voirie.server.spatial``) out of comparisons."""
+    if type_ == "table" and name in EXTENSION_TABLES:
+        return False
+    return not is_postgis_object(type_, name, parents)
 
 
 def prepare_schema(engine: Engine) -> None:
