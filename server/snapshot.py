@@ -78,7 +78,7 @@ def _inline(html: str, embed: dict[str, Any]) -> str:
     html = html.replace('<script src="/vendor/maplibre-gl.js"></script>',
                         f"<script>{(vendor / 'maplibre-gl.js').read_text()}</script>"
                         f"<script>window.VOIRIE_EMBED = {safe};</script>")
-    for script in ("dom.js", "app.js"):
+    for script in ("dom.js", "tiles.js", "app.js"):
         html = html.replace(f'<script src="/static/{script}"></script>',
                             f"<script>{(STATIC_DIR / script).read_text()}</script>")
     return html

@@ -5,7 +5,7 @@
 // ids, names and labels come from devices and must never be read as markup.
 "use strict";
 
-const state = { map: null, config: null, colours: [], selected: null };
+const state = { map: null, config: null, colours: [], selected: null, extent: null, tiles: false };
 
 async function api(path, options) {
   const embed = window.VOIRIE_EMBED;
@@ -64,7 +64,23 @@ function filterQuery() {
   return params.toString();
 }
 
+function sectionsPaint() {
+  return { "line-color": colourExpression(), "line-width": ["interpolate", ["linear"], ["zoom"], 12, 3, 18, 10] };
+}
+
+// Past map_tiles_from_sections the sections come as vector tiles (tiles.js); filters run in the page.
+async function loadTiledSections(fit) {
+  if (!state.map.getSource("sections")) {
+    addTileSections(state.map, state.extent, sectionsPaint(), (id) => showSection(id));
+    state.map.on("idle", () => fillDamageClasses(tileDamageClasses(state.map)));
+  } else reloadTiles(state.map, state.extent);
+  state.map.setFilter("sections", tileFilter(document.getElementById("filters")));
+  if (fit && state.extent.bbox) state.map.fitBounds(state.extent.bbox, { padding: 40, duration: 0 });
+  window.voirieSectionsRendered = "tiles";
+}
+
 async function loadSections(fit) {
+  if (state.tiles) return loadTiledSections(fit);
   const query = filterQuery();
   const geojson = await api("/api/v1/sections.geojson" + (query ? "?" + query : ""));
   const source = state.map.getSource("sections");
@@ -73,7 +89,7 @@ async function loadSections(fit) {
     state.map.addSource("sections", { type: "geojson", data: geojson, promoteId: "section_id" });
     state.map.addLayer({ id: "sections", type: "line", source: "sections",
       layout: { "line-cap": "round", "line-join": "round" },
-      paint: { "line-color": colourExpression(), "line-width": ["interpolate", ["linear"], ["zoom"], 12, 3, 18, 10] } });
+      paint: sectionsPaint() });
     state.map.addLayer({ id: "selected", type: "line", source: "sections", filter: ["==", ["get", "section_id"], ""],
       paint: { "line-color": "#1565c0", "line-width": 3, "line-gap-width": 8 } });
     state.map.on("click", "sections", (e) => showSection(e.features[0].id || e.features[0].properties.section_id));
@@ -81,7 +97,7 @@ async function loadSections(fit) {
     state.map.on("mouseleave", "sections", () => { state.map.getCanvas().style.cursor = ""; });
   }
   if (fit && geojson.features.length) state.map.fitBounds(bounds(geojson), { padding: 40, duration: 0 });
-  fillDamageClasses(geojson);
+  fillDamageClasses(new Set(geojson.features.flatMap((f) => Object.keys(f.properties.damage || {}))));
   window.voirieSectionsRendered = geojson.features.length;
   return geojson;
 }
@@ -100,10 +116,10 @@ function damageLabel(name) {
   return DAMAGE_TYPES[name] || name;
 }
 
-function fillDamageClasses(geojson) {
+function fillDamageClasses(names) {
   const select = document.querySelector("select[name=damage_class]");
   const known = new Set([...select.options].map((o) => o.value));
-  for (const f of geojson.features) for (const name of Object.keys(f.properties.damage || {})) {
+  for (const name of names) {
     if (!known.has(name)) { select.add(new Option(damageLabel(name), name)); known.add(name); }
   }
   const types = [...known].filter((name) => name);
@@ -266,6 +282,10 @@ async function loadWorks() {
 async function main() {
   state.config = await api("/api/v1/map-config");
   state.colours = state.config.grade_colours;
+  // A snapshot has no tiles to fetch: it always embeds the GeoJSON.
+  state.extent = window.VOIRIE_EMBED ? null : await api("/api/v1/map-extent");
+  state.tiles = Boolean(state.extent && state.extent.sections > state.extent.tiles_from_sections);
+  window.voirieTiles = state.tiles;
   renderLegend();
   state.map = new maplibregl.Map({ container: "map", style: baseStyle(state.config), center: [2.35, 48.85],
                                    zoom: 13, attributionControl: { compact: true } });
