@@ -8,6 +8,7 @@ a query.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Annotated
@@ -42,3 +43,16 @@ def verify_time_zone(tz: str) -> str:
     if tz not in _zones():
         raise HTTPException(status_code=422, detail=f"unknown time zone {tz!r}; use an IANA name such as Europe/Paris")
     return tz
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """``minLon,minLat,maxLon,maxLat`` as four finite numbers in order, else 400 naming the value."""
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2] or values[1] > values[3]:
+        raise HTTPException(status_code=400, detail=f"bbox must be minLon,minLat,maxLon,maxLat; got {text!r}")
+    return values  # type: ignore[return-value]

@@ -139,3 +139,15 @@ def test_postgresql_serves_tiles_from_postgis_geometry(live, postgres_cluster):
     assert live.sql("SELECT COUNT(*) FROM sections WHERE ST_SRID(geom) = 3857 AND "
                     "ST_DWithin(ST_Transform(geom, 4326), ST_GeomFromText(geometry_wkt, 4326), 1e-9)") == \
         live.sql("SELECT COUNT(*) FROM sections")
+
+
+def test_sections_geojson_filters_by_bbox_on_both_backends(live):
+    car = live.register("car-1")
+    assert live.ingest(car, frames_along(LONG_STREET, seed=4), "s1").status_code == 200
+    everything = live.client.get("/api/v1/sections.geojson").json()["features"]
+    west = (2.3495, 48.8495, 2.3530, 48.8520)
+    inside = live.client.get("/api/v1/sections.geojson", params={"bbox": ",".join(map(str, west))}).json()["features"]
+    expected = {f["id"] for f in everything if box(*LineString(f["geometry"]["coordinates"]).bounds).intersects(box(*west))}
+    assert {f["id"] for f in inside} == expected and 0 < len(expected) < len(everything)
+    bad = live.client.get("/api/v1/sections.geojson", params={"bbox": "2.36,48.85,2.35,48.86"})
+    assert bad.status_code == 400 and "minLon,minLat,maxLon,maxLat" in bad.text

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import func, select
 
 from voirie.server.api.deps import ReaderDep, SessionDep
+from voirie.server.api.params import parse_bbox
 from voirie.server.models import DetectionRow, FrameRow
 from voirie.server.queries import SectionFilter, count_sections, feature_collection, feature_texts
 
@@ -54,18 +54,6 @@ def collection(collection_id: str, request: Request) -> dict[str, Any]:
     return _collection(request, collection_id)
 
 
-def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
-    if not text:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2] or values[1] > values[3]:
-        raise HTTPException(status_code=400, detail=f"bbox must be minLon,minLat,maxLon,maxLat; got {text!r}")
-    return values  # type: ignore[return-value]
-
-
 def _links(request: Request, matched: int, returned: int, limit: int, offset: int) -> list[dict[str, str]]:
     links = [{"rel": "self", "type": "application/geo+json", "href": str(request.url)}]
     if offset + returned < matched:
@@ -102,7 +90,7 @@ def items(collection_id: str, request: Request, session: SessionDep, _: ReaderDe
     """Features of a collection (GeoJSON), with bbox and paging."""
     if collection_id not in COLLECTIONS:
         raise HTTPException(status_code=404, detail=f"no collection {collection_id!r}")
-    box = _bbox(bbox)
+    box = parse_bbox(bbox)
     if collection_id == "sections":
         f = SectionFilter(bbox=box)
         matched = count_sections(session, f)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections import defaultdict
@@ -12,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import select
 
 from voirie.server.api.deps import AdminDep, ConditionsDep, ReaderDep, SessionDep, SettingsDep
-from voirie.server.api.params import UtcTime
+from voirie.server.api.params import UtcTime, parse_bbox
 from voirie.server.condition import GRADE_COLOURS
 from voirie.server.crud import set_meta
 from voirie.server.csvsafe import SafeDictWriter
@@ -35,9 +36,12 @@ def _filter(grade_min: float | None, grade_max: float | None, damage_class: str 
 @router.get("/sections.geojson", summary="Sections with their condition (GeoJSON)")
 def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
                      grade_max: float | None = Query(None, ge=1, le=5), damage_class: str | None = None,
-                     surveyed_from: UtcTime | None = None, surveyed_to: UtcTime | None = None) -> Response:
+                     surveyed_from: UtcTime | None = None, surveyed_to: UtcTime | None = None,
+                     bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat: sections whose "
+                                                                "bounding box overlaps it")) -> Response:
     """Sections with their condition (GeoJSON)."""
-    f = _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to)
+    f = dataclasses.replace(_filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to),
+                            bbox=parse_bbox(bbox))
     body = conditions.cached(generation, f"geojson/{f}",
                              lambda: feature_collection(feature_texts(session, f)).encode())
     return Response(body, media_type="application/geo+json", headers={"X-Voirie-Generation": generation})
