@@ -28,7 +28,7 @@ from voirie.server.geo import Projector, projector_for
 from voirie.server.matching import SectionIndex
 from voirie.server.models import DetectionRow, FrameRow, Meta, Section, SectionHistory
 from voirie.server.overview import rebuild_overview
-from voirie.server.queries import PROPERTY_NAMES, feature_json, properties
+from voirie.server.queries import PROPERTY_NAMES, damage_summary, feature_json, properties
 from voirie.server.tracks import derive_sections
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _section_update(section: Section, condition: dict[str, Any]) -> dict[str, An
     """Parameters of one section's UPDATE: condition columns and the stored Feature text."""
     values = {name: condition[name] for name in EMPTY}
     props = properties(SimpleNamespace(**{**{n: getattr(section, n) for n in PROPERTY_NAMES}, **values}))
-    return {"sid": section.section_id, **values,
+    return {"sid": section.section_id, **values, **damage_summary(values["damage"]),
             "feature_json": feature_json(section.section_id, section.geometry_json, props)}
 
 

@@ -186,6 +186,10 @@ class Section(Base):
     model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     frames: Mapped[int] = mapped_column(BigInt, default=0)
     damage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> count
+    # Damage as vector tiles carry it, kept with the grade so a tile reads columns, not JSON:
+    # the total and the classes as "|a|b|" (a map filter tests one class as a substring).
+    damage_total: Mapped[int] = mapped_column(BigInt, default=0)
+    damage_classes: Mapped[str] = mapped_column(Text, default="")
     # The section as a GeoJSON Feature, rewritten whenever it is graded: serving the map is
     # then a string join, not 12,500 dict encodings per request.
     feature_json: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -215,6 +219,8 @@ class SectionOverview(Base):
     grade_max: Mapped[float | None] = mapped_column(Float, nullable=True)
     surveyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # the newest
     damage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> count, summed
+    damage_total: Mapped[int] = mapped_column(BigInt, default=0)
+    damage_classes: Mapped[str] = mapped_column(Text, default="")
 
 
 Index("ix_section_overview_bbox", SectionOverview.level, SectionOverview.minx, SectionOverview.miny,

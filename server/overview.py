@@ -24,6 +24,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from voirie.server.models import Section, SectionOverview
+from voirie.server.queries import damage_summary
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def _rows(level: int, roads: dict[str, list[_Piece]], min_length: float) -> list
                      "minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy,
                      "pci": None if pci is None else round(pci, 1),
                      "grade": None if pci is None else round(1 + 4 * (100 - pci) / 100, 2),
-                     "grade_max": p.grade_max, "surveyed_at": p.surveyed_at, "damage": dict(p.damage)})
+                     "grade_max": p.grade_max, "surveyed_at": p.surveyed_at, "damage": dict(p.damage),
+                     **damage_summary(p.damage)})
     return rows
 
 

@@ -73,6 +73,12 @@ def count_sections(session: Session, f: SectionFilter) -> int:
     return int(session.scalar(_where(select(func.count()).select_from(Section), f, uses_postgis(session))) or 0)
 
 
+def damage_summary(damage: dict[str, int] | None) -> dict[str, Any]:
+    """``damage_total`` and ``damage_classes`` ("|a|b|", sorted) of a class -> count dict."""
+    found = sorted(name for name, count in (damage or {}).items() if count)
+    return {"damage_total": int(sum((damage or {}).values())), "damage_classes": f"|{'|'.join(found)}|" if found else ""}
+
+
 def properties(row: Any) -> dict[str, Any]:
     """JSON-ready properties of a section (row, ORM object or anything with the attributes)."""
     props = {name: getattr(row, name) for name in PROPERTY_NAMES}

@@ -13,6 +13,8 @@ import math
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, text
+from sqlalchemy.dialects.postgresql.base import ischema_names as postgresql_types
+from sqlalchemy.types import UserDefinedType
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
@@ -24,6 +26,24 @@ GEOMETRY_COLUMN = "geom"
 MAX_MERCATOR_LAT = 85.05112878
 EARTH_RADIUS_M = 6378137.0
 _has_geometry: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
+
+
+class ReflectedGeometry(UserDefinedType):
+    """PostGIS ``geometry`` as reflection sees it (Alembic's comparisons, the inspector), so
+    the column is named instead of warned about; the server never maps it."""
+
+    cache_ok = True
+
+    def __init__(self, *_modifiers: object) -> None:
+        # Reflection passes the type modifiers (geometry(Geometry,3857)): not needed here.
+        super().__init__()
+
+    def get_col_spec(self, **_: object) -> str:
+        """The SQL type name."""
+        return "geometry"
+
+
+postgresql_types.setdefault("geometry", ReflectedGeometry)
 
 
 def geometry_index_name(table: str) -> str:

@@ -100,12 +100,9 @@ def encode_layer(name: str, geometries: np.ndarray, properties: list[dict[str, A
 
 
 def damage_properties(damage: dict[str, int] | None) -> dict[str, Any]:
-    """Damage counts as tile properties: the total, the counts as JSON text, and the classes
-    as ``|a|b|`` so a map filter can test one class with a substring match."""
-    damage = {k: v for k, v in (damage or {}).items() if v}
-    return {"damage_total": int(sum(damage.values())),
-            "damage": json.dumps(damage, sort_keys=True),
-            "damage_classes": "|" + "|".join(sorted(damage)) + "|" if damage else ""}
+    """The damage counts as JSON text (tile properties are scalars); the total and the classes
+    come from their own columns."""
+    return {"damage": json.dumps(damage or {})}
 
 
 def _iso(value: Any) -> str | None:
@@ -118,12 +115,14 @@ def _section_rows(session: Session, tile: TileAddress) -> tuple[list[str], list[
     level = overview_level(tile.z)
     if level is None:
         query = select(Section.section_id, Section.street, Section.grade, Section.pci, Section.confidence,
-                       Section.surveyed_at, Section.damage, Section.geometry_wkt)
+                       Section.surveyed_at, Section.damage, Section.damage_total, Section.damage_classes,
+                       Section.geometry_wkt)
         table = Section
     else:
         query = select(SectionOverview.piece_id, SectionOverview.grade, SectionOverview.grade_max,
                        SectionOverview.pci, SectionOverview.sections, SectionOverview.surveyed_at,
-                       SectionOverview.damage, SectionOverview.geometry_wkt).where(SectionOverview.level == level)
+                       SectionOverview.damage, SectionOverview.damage_total, SectionOverview.damage_classes,
+                       SectionOverview.geometry_wkt).where(SectionOverview.level == level)
         table = SectionOverview
     query = query.where(table.maxx >= minx, table.minx <= maxx, table.maxy >= miny, table.miny <= maxy)
     wkts, props = [], []

@@ -14,12 +14,8 @@ from voirie.server.tiles import BUFFER, EXTENT, TileAddress
 logger = logging.getLogger(__name__)
 
 # The same properties as the Python encoder (voirie.server.tiles.damage_properties).
-_DAMAGE = """
-    (SELECT COALESCE(SUM(value::bigint), 0)::bigint FROM json_each_text(t.damage)) AS damage_total,
-    (SELECT COALESCE(jsonb_object_agg(key, value::bigint), '{}')::text
-       FROM json_each_text(t.damage) WHERE value::bigint > 0) AS damage,
-    (SELECT COALESCE('|' || string_agg(key, '|' ORDER BY key) || '|', '')
-       FROM json_each_text(t.damage) WHERE value::bigint > 0) AS damage_classes"""
+# Stored JSON text as written; total and classes precomputed by the recompute.
+_DAMAGE = "t.damage::text AS damage, t.damage_total, t.damage_classes"
 _SURVEYED = """to_char(t.surveyed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS surveyed_at"""
 _SECTIONS = f"t.section_id, t.street, t.grade, t.pci, t.confidence, {_SURVEYED}"
 _PIECES = f"t.piece_id, t.grade, t.grade_max, t.pci, t.sections, {_SURVEYED}"

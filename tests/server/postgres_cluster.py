@@ -71,8 +71,9 @@ class PostgresCluster:
         self.run_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def start_cluster(bindir: Path) -> PostgresCluster:
-    """initdb + start (socket only, no durability: it is thrown away) + a template database."""
+def start_cluster(bindir: Path, durable: bool = False) -> PostgresCluster:
+    """initdb + start (socket only) + a template database. Tests throw the cluster away, so
+    by default it skips durability; ``durable`` keeps PostgreSQL's defaults (benchmarks)."""
     folder = Path(tempfile.mkdtemp(prefix="voirie-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
@@ -80,8 +81,9 @@ def start_cluster(bindir: Path) -> PostgresCluster:
     subprocess.run(_as_cluster_owner([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
                                       "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]),
                    check=True, capture_output=True)
-    options = (f"-k {folder} -p {PORT} -c listen_addresses='' -c max_connections=300 "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+    options = f"-k {folder} -p {PORT} -c listen_addresses='' -c max_connections=300"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(_as_cluster_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"),
                                       "-o", options, "-w", "start"]), check=True, capture_output=True)
     cluster = PostgresCluster(bindir=bindir, folder=folder)

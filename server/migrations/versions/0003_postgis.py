@@ -1,7 +1,7 @@
 """PostGIS geometry and the low-zoom overview for vector tiles.
 
 * ``section_overview``: sections merged along their road, rebuilt at every recompute (all
-  databases).
+  databases); ``sections.damage_total`` and ``damage_classes`` (what tiles carry).
 * On PostgreSQL with PostGIS available: ``geom`` columns in EPSG:3857 generated from
   ``geometry_wkt`` on ``sections`` and ``section_overview``, with GiST indexes (bbox filters,
   ``ST_AsMVT`` tiles). Without PostGIS the server keeps its portable bbox columns.
@@ -48,6 +48,8 @@ def _create_overview() -> None:
         sa.Column("grade_max", sa.Float(), nullable=True),
         sa.Column("surveyed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("damage", sa.JSON(), nullable=False),
+        sa.Column("damage_total", big, nullable=False),
+        sa.Column("damage_classes", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("piece_id"),
     )
     op.create_index("ix_section_overview_bbox", "section_overview", ["level", "minx", "miny", "maxx", "maxy"])
@@ -73,8 +75,18 @@ def _postgis_available() -> bool:
     return True
 
 
+def _add_damage_columns() -> None:
+    big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    op.add_column("sections", sa.Column("damage_total", big, nullable=False, server_default="0"))
+    op.add_column("sections", sa.Column("damage_classes", sa.Text(), nullable=False, server_default=""))
+    # The new columns and the overview are filled by a recompute: ask for one on the next read.
+    op.execute("DELETE FROM meta WHERE key = 'conditions_dirty'")
+    op.execute("INSERT INTO meta (key, value) VALUES ('conditions_dirty', '1')")
+
+
 def upgrade() -> None:
     _create_overview()
+    _add_damage_columns()
     if not _postgis_available():
         return
     for table in GEOMETRY_TABLES:
@@ -88,5 +100,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP INDEX IF EXISTS {geometry_index_name('sections')}")
         op.execute(f"ALTER TABLE sections DROP COLUMN IF EXISTS {GEOMETRY_COLUMN}")
+    with op.batch_alter_table("sections") as batch:  # SQLite rebuilds the table to drop columns
+        batch.drop_column("damage_classes")
+        batch.drop_column("damage_total")
     op.drop_index("ix_section_overview_bbox", table_name="section_overview")
     op.drop_table("section_overview")
