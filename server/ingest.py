@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voirie.records import CountBin, FrameRecord
+from voirie.server.bulk import bulk_insert
 from voirie.server.crud import set_meta
 from voirie.server.models import CountBinRow, DetectionRow, FrameRow, IngestBatch, utcnow
 
@@ -249,8 +250,7 @@ def _write(session: Session, batch_id: str, device_id: str, records: list[FrameR
         else:
             bins.append({**record.model_dump(exclude={"schema_version"}), "received_at": now})
     for model, rows in ((FrameRow, frames), (DetectionRow, detections), (CountBinRow, bins)):
-        if rows:  # Core insert on the table: the ORM bulk path costs ~3x more per row
-            session.execute(insert(model.__table__), rows)
+        bulk_insert(session, model.__table__, rows)  # COPY / driver executemany: see voirie.server.bulk
     if known is None:
         session.add(IngestBatch(batch_id=batch_id, device_id=device_id,
                                 accepted=len(result.accepted), duplicates=len(result.duplicates)))
