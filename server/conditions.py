@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from voirie.server.condition import distress_of, pci_from_quantities
@@ -153,6 +153,15 @@ def _section_update(section: Section, condition: dict[str, Any]) -> dict[str, An
             "feature_json": feature_json(section.section_id, section.geometry_json, props)}
 
 
+def refresh_statistics(session: Session) -> None:
+    """PostgreSQL: re-read the table statistics a recompute just rewrote (every section row,
+    the whole overview), so the tile and bbox queries are planned on the GiST indexes at once
+    rather than after autovacuum gets to it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE sections, section_overview"))
+        session.commit()
+
+
 class ConditionService:
     """Keeps grades current: recomputes lazily when ingest or review marked them dirty."""
 
@@ -181,6 +190,7 @@ class ConditionService:
             generation = uuid.uuid4().hex
             set_meta(session, "generation", generation)
             session.commit()
+            refresh_statistics(session)
             logger.info("recomputed conditions: %d frames matched, %d sections graded", matched, graded)
             return generation
 

@@ -22,6 +22,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
     cursor.execute("PRAGMA foreign_keys=ON")
     # A full regrade of a large network holds the write lock for seconds: wait, do not fail.
     cursor.execute("PRAGMA busy_timeout=60000")
+    # Record ids are UUIDs, so ingest inserts at random places in the primary-key indexes:
+    # with the default 2 MB page cache a million-frame database reads pages for every batch.
+    cursor.execute("PRAGMA cache_size=-65536")  # KiB: 64 MiB per connection, taken only as used
     cursor.close()
 
 
