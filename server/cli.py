@@ -27,14 +27,21 @@ def _session_factory() -> tuple[Any, Any]:
 
 
 def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-          port: int = typer.Option(8000, min=1, max=65535, help="TCP port.")) -> None:
+          port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+          workers: int = typer.Option(1, min=1, max=64, help="API worker processes (2+ want PostgreSQL).")) -> None:
     """Start the road-condition server and map (database from DATABASE_URL)."""
     import uvicorn
 
     from voirie.server.main import create_app
 
     typer.echo(f"map on http://{host}:{port}/  API schema on http://{host}:{port}/openapi.json")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+        return
+    # Each worker process builds its own app (settings from the environment); schema upgrades
+    # take an advisory lock and recomputes are claimed in the database, so they agree.
+    uvicorn.run("voirie.server.main:create_app", factory=True, workers=workers, host=host, port=port,
+                log_level="info")
 
 
 @network_app.command("import")

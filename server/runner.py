@@ -67,7 +67,7 @@ class ServerThread:
 
 @contextlib.contextmanager
 def served_process(data_dir: Path, admin_key: str, timeout_s: float = 60.0,
-                   env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+                   env: dict[str, str] | None = None, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
     """``voirie serve`` in its own process, as deployed (benchmarks: the client does not share
     its GIL); yields (url, process) once the API answers, stops it on exit. ``env`` adds
     settings (``DATABASE_URL``, ``VOIRIE_…``); without it the server uses its SQLite file."""
@@ -77,7 +77,8 @@ def served_process(data_dir: Path, admin_key: str, timeout_s: float = 60.0,
     environment = {**os.environ, "VOIRIE_DATA_DIR": str(data_dir), "VOIRIE_BOOTSTRAP_ADMIN_KEY": admin_key}
     environment.pop("DATABASE_URL", None)
     environment.update(env or {})
-    process = subprocess.Popen([sys.executable, "-m", "voirie.cli", "serve", "--port", str(port)], env=environment,
+    command = [sys.executable, "-m", "voirie.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=environment,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

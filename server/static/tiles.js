@@ -1,6 +1,7 @@
 // voirie map page, large networks: sections as vector tiles (/tiles/{z}/{x}/{y}.mvt) instead
 // of one GeoJSON, past the server's map_tiles_from_sections. Below zoom 13 the tiles hold
-// sections merged along their road ("pieces", no section_id): a click on one zooms in.
+// sections merged along their road ("pieces", no section_id): a click on one zooms in
+// (MapLibre draws vector tiles at 512 px, so tile zoom 13 shows at map zoom 14).
 // The filter form is applied in the page, on the properties the tiles carry.
 "use strict";
 
@@ -33,7 +34,7 @@ function addTileSections(map, extent, paint, onSection) {
   map.on("click", "sections", (e) => {
     const feature = e.features[0];
     if (feature.properties.section_id) onSection(feature.properties.section_id);
-    else map.easeTo({ center: e.lngLat, zoom: Math.max(map.getZoom() + 2, 13) });
+    else map.easeTo({ center: e.lngLat, zoom: Math.max(map.getZoom() + 2, 14) });
   });
   map.on("mouseenter", "sections", () => { map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", "sections", () => { map.getCanvas().style.cursor = ""; });
