@@ -2,7 +2,8 @@
 served by ``voirie serve`` (its own process) on PostgreSQL/PostGIS and on SQLite.
 
 Per backend: ingest rate through the real HTTP API (gzip batches from one device, as the
-edge outbox sends them), recompute time (matching + grading + the low-zoom overview),
+edge outbox sends them; also per CPU second of server + database, which a loaded shared
+machine changes less than the wall-clock rate), recompute time (matching + grading + the low-zoom overview),
 p50/p95 latency of vector tiles at zooms 10, 13 and 16 (rendered: the server's tile cache
 is off, so every request builds its tile), and the sections GeoJSON of a bbox holding
 ~250 km of road.
@@ -113,6 +114,32 @@ def ingest(client: httpx.Client, token: str, path: Path, ends: list[int], frames
     return frames / (time.perf_counter() - started)
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its descendants (live ones, and those it reaped)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(stat.parent.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:  # utime, stime, cutime, cstime
+            total += sum(int(v) for v in stats[current][11:15]) / tick
+        todo.extend(children.get(current, []))
+    return total
+
+
+def postmaster_pid(cluster_folder: Path) -> int:
+    """The PostgreSQL server's pid (first line of postmaster.pid)."""
+    return int((cluster_folder / "data" / "postmaster.pid").read_text().split()[0])
+
+
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
     """The XYZ tile holding a point."""
     n = 2**z
@@ -146,16 +173,22 @@ def bbox_of_road_km(roads: list, target_km: float) -> tuple[float, float, float,
     return ORIGIN[0] - 1e-4, ORIGIN[1] - 1e-4, ORIGIN[0] + side * dlon, ORIGIN[1] + side * dlat
 
 
-def measure_backend(env: dict[str, str], roads: list, bodies: tuple[Path, list[int], int], samples: int) -> dict:
-    """One server on one database: ingest, recompute, tiles, bbox GeoJSON."""
+def measure_backend(env: dict[str, str], roads: list, bodies: tuple[Path, list[int], int], samples: int,
+                    database_pid: int | None = None) -> dict:
+    """One server on one database: ingest, recompute, tiles, bbox GeoJSON. Ingest is also
+    given per CPU second of the server and the database (what the load on a shared machine
+    does not change much)."""
     result: dict = {}
     with tempfile.TemporaryDirectory() as folder, \
-            served_process(Path(folder) / "data", ADMIN, timeout_s=120, env=env) as (url, _), \
+            served_process(Path(folder) / "data", ADMIN, timeout_s=120, env=env) as (url, process), \
             httpx.Client(base_url=url, timeout=3600) as client:
         admin = {"Authorization": f"Bearer {ADMIN}"}
         client.put("/api/v1/network", content=network_geojson(roads), headers=admin).raise_for_status()
         token = client.post("/api/v1/devices", json={"device_id": "car-1"}, headers=admin).json()["token"]
+        cpu = lambda: tree_cpu_s(process.pid) + (tree_cpu_s(database_pid) if database_pid else 0.0)  # noqa: E731
+        cpu_before = cpu()
         result["ingest_records_per_s"] = round(ingest(client, token, *bodies))
+        result["ingest_records_per_cpu_s"] = round(bodies[2] / max(1e-9, cpu() - cpu_before))
         result["load_after_ingest"] = round(os.getloadavg()[0], 1)
         started = time.perf_counter()
         client.post("/api/v1/recompute", headers=admin).raise_for_status()
@@ -188,8 +221,9 @@ def run(args: argparse.Namespace) -> dict:
         elif backend == "postgresql":
             cluster = start_cluster(find_postgres_bindir(), durable=True)
             try:
-                report[backend] = {**measure_backend({**base, "DATABASE_URL": cluster.new_database()}, roads, bodies,
-                                                     args.tiles), "postgis": cluster.postgis}
+                env = {**base, "DATABASE_URL": cluster.new_database()}
+                report[backend] = {**measure_backend(env, roads, bodies, args.tiles, postmaster_pid(cluster.folder)),
+                                   "postgis": cluster.postgis}
             finally:
                 stop_cluster(cluster)
         else:
