@@ -12,7 +12,6 @@ sections (as streets are graded); ``grade_max`` keeps the worst one visible.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +27,9 @@ from voirie.server.queries import damage_summary
 
 logger = logging.getLogger(__name__)
 
-# Level → shortest piece (m). Level k serves zooms 13 - 2k and 12 - 2k: about 4 px per piece.
+# Level → shortest piece (m). Level k serves zoom 13 - k (the last one every zoom below): a
+# tile one zoom out covers 4x the area with 4x longer pieces, so every tile holds about as
+# many features as a zoom-13 tile of raw sections (measured: bench/scale.py, docs/deploy.md).
 OVERVIEW_LEVELS = {1: 100.0, 2: 400.0, 3: 1600.0, 4: 6400.0}
 RAW_FROM_ZOOM = 13
 METRES_PER_DEGREE = 111_320.0
@@ -39,7 +40,7 @@ def overview_level(zoom: int) -> int | None:
     """The overview level a tile at ``zoom`` reads; None: the raw sections."""
     if zoom >= RAW_FROM_ZOOM:
         return None
-    return min(max(OVERVIEW_LEVELS), math.ceil((RAW_FROM_ZOOM - zoom) / 2))
+    return min(max(OVERVIEW_LEVELS), RAW_FROM_ZOOM - zoom)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 and layer ``works`` (the latest plan's planned works).
 
 Below ``RAW_FROM_ZOOM`` the sections layer reads the merged pieces of ``section_overview``
-(see ``voirie.server.overview``). On PostGIS the database makes the sections layer
+(see ``voirie.server.overview``), without ids or per-class counts. On PostGIS the database makes the sections layer
 (``ST_AsMVT``, ``voirie.server.tiles_postgis``); elsewhere this module encodes it with the
 ``mapbox-vector-tile`` package. Works are few (a budget's worth) and live in plan files,
 not tables: they are encoded here on every backend, from an in-memory index. A tile is a
@@ -119,17 +119,19 @@ def _section_rows(session: Session, tile: TileAddress) -> tuple[list[str], list[
                        Section.geometry_wkt)
         table = Section
     else:
-        query = select(SectionOverview.piece_id, SectionOverview.grade, SectionOverview.grade_max,
-                       SectionOverview.pci, SectionOverview.sections, SectionOverview.surveyed_at,
-                       SectionOverview.damage, SectionOverview.damage_total, SectionOverview.damage_classes,
-                       SectionOverview.geometry_wkt).where(SectionOverview.level == level)
+        query = select(SectionOverview.grade, SectionOverview.grade_max, SectionOverview.pci,
+                       SectionOverview.sections, SectionOverview.surveyed_at, SectionOverview.damage_total,
+                       SectionOverview.damage_classes, SectionOverview.geometry_wkt
+                       ).where(SectionOverview.level == level)
         table = SectionOverview
     query = query.where(table.maxx >= minx, table.minx <= maxx, table.maxy >= miny, table.miny <= maxy)
     wkts, props = [], []
     for row in session.execute(query):
         values = row._asdict()
         wkts.append(values.pop("geometry_wkt"))
-        values.update(damage_properties(values.pop("damage")), surveyed_at=_iso(values["surveyed_at"]))
+        if "damage" in values:
+            values.update(damage_properties(values.pop("damage")))
+        values["surveyed_at"] = _iso(values["surveyed_at"])
         props.append(values)
     return wkts, props
 

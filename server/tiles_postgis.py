@@ -15,10 +15,12 @@ logger = logging.getLogger(__name__)
 
 # The same properties as the Python encoder (voirie.server.tiles.damage_properties).
 # Stored JSON text as written; total and classes precomputed by the recompute.
-_DAMAGE = "t.damage::text AS damage, t.damage_total, t.damage_classes"
+_DAMAGE = "t.damage_total, t.damage_classes"
 _SURVEYED = """to_char(t.surveyed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS surveyed_at"""
-_SECTIONS = f"t.section_id, t.street, t.grade, t.pci, t.confidence, {_SURVEYED}"
-_PIECES = f"t.piece_id, t.grade, t.grade_max, t.pci, t.sections, {_SURVEYED}"
+_SECTIONS = f"t.section_id, t.street, t.grade, t.pci, t.confidence, {_SURVEYED}, t.damage::text AS damage"
+# Pieces carry no id and no per-class counts: unique values per feature are what makes a
+# low-zoom tile large (the page zooms in on a click; filters use damage_classes).
+_PIECES = f"t.grade, t.grade_max, t.pci, t.sections, {_SURVEYED}"
 
 
 def _layer_sql(table: str, columns: str, extra_where: str) -> str:

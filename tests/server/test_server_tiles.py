@@ -61,6 +61,8 @@ def test_low_zooms_serve_merged_pieces_covering_every_section(live):
     assert sum(p["sections"] for p in pieces) == len(features)
     assert sum(p["damage_total"] for p in pieces) == sum(sum(f["properties"]["damage"].values()) for f in features)
     assert max(p["grade_max"] for p in pieces) == pytest.approx(max(f["properties"]["grade"] for f in features))
+    classes = {name for p in pieces for name in p["damage_classes"].split("|") if name}
+    assert classes == {name for f in features for name, n in f["properties"]["damage"].items() if n}
     # The stored overview: per level, every section once; pieces reach the level's length.
     for level, min_length in ((1, 100.0), (2, 400.0)):
         rows = live.sql(f"SELECT sections, length_m FROM section_overview WHERE level = {level}")
