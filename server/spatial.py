@@ -84,6 +84,12 @@ def to_mercator(lon: float, lat: float) -> tuple[float, float]:
     return x, y
 
 
+def from_mercator(x: float, y: float) -> tuple[float, float]:
+    """EPSG:3857 → EPSG:4326."""
+    lat = math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS_M)) - math.pi / 2)
+    return math.degrees(x / EARTH_RADIUS_M), lat
+
+
 def bbox_overlaps(table: str, bbox: tuple[float, float, float, float]) -> TextClause:
     """``<table>.geom && envelope``: the GiST-indexed bbox test (same meaning as the
     portable minx/maxx comparison: the bounding boxes overlap)."""

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from voirie.server.models import Section, SectionOverview
 from voirie.server.overview import overview_level
-from voirie.server.spatial import EARTH_RADIUS_M, MAX_MERCATOR_LAT
+from voirie.server.spatial import EARTH_RADIUS_M, MAX_MERCATOR_LAT, from_mercator
 
 MAX_ZOOM = 24
 EXTENT = 4096  # tile units per side
@@ -70,8 +70,7 @@ class TileAddress:
     def lonlat_bounds(self, buffer: float = 0.0) -> tuple[float, float, float, float]:
         """The buffered bounds in EPSG:4326 (what the portable bbox columns hold)."""
         minx, miny, maxx, maxy = self.mercator_bounds(buffer)
-        lat = lambda y: math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS_M)) - math.pi / 2)  # noqa: E731
-        return (math.degrees(minx / EARTH_RADIUS_M), lat(miny), math.degrees(maxx / EARTH_RADIUS_M), lat(maxy))
+        return (*from_mercator(minx, miny), *from_mercator(maxx, maxy))
 
 
 def to_tile_units(geometries: np.ndarray, tile: TileAddress) -> np.ndarray:

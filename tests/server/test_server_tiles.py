@@ -153,3 +153,28 @@ def test_sections_geojson_filters_by_bbox_on_both_backends(live):
     assert {f["id"] for f in inside} == expected and 0 < len(expected) < len(everything)
     bad = live.client.get("/api/v1/sections.geojson", params={"bbox": "2.36,48.85,2.35,48.86"})
     assert bad.status_code == 400 and "minLon,minLat,maxLon,maxLat" in bad.text
+
+
+@pytest.mark.parametrize(("z", "x", "y", "error"), [
+    (0, 0, 0, None), (24, 2**24 - 1, 0, None), (-1, 0, 0, "zoom -1"), (2, 4, 0, "0-3 at zoom 2"), (2, 0, 4, "0-3"),
+])
+def test_tile_addresses_are_checked(z, x, y, error):
+    if error is None:
+        assert TileAddress.verify(z, x, y) == TileAddress(z, x, y)
+    else:
+        with pytest.raises(ValueError, match=error):
+            TileAddress.verify(z, x, y)
+
+
+def test_a_tile_holds_the_points_the_slippy_map_formula_puts_in_it():
+    for lon, lat in [(2.35, 48.85), (-70.6, -33.4), (151.2, -33.9), (0.0, 0.0)]:
+        for z in (0, 5, 13, 20):
+            minx, miny, maxx, maxy = TileAddress(*tile_of(lon, lat, z)).lonlat_bounds()
+            assert minx <= lon < maxx and miny < lat <= maxy
+
+
+@pytest.mark.parametrize(("zoom", "level"), [(16, None), (13, None), (12, 1), (11, 2), (10, 3), (9, 4), (0, 4)])
+def test_each_low_zoom_reads_the_level_with_as_many_features_per_tile(zoom, level):
+    from voirie.server.overview import overview_level
+
+    assert overview_level(zoom) == level
