@@ -143,6 +143,27 @@ def export_state_cmd(out: Path = typer.Argument(..., help="Zip file to write."))
     typer.echo(f"wrote {out}")
 
 
+@server_app.command("export-pmtiles")
+def export_pmtiles_cmd(out: Path = typer.Argument(..., help="PMTiles file to write."),
+                       max_zoom: int = typer.Option(14, min=0, max=24, help="Deepest zoom to include.")) -> None:
+    """Write the network's vector tiles (sections, planned works) to one PMTiles file."""
+    from voirie.server.conditions import ConditionService
+    from voirie.server.planning.store import PlanStore
+    from voirie.server.pmtiles_export import ExportError, export_pmtiles
+    from voirie.server.tile_service import TileService
+
+    settings, factory = _session_factory()
+    generation = ConditionService(settings, factory).ensure_current()
+    service = TileService(PlanStore(settings.data_dir / "plans"), cache_bytes=0)
+    try:
+        with factory() as session:
+            written = export_pmtiles(session, service, generation, out, max_zoom)
+    except ExportError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"wrote {written} tiles (zoom 0-{max_zoom}) to {out}")
+
+
 @server_app.command("import-state")
 def import_state_cmd(archive: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
     """Restore a state export (replaces the current state)."""
