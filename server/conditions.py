@@ -44,7 +44,8 @@ def _metric_index(session: Session, projector: Projector) -> tuple[SectionIndex,
 def match_frames(session: Session, settings: Settings) -> int:
     """Assign ``frames.section_id``; derive sections for frames no section is near."""
     frames = session.execute(select(FrameRow.record_id, FrameRow.lon, FrameRow.lat, FrameRow.heading_deg,
-                                    FrameRow.survey_id, FrameRow.camera_id, FrameRow.sequence)).all()
+                                    FrameRow.survey_id, FrameRow.camera_id, FrameRow.sequence,
+                                    FrameRow.section_id)).all()
     if not frames:
         return 0
     lon, lat = np.array([f.lon for f in frames]), np.array([f.lat for f in frames])
@@ -67,8 +68,11 @@ def match_frames(session: Session, settings: Settings) -> int:
                                 settings.heading_tolerance_deg)
             for i, section_id in zip(missing, again):
                 matched[i] = section_id
-    session.execute(update(FrameRow), [{"record_id": f.record_id, "section_id": s}
-                                       for f, s in zip(frames, matched)])
+    # Only the frames whose section changed: a regrade after a survey leaves the older frames
+    # where they were, and rewriting them all would leave a million dead rows on PostgreSQL.
+    changed = [{"record_id": f.record_id, "section_id": s} for f, s in zip(frames, matched) if f.section_id != s]
+    if changed:
+        session.execute(update(FrameRow), changed)
     return sum(m is not None for m in matched)
 
 
