@@ -19,15 +19,21 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry import LineString
+from sqlalchemy import create_engine, delete, insert, select
+from sqlalchemy.orm import Session
 
 from voirie.server.condition import grade_from_pci
 from voirie.server.conditions import INVENTORY_SOURCE
+from voirie.server.crud import set_meta
 from voirie.server.geo import projector_for
+from voirie.server.models import Section
 from voirie.server.planning.deterioration import DEFAULT_CURVES, road_class_group
+from voirie.server.queries import feature_json, properties
 
 logger = logging.getLogger(__name__)
 
@@ -190,10 +196,8 @@ def _sections(rng: np.random.Generator, lines: list[LineString], sides: np.ndarr
     return town
 
 
-def section_rows(town: list[TownSection]) -> list[dict]:
+def section_rows(town: list[TownSection]) -> list[dict[str, Any]]:
     """Rows of the server's ``sections`` table for the town (inventory sections, graded)."""
-    from voirie.server.queries import feature_json, properties
-
     rows = []
     for s in town:
         minx, miny, maxx, maxy = s.line.bounds
@@ -212,12 +216,6 @@ def section_rows(town: list[TownSection]) -> list[dict]:
 def add_town_to_server(database_url: str, seed: int = 19, target_km: float = 250.0) -> list[TownSection]:
     """Generate the town around the sections already in the server's database (the surveyed
     drive) and insert it as inventory sections; the server regrades on its next read."""
-    from sqlalchemy import create_engine, delete, insert, select
-    from sqlalchemy.orm import Session
-
-    from voirie.server.crud import set_meta
-    from voirie.server.models import Section
-
     engine = create_engine(database_url)
     try:
         with Session(engine) as session:
