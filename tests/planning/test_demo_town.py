@@ -3,6 +3,7 @@ and the plan a council would compare on it."""
 
 from __future__ import annotations
 
+import csv
 from datetime import date
 
 import httpx
@@ -106,3 +107,14 @@ def test_more_budget_buys_a_better_town_within_each_year_s_budget(town_plan):
         assert all(y.cost <= budget + 1.0 for y in result.years)
         assert sum(y.cost for y in result.years) > 0.9 * 5 * budget  # the town needs more than either buys
     assert final[2] - final[1] > 2.0  # 0.25 and 0.6 M€/yr are different plans on a town
+
+
+def test_scenarios_csv_puts_every_scenario_year_side_by_side(town_plan, tmp_path):
+    from voirie.lab.demo.plan import write_scenarios_csv
+
+    with open(write_scenarios_csv(town_plan, tmp_path / "plan" / "scenarios.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = [(r.scenario.name, str(town_plan.start_year + y.year - 1), f"{y.mean_pci:.1f}")
+                for r in town_plan.results for y in r.years]
+    assert [(row["scenario"], row["year"], f"{float(row['network_pci']):.1f}") for row in rows] == expected
+    assert {row["budget_eur"] for row in rows if row["scenario"] == "budget 250000"} == {"250000"}
