@@ -32,6 +32,8 @@ from voirie.server.tracks import derive_sections
 
 logger = logging.getLogger(__name__)
 
+INVENTORY_SOURCE = "inventory"  # sections.source of a section graded by an imported inspection
+
 
 def _metric_index(session: Session, projector: Projector) -> tuple[SectionIndex, dict[str, Section]]:
     sections = {s.section_id: s for s in session.scalars(select(Section))}
@@ -133,9 +135,12 @@ def grade_sections(session: Session, settings: Settings) -> int:
     session.execute(delete(SectionHistory))
     if history:
         session.execute(insert(SectionHistory), history)
-    if sections:
-        session.execute(update(Section.__table__).where(Section.section_id == bindparam("sid")),
-                        [_section_update(s, current.get(sid, EMPTY)) for sid, s in sections.items()])
+    # An inventory section was graded by an earlier inspection, not by our frames: it keeps
+    # that condition until one of our surveys covers it (then the survey, being newer, wins).
+    updates = [_section_update(s, current.get(sid, EMPTY)) for sid, s in sections.items()
+               if sid in current or s.source != INVENTORY_SOURCE]
+    if updates:
+        session.execute(update(Section.__table__).where(Section.section_id == bindparam("sid")), updates)
     return len(current)
 
 

@@ -167,7 +167,7 @@ class Section(Base):
     __tablename__ = "sections"
     section_id: Mapped[str] = mapped_column(String(96), primary_key=True)
     segment_id: Mapped[str] = mapped_column(String(64), index=True)
-    source: Mapped[str] = mapped_column(String(16))  # "network" or "derived"
+    source: Mapped[str] = mapped_column(String(16))  # "network", "derived" or "inventory"
     street: Mapped[str] = mapped_column(String(200), default="")
     road_class: Mapped[str] = mapped_column(String(64), default="")
     length_m: Mapped[float] = mapped_column(Float)
