@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
@@ -105,6 +105,7 @@ def drive_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 RTSP_CAMERA = Path(__file__).with_name("rtsp_camera.py")
+STANDING_S = 5.0  # the live drive starts with the car standing this long
 # PyGObject and gst-rtsp-server are Debian packages: the system interpreter has them, the venv not.
 _GST_CHECK = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
 
@@ -179,8 +180,9 @@ def _write_mjpeg(frames: Iterator[np.ndarray], path: Path, fps: float, size: tup
 @pytest.fixture(scope="session")
 def live_drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[GeoFix], float]:
     """The sample drive (24 s, a stop at a junction) as a 640x360, 10 f/s MJPEG clip for the
-    RTSP camera, 3 s of its last picture after the track ends; the track's fixes and the
-    distance driven (metres, without the receiver's noise)."""
+    RTSP camera, with the car standing for the first 5 s and 3 s of its last picture after
+    the track ends; the track's fixes (standing 5 s too) and the distance driven (metres,
+    without the receiver's noise)."""
     folder = tmp_path_factory.mktemp("live_drive")
     drive = make_sample_drive(folder / "sample")
     source = cv2.VideoCapture(str(drive.video))
@@ -189,11 +191,18 @@ def live_drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Geo
         pictures.append(read[1])
     source.release()
     fps, step = 10.0, drive.fps / 10.0
-    count = int(len(pictures) / step)
-    picked = [cv2.resize(pictures[int(i * step)], (640, 360), interpolation=cv2.INTER_AREA) for i in range(count)]
-    clip = _write_mjpeg(iter(picked + picked[-1:] * int(3 * fps)), folder / "drive.avi", fps, (640, 360))
+    picked = [cv2.resize(pictures[int(i * step)], (640, 360), interpolation=cv2.INTER_AREA)
+              for i in range(int(len(pictures) / step))]
+    # A camera delivers its first frames late (FFmpeg probes the stream on opening): the
+    # car waits while it does, so no mark falls before the first frame.
+    standing = int(STANDING_S * fps)
+    clip = _write_mjpeg(iter(picked[:1] * standing + picked + picked[-1:] * int(3 * fps)), folder / "drive.avi",
+                        fps, (640, 360))
     fixes = list(read_track(drive.nmea))
-    return clip, fixes, odometer_at((fixes[-1].time_utc - fixes[0].time_utc).total_seconds())
+    first = fixes[0].model_copy(update={"speed_mps": 0.0})
+    waiting = [first.model_copy(update={"time_utc": first.time_utc - timedelta(seconds=(standing - i) / fps)})
+               for i in range(standing)]
+    return clip, waiting + fixes, odometer_at((fixes[-1].time_utc - fixes[0].time_utc).total_seconds())
 
 
 @pytest.fixture(scope="session")
