@@ -44,7 +44,8 @@ def _error(data: dict) -> ValidationError:
     ({"name": "a", "server": {"url": "ftp://x"}}, "box.toml: server.url: String should match pattern"),
     ({"name": "a", "detector": {"type": "plain", "threshold": math.nan}}, "box.toml: detector.threshold: "
      "Input should be a finite number (got nan)"),
-    ({"name": "a", "detector": {"type": "plain", "threshold": math.inf}}, "box.toml: detector.threshold: Input should be a finite number (got inf)"),
+    ({"name": "a", "detector": {"type": "plain", "threshold": math.inf}},
+     "box.toml: detector.threshold: Input should be a finite number (got inf)"),
     ({"name": "a", "detector": {"type": "fancy", "levels": 0}}, "box.toml: detector.levels: Input should be "
      "greater than or equal to 1 (got 0)"),
     ({}, "box.toml: name: Field required"),

@@ -119,20 +119,23 @@ def _gst_python() -> str | None:
 
 @dataclass
 class RtspCamera:
-    """A running ``rtsp_camera.py``: its URL, and an event set when a client starts the stream."""
+    """A running ``rtsp_camera.py``: its URL, an event set when a client starts the stream,
+    and the wall-clock time it started."""
 
     url: str
     process: subprocess.Popen
     playing: threading.Event
+    started_utc: list[datetime]
 
 
-def _follow(process: subprocess.Popen, ready: list[str], playing: threading.Event, log: list[str]) -> None:
-    for line in process.stdout:
+def _follow(camera: RtspCamera, log: list[str]) -> None:
+    for line in camera.process.stdout:
         log.append(line)
         if line.startswith("ready "):
-            ready.append(line.split()[1])
+            camera.url = line.split()[1]
         elif line.strip() == "playing":
-            playing.set()
+            camera.started_utc.append(datetime.now(timezone.utc))
+            camera.playing.set()
 
 
 @pytest.fixture
@@ -148,14 +151,14 @@ def rtsp_camera() -> Iterator[Callable[[Path], RtspCamera]]:
         process = subprocess.Popen([python, str(RTSP_CAMERA), str(video)], stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         started.append(process)
-        ready, playing, log = [], threading.Event(), []
-        threading.Thread(target=_follow, args=(process, ready, playing, log), daemon=True).start()
+        camera, log = RtspCamera("", process, threading.Event(), []), []
+        threading.Thread(target=_follow, args=(camera, log), daemon=True).start()
         deadline = time.monotonic() + 20
-        while not ready and process.poll() is None and time.monotonic() < deadline:
+        while not camera.url and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not ready:
+        if not camera.url:
             raise RuntimeError(f"rtsp_camera.py did not start: {''.join(log)[-2000:]}")
-        return RtspCamera(ready[0], process, playing)
+        return camera
 
     yield start
     for process in started:
