@@ -25,6 +25,7 @@ from voirie.server.core.config import Settings
 from voirie.server.core.db import make_engine, make_session_factory
 from voirie.server.core.schema import prepare_schema
 from voirie.server.models import Base
+from voirie.server.snapshot import CHROMIUM_ARGS, chromium_path, wait_until
 
 from .conftest import ADMIN_KEY, STREET
 
@@ -204,3 +205,29 @@ def test_a_sqlite_file_from_an_older_server_gets_the_new_columns(tmp_path):
     with engine.connect() as connection:
         assert connection.execute(text("SELECT reanalysed FROM detections")).scalar_one() == 0
     engine.dispose()
+
+
+def test_the_map_page_switches_to_a_model_version(live):
+    """The model selector appears once a re-analysis exists and reloads the sections with it."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) not installed")
+    if chromium_path() is None:
+        pytest.skip("chromium not installed (Debian package 'chromium')")
+    from .test_server_map_browser import _offline_page
+
+    _archive(live, photos=6)
+    _run(live)
+    expected = len(live.client.get("/api/v1/sections.geojson", params={"model": f"{MODEL}@0.3.0"}).json()["features"])
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page, outside, errors = _offline_page(browser, live.url)
+        page.goto(live.url + "/")
+        wait_until(page, "window.voirieReady === true", 90_000)
+        assert page.is_visible("#model-choice")
+        surveyed = page.evaluate("window.voirieSectionsRendered")
+        with page.expect_response(lambda r: "model=damage-yolo11n" in r.url):
+            page.select_option("select[name=model]", f"{MODEL}@0.3.0")
+        wait_until(page, f"window.voirieSectionsRendered === {expected}", 30_000)
+        shown = page.evaluate("window.voirieMap.querySourceFeatures('sections').map(f => f.properties.model_version)")
+        browser.close()
+    assert set(shown) == {f"{MODEL}@0.3.0"} and surveyed >= expected > 0
+    assert not outside and not errors, (outside, errors)
