@@ -65,12 +65,21 @@ class ReanalyseReport:
     failed: int = 0
     detections: int = 0
     seconds: float = 0.0
+    first_batch_s: float = 0.0  # start-up: engine start (Ray actors loading the model) to the first results
+    first_batch_photos: int = 0
     graded_generation: str = ""
     failed_ids: list[str] = field(default_factory=list)
 
     @property
     def photos_per_s(self) -> float:
+        """End to end, start-up included."""
         return self.analysed / self.seconds if self.seconds else 0.0
+
+    @property
+    def steady_photos_per_s(self) -> float:
+        """After the first batch: the rate a long job runs at."""
+        rest = self.seconds - self.first_batch_s
+        return (self.analysed - self.first_batch_photos) / rest if rest > 0 else 0.0
 
 
 def resolve_model(name: str) -> tuple[str, str]:
@@ -155,6 +164,8 @@ def run_reanalysis(settings: Settings, factory: sessionmaker, options: Reanalyse
                      options.limit)
     for results in engine.run(pages):
         report.analysed += write_results(factory, model, results)
+        if not report.first_batch_s:
+            report.first_batch_s, report.first_batch_photos = time.perf_counter() - started, report.analysed
         report.failed_ids += [photo.record_id for photo, found in results if found is None]
         report.detections += sum(len(found) for _, found in results if found)
         logger.info("%s: %d/%d photos analysed", report.model, report.analysed, report.pending)
