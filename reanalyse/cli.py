@@ -25,10 +25,14 @@ def reanalyse(
     Works on the configured server database (DATABASE_URL, VOIRIE_DATA_DIR); resumable: a photo
     already analysed by this model version is skipped.
     """
-    from voirie.reanalyse.archive import parse_since
     from voirie.reanalyse.errors import ReanalyseError
-    from voirie.reanalyse.job import ReanalyseOptions, run_reanalysis
 
+    try:
+        from voirie.reanalyse.archive import parse_since
+        from voirie.reanalyse.job import ReanalyseOptions, run_reanalysis
+    except ModuleNotFoundError as error:  # an edge-only install has no server or no model runtime
+        typer.echo(f"error: voirie reanalyse needs {error.name}: pip install 'voirie[reanalyse]'", err=True)
+        raise typer.Exit(2) from error
     try:
         options = ReanalyseOptions(model=model, since=parse_since(since), engine=engine,  # type: ignore[arg-type]
                                    address=address, workers=workers, batch_size=batch_size, limit=limit)
