@@ -97,7 +97,8 @@ def _engine(options: ReanalyseOptions, expected: tuple[str, str]) -> LocalEngine
     engine = LocalEngine(options.model, options.batch_size)
     loaded = (engine.analyser.model_id, engine.analyser.model_version)
     if loaded != expected:
-        raise ReanalyseError(f"loaded {loaded[0]}@{loaded[1]} for {options.model!r}, expected {expected[0]}@{expected[1]}")
+        raise ReanalyseError(f"loaded {loaded[0]}@{loaded[1]} for {options.model!r}, "
+                             f"expected {expected[0]}@{expected[1]}")
     return engine
 
 

@@ -3,12 +3,13 @@ the real ONNX Runtime and a real local Ray instance started here."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import cv2
@@ -58,6 +59,12 @@ def _run(live, **options):
         engine.dispose()
 
 
+def _cli_env(live) -> dict[str, str]:
+    """The environment ``voirie reanalyse`` reads the live server's database from."""
+    return {**os.environ, "VOIRIE_DATA_DIR": str(live.data_dir), "DATABASE_URL": live.database_url,
+            "VOIRIE_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+
+
 def _reanalysed(live) -> dict[str, list[tuple]]:
     rows = live.sql("SELECT record_id, class_name, confidence, x1, y1, x2, y2 FROM detections "
                     "WHERE reanalysed ORDER BY detection_id")
@@ -75,13 +82,14 @@ def _same(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    """A real Ray instance on this machine, started by the test and shut down after it."""
+def local_ray() -> Iterator[Callable[[], str]]:
+    """A real Ray instance on this machine, started by the test and shut down after it; gives its address."""
     ray = pytest.importorskip("ray", reason="Ray not installed (pip install 'voirie[ray]')")
     pytest.importorskip("ray.data", reason="Ray Data not installed (pip install 'voirie[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # "local": a new instance of our own, never a cluster someone else started on this machine.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        yield None
+        yield lambda: ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
 
@@ -98,10 +106,16 @@ def test_ray_finds_what_local_finds_and_the_device_detections_stay(live, local_r
     # Boxes are in the frame's pixels: twice what the model finds on the stored 1024×640 photo.
     direct = load_detector(MODEL).detect(cv2.imread(str(live.data_dir / "evidence" / f"{frames[0].record_id}.jpg")))
     first = sorted(local[frames[0].record_id], key=lambda d: d[2:])
-    assert np.allclose(sorted((2 * np.asarray(direct.xyxy, float)).round(3).tolist()), [d[2:] for d in first], atol=0.05)
+    expected = sorted((2 * np.asarray(direct.xyxy, float)).round(3).tolist())
+    assert np.allclose(expected, [d[2:] for d in first], atol=0.05)
     live.sql("DELETE FROM analyses")
     live.sql("DELETE FROM detections WHERE reanalysed")
-    assert _run(live, engine="ray", workers=2, batch_size=2).analysed == 6
+    # The command line, joining the Ray instance this test started (--address).
+    done = subprocess.run([sys.executable, "-m", "voirie.cli", "reanalyse", "--model", MODEL, "--engine", "ray",
+                           "--address", local_ray(), "--workers", "2", "--batch-size", "2"], env=_cli_env(live),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["analysed"] == 6
     _same(local, _reanalysed(live))
     device_after = live.sql("SELECT detection_id, class_name, confidence FROM detections WHERE NOT reanalysed "
                             "ORDER BY detection_id")
@@ -135,10 +149,8 @@ def _ledger(live) -> list[tuple]:
 
 def test_a_killed_job_resumes_and_never_analyses_a_photo_twice(live):
     frames = _archive(live, photos=16)
-    env = {**os.environ, "VOIRIE_DATA_DIR": str(live.data_dir), "DATABASE_URL": live.database_url,
-           "VOIRIE_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
     job = subprocess.Popen([sys.executable, "-m", "voirie.cli", "reanalyse", "--model", MODEL, "--batch-size", "1"],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                           env=_cli_env(live), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not _ledger(live) and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -33,12 +33,14 @@ def _filter(grade_min: float | None, grade_max: float | None, damage_class: str 
                          surveyed_from=surveyed_from, surveyed_to=surveyed_to)
 
 
+MODEL_HELP = "id@version of a re-analysis (GET /api/v1/model-versions); default: the devices' grades"
+
+
 @router.get("/sections.geojson", summary="Sections with their condition (GeoJSON)")
 def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
                      grade_max: float | None = Query(None, ge=1, le=5), damage_class: str | None = None,
                      surveyed_from: UtcTime | None = None, surveyed_to: UtcTime | None = None,
-                     model: str | None = Query(None, max_length=257, description="id@version of a re-analysis "
-                                               "(GET /api/v1/model-versions); default: the devices' grades")) -> Response:
+                     model: str | None = Query(None, max_length=257, description=MODEL_HELP)) -> Response:
     """Sections with their condition (GeoJSON), as surveyed or as one re-analysing model version graded them."""
     f = _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to)
     if model:
@@ -85,7 +87,8 @@ def _frames_of(session: SessionDep, section: Section) -> list[dict[str, Any]]:
                              .order_by(FrameRow.time_utc)).all()
     ids = [f.record_id for f in frames]
     detections: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for d in session.scalars(select(DetectionRow).where(DetectionRow.record_id.in_(ids), DetectionRow.reanalysed.is_(False))):
+    device = DetectionRow.reanalysed.is_(False)  # re-analyses show as grades by model (model_grades)
+    for d in session.scalars(select(DetectionRow).where(DetectionRow.record_id.in_(ids), device)):
         detections[d.record_id].append({
             "detection_id": d.detection_id, "class_name": d.class_name, "confidence": round(d.confidence, 3),
             "box_xyxy": [d.x1, d.y1, d.x2, d.y2], "length_m": d.length_m, "area_m2": d.area_m2,
