@@ -26,6 +26,7 @@ from voirie.server.core.config import Settings
 from voirie.server.crud import get_meta, set_meta
 from voirie.server.geo import Projector, projector_for
 from voirie.server.matching import SectionIndex
+from voirie.server.model_grades import grade_model_versions
 from voirie.server.models import DetectionRow, FrameRow, Meta, Section, SectionHistory
 from voirie.server.queries import PROPERTY_NAMES, feature_json, properties
 from voirie.server.tracks import derive_sections
@@ -120,7 +121,8 @@ def grade_sections(session: Session, settings: Settings) -> int:
                                     FrameRow.time_utc, FrameRow.model_version, FrameRow.image_width,
                                     FrameRow.image_height).where(FrameRow.section_id.is_not(None))).all()
     detections: dict[str, list[Any]] = defaultdict(list)
-    for d in session.execute(select(DetectionRow).where(DetectionRow.review_status != "rejected")).scalars():
+    for d in session.execute(select(DetectionRow).where(DetectionRow.review_status != "rejected",
+                                                       DetectionRow.reanalysed.is_(False))).scalars():
         detections[d.record_id].append(d)
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for f in frames:
@@ -181,6 +183,7 @@ class ConditionService:
                 return get_meta(session, "generation", "0")
             matched = match_frames(session, self.settings)
             graded = grade_sections(session, self.settings)
+            grade_model_versions(session, self.settings)
             generation = uuid.uuid4().hex
             set_meta(session, "generation", generation)
             session.commit()

@@ -198,9 +198,25 @@ async function showSection(sectionId) {
       row("street", `${s.street || "–"} ${s.road_class || ""}`), row("length", `${s.length_m} m × ${s.width_m} m`),
       row("confidence", s.confidence ?? "–"), row("model", s.model_version || "–"),
       row("surveyed", `${surveyed} (${s.frames} frames)`), row("damage", damage),
-      row("history", history.length ? history : "–")),
+      row("history", history.length ? history : "–"), row("by model", modelGrades(s.model_grades))),
     frames);
   window.voirieSelectedSection = sectionId;
+}
+
+// Re-analyses (voirie reanalyse): the map can show one model version's grades instead of the devices'.
+async function loadModelVersions() {
+  const versions = await api("/api/v1/model-versions").catch(() => []);  // a snapshot embeds none
+  const select = document.querySelector("select[name=model]");
+  for (const v of versions.filter((x) => x.source === "reanalysis")) {
+    select.add(new Option(`${v.model} (${v.photos} photos)`, v.model));
+  }
+  document.getElementById("model-choice").hidden = select.options.length < 2;
+  select.addEventListener("change", () => document.getElementById("filters").requestSubmit());
+}
+
+function modelGrades(grades) {
+  if (!grades || !grades.length) return "–";
+  return grades.map((g) => [`${g.model}: grade ${g.grade} (PCI ${g.pci})`, h("br")]);
 }
 
 async function review(detectionId, action) {
@@ -274,6 +290,7 @@ async function main() {
   state.map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
   state.map.on("load", async () => {
     await loadSections(true);
+    await loadModelVersions();
     await renderSummary();
     await renderStreets();
     await loadWorks().catch((err) => console.error("planned works layer:", err));
