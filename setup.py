@@ -16,6 +16,7 @@ STAGE_FOLDERS = {
     "voirie.edge": "edge",
     "voirie.server": "server",
     "voirie.calibration": "calibration",
+    "voirie.reanalyse": "reanalyse",  # archived photos through a new model: reads the server's database
     "voirie.lab": "lab",  # sample data, synthetic scenes, demo steps, training: never imported by the runtime
 }
 

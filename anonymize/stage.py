@@ -1,8 +1,8 @@
 """The stage boundary: frames in, anonymized frames out, failures dropped and counted.
 
-``anonymize_frames`` is what a pipeline loops over; ``write_jpeg`` is the only writer this
-stage offers and it accepts nothing but an ``AnonymizedFrame``, so raw pixels cannot be
-written by mistake through it.
+``anonymize_frames`` is what a pipeline loops over; the frames it yields are written by
+``anonymize.jpeg`` (the project's one JPEG writer), which accepts nothing but an
+``AnonymizedFrame``, so raw pixels cannot be written by mistake.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import cv2
 
 from voirie.anonymize.anonymizer import Anonymizer
 from voirie.anonymize.errors import AnonymizationError
@@ -44,16 +41,3 @@ def anonymize_frames(frames: Iterable[Frame], anonymizer: Anonymizer, counts: St
         counts.anonymized += 1
         yield anonymized
 
-
-def write_jpeg(frame: AnonymizedFrame, path: Path, quality: int = 90) -> Path:
-    """Write an anonymized frame as JPEG; anything else (a raw ``Frame``, an array) is refused."""
-    if not isinstance(frame, AnonymizedFrame):
-        raise TypeError(f"only an AnonymizedFrame may be written, got {type(frame).__name__}")
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must be within [1, 100], got {quality}")
-    path = Path(path)
-    ok, data = cv2.imencode(".jpg", frame.pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError(f"JPEG encoding failed for frame {frame.frame.sequence}")
-    path.write_bytes(data.tobytes())
-    return path

@@ -23,7 +23,6 @@ from voirie.calibration.config import (
     PoleMountConfig,
     UsableRegionConfig,
     VehicleMountConfig,
-    format_errors,
 )
 from voirie.calibration.geometry import GroundPlane, PoseSigmas, angles_from_rotation, camera_rotation
 from voirie.calibration.horizon import HorizonCheck, HorizonLine, HorizonMonitor, check_horizon, expected_horizon
@@ -48,6 +47,5 @@ __all__ = [
     "camera_rotation",
     "check_horizon",
     "expected_horizon",
-    "format_errors",
     "solve_pole_pose",
 ]

@@ -23,9 +23,9 @@ from voirie.calibration.config import (
     PoleMountConfig,
     UsableRegionConfig,
     VehicleMountConfig,
-    format_errors,
 )
 from voirie.calibration.inputs import lens_from, pole_mount_from_csv
+from voirie.config import error_report
 
 logger = logging.getLogger(__name__)
 console = Console()  # summary on stdout, JSON printed after it as the last line
@@ -69,10 +69,7 @@ def validate_file(path: Path) -> int:
     try:
         calibration = CameraCalibration.model_validate(data)
     except ValidationError as error:
-        problems = format_errors(error)
-        typer.echo(f"{path}: INVALID ({len(problems)} problem{'s' * (len(problems) > 1)})")
-        for line in problems:
-            typer.echo(f"  {line}")
+        typer.echo(error_report(error, str(path), "INVALID calibration"))
         return 1
     typer.echo(f"{path}: OK {calibration.calibration_id} ({calibration.mount.mode} mode, "
                f"{calibration.device_id}/{calibration.camera_id})")

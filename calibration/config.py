@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voirie.config import StrictConfig, error_report
 from voirie.records import refuse_newer_schema
 
 if TYPE_CHECKING:
@@ -39,10 +40,10 @@ class CalibrationError(ValueError):
     """A calibration could not be made, read or used: the message says what was wrong."""
 
 
-class _Config(BaseModel):
-    """Shared base: frozen, unknown keys refused, NaN/inf refused."""
+class _Config(StrictConfig):
+    """The project's strict base; ``schema`` may also be given by its field name."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class IntrinsicsConfig(_Config):
@@ -254,20 +255,4 @@ class CameraCalibration(_Config):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            lines = "\n".join(f"  {line}" for line in format_errors(error))
-            raise CalibrationError(f"{source} is invalid:\n{lines}") from error
-
-
-def format_errors(error: ValidationError) -> list[str]:
-    """One line per problem: ``key.path = value: message`` (the ``--validate`` output)."""
-    lines = []
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "(document)"
-        value = item.get("input")
-        shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{path} = {shown}: {message}")
-    return lines
-
+            raise CalibrationError(error_report(error, source, "invalid calibration")) from error

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from voirie.calibration.config import CalibrationError, IntrinsicsConfig, format_errors
+from voirie.calibration.config import CalibrationError, IntrinsicsConfig
+from voirie.config import error_report
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def read_intrinsics(path: Path) -> IntrinsicsConfig:
     except (OSError, json.JSONDecodeError) as error:
         raise CalibrationError(f"intrinsics file {path} is not readable JSON: {error}") from error
     except ValidationError as error:
-        raise CalibrationError(f"intrinsics file {path} is invalid: " + "; ".join(format_errors(error))) from error
+        raise CalibrationError(error_report(error, str(path), "invalid intrinsics file")) from error
 
 
 def lens_from(intrinsics: Path | None, nominal: str | None) -> IntrinsicsConfig:

@@ -16,8 +16,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from voirie.config import StrictConfig, error_report
 from voirie.models.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -33,20 +34,16 @@ def user_models_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".local" / "share" / "voirie" / "models"
 
 
-class ModelFile(BaseModel):
+class ModelFile(StrictConfig):
     """One file variant of a model."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     file: str = Field(min_length=1, description="file name, relative to the manifest")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     bytes: int = Field(gt=0)
 
 
-class Manifest(BaseModel):
+class Manifest(StrictConfig):
     """What the registry knows about one model; shipped next to its ONNX files."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="registry name")
     version: str = Field(min_length=1)
@@ -86,7 +83,9 @@ def read_manifest(path: Path) -> Manifest:
     """Parse and validate one manifest file."""
     try:
         return Manifest.model_validate(json.loads(Path(path).read_text()))
-    except (OSError, json.JSONDecodeError, ValidationError) as error:
+    except ValidationError as error:
+        raise ModelError(error_report(error, str(path), "not a valid voirie model manifest")) from error
+    except (OSError, json.JSONDecodeError) as error:
         raise ModelError(f"manifest {path} is not a valid voirie model manifest: {error}") from error
 
 

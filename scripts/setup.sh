@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install voirie and everything its tests use on a fresh Debian machine:
 # system tools (gpsd + gpsfake for the GNSS tests, chromium for the map page tests,
-# PostgreSQL + PostGIS for the server tests' second database backend)
+# PostgreSQL + PostGIS for the server tests' second database backend, GStreamer's RTSP
+# server, run by the system python3, for the live RTSP camera tests)
 # and a virtual environment in .venv with the project in editable mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(gpsd gpsd-clients chromium postgresql postgresql-15-postgis-3)
+SYSTEM_PACKAGES=(gpsd gpsd-clients chromium postgresql postgresql-15-postgis-3
+                 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 
 install_system_packages() {
   local missing=()

@@ -26,12 +26,15 @@ from voirie.server.core.config import Settings
 from voirie.server.crud import get_meta, set_meta
 from voirie.server.geo import Projector, projector_for
 from voirie.server.matching import SectionIndex
+from voirie.server.model_grades import grade_model_versions
 from voirie.server.models import DetectionRow, FrameRow, Meta, Section, SectionHistory
 from voirie.server.overview import rebuild_overview
 from voirie.server.queries import PROPERTY_NAMES, damage_summary, feature_json, properties
 from voirie.server.tracks import derive_sections
 
 logger = logging.getLogger(__name__)
+
+INVENTORY_SOURCE = "inventory"  # sections.source of a section graded by an imported inspection
 
 
 def _metric_index(session: Session, projector: Projector) -> tuple[SectionIndex, dict[str, Section]]:
@@ -123,7 +126,8 @@ def grade_sections(session: Session, settings: Settings) -> int:
                                     FrameRow.time_utc, FrameRow.model_version, FrameRow.image_width,
                                     FrameRow.image_height).where(FrameRow.section_id.is_not(None))).all()
     detections: dict[str, list[Any]] = defaultdict(list)
-    for d in session.execute(select(DetectionRow).where(DetectionRow.review_status != "rejected")).scalars():
+    for d in session.execute(select(DetectionRow).where(DetectionRow.review_status != "rejected",
+                                                       DetectionRow.reanalysed.is_(False))).scalars():
         detections[d.record_id].append(d)
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for f in frames:
@@ -138,15 +142,31 @@ def grade_sections(session: Session, settings: Settings) -> int:
     session.execute(delete(SectionHistory))
     if history:
         session.execute(insert(SectionHistory), history)
-    if sections:
-        session.execute(update(Section.__table__).where(Section.section_id == bindparam("sid")),
-                        [_section_update(s, current.get(sid, EMPTY)) for sid, s in sections.items()])
-    rebuild_overview(session, sections, current)
+    # An inventory section was graded by an earlier inspection, not by our frames: it keeps
+    # that condition until one of our surveys covers it (then the survey, being newer, wins).
+    updates = [_section_update(s, current.get(sid, EMPTY)) for sid, s in sections.items()
+               if sid in current or s.source != INVENTORY_SOURCE]
+    if updates:
+        session.execute(update(Section.__table__).where(Section.section_id == bindparam("sid")), updates)
+    rebuild_overview(session, sections, _shown_conditions(sections, current))
     return len(current)
 
 
 EMPTY = {"pci": None, "grade": None, "confidence": None, "surveyed_at": None, "survey_id": None,
          "model_version": None, "frames": 0, "damage": {}}
+
+
+def _shown_conditions(sections: dict[str, Section], current: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The condition each section shows after this recompute (what the overview merges): its
+    newest survey's, else an inventory section's own inspection, else none."""
+    shown = {}
+    for sid, section in sections.items():
+        if sid in current:
+            shown[sid] = current[sid]
+        elif section.source == INVENTORY_SOURCE:
+            shown[sid] = {"pci": section.pci, "grade": section.grade, "surveyed_at": section.surveyed_at,
+                          "damage": section.damage}
+    return shown
 
 
 def _section_update(section: Section, condition: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +211,7 @@ class ConditionService:
                 return get_meta(session, "generation", "0")
             matched = match_frames(session, self.settings)
             graded = grade_sections(session, self.settings)
+            grade_model_versions(session, self.settings)
             generation = uuid.uuid4().hex
             set_meta(session, "generation", generation)
             session.commit()

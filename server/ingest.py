@@ -208,7 +208,8 @@ def _detection_rows(record: FrameRecord) -> list[dict[str, Any]]:
         {"detection_id": f"{record.record_id}:{i}", "record_id": record.record_id,
          "class_name": d.class_name, "confidence": d.confidence,
          "x1": d.box_xyxy[0], "y1": d.box_xyxy[1], "x2": d.box_xyxy[2], "y2": d.box_xyxy[3],
-         "length_m": d.length_m, "area_m2": d.area_m2, "review_status": "unreviewed", "reviewed_class": None}
+         "length_m": d.length_m, "area_m2": d.area_m2, "review_status": "unreviewed", "reviewed_class": None,
+         "model_id": record.model_id, "model_version": record.model_version, "reanalysed": False}
         for i, d in enumerate(record.detections)
     ]
 

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -116,6 +117,28 @@ class DetectionRow(Base):
     area_m2: Mapped[float | None] = mapped_column(Float, nullable=True)
     review_status: Mapped[str] = mapped_column(String(16), default="unreviewed")
     reviewed_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Which model found it. ``reanalysed`` rows come from ``voirie reanalyse`` running another
+    # model on the stored photo; the device's own detections (False) alone make the current grades.
+    model_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reanalysed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+Index("ix_detections_model", DetectionRow.reanalysed, DetectionRow.model_id, DetectionRow.model_version)
+
+
+class AnalysisRow(Base):
+    """The re-analysis ledger: one row per (photo, model version) analysed, written in the same
+    transaction as its detections, so a job resumed after a crash skips what is done."""
+
+    __tablename__ = "analyses"
+    __table_args__ = (UniqueConstraint("record_id", "model_id", "model_version", name="uq_analyses_photo_model"),)
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(64), ForeignKey("frames.record_id"))
+    model_id: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(128))
+    detections: Mapped[int] = mapped_column(BigInt)
+    analysed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ReviewRow(Base):
@@ -167,7 +190,7 @@ class Section(Base):
     __tablename__ = "sections"
     section_id: Mapped[str] = mapped_column(String(96), primary_key=True)
     segment_id: Mapped[str] = mapped_column(String(64), index=True)
-    source: Mapped[str] = mapped_column(String(16))  # "network" or "derived"
+    source: Mapped[str] = mapped_column(String(16))  # "network", "derived" or "inventory"
     street: Mapped[str] = mapped_column(String(200), default="")
     road_class: Mapped[str] = mapped_column(String(64), default="")
     length_m: Mapped[float] = mapped_column(Float)
@@ -238,6 +261,24 @@ class SectionHistory(Base):
     grade: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class ModelGrade(Base):
+    """A section's condition from one re-analysing model version (its newest survey's photos
+    that this version analysed): what the map shows with ``?model=id@version``."""
+
+    __tablename__ = "model_grades"
+    section_id: Mapped[str] = mapped_column(String(96), ForeignKey("sections.section_id"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(64))
+    surveyed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    pci: Mapped[float] = mapped_column(Float)
+    grade: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(BigInt)
+    damage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    feature_json: Mapped[str] = mapped_column(Text)
 
 
 class Meta(Base):

@@ -231,7 +231,7 @@ def store_network(session: Any, segments: list[RoadSegment], settings: Any) -> i
 
     from voirie.server.crud import set_meta
     from voirie.server.geo import projector_for
-    from voirie.server.models import FrameRow, Section, SectionHistory
+    from voirie.server.models import FrameRow, ModelGrade, Section, SectionHistory
 
     if not segments:
         raise NetworkError("no road segments to import")
@@ -245,6 +245,7 @@ def store_network(session: Any, segments: list[RoadSegment], settings: Any) -> i
                                                           settings.default_width_m)]
     session.execute(update(FrameRow).values(section_id=None))
     session.execute(delete(SectionHistory))
+    session.execute(delete(ModelGrade))  # regraded per model version with the new sections
     session.execute(delete(Section))
     session.execute(insert(Section), rows)
     set_meta(session, "conditions_dirty", "1")

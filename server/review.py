@@ -59,10 +59,12 @@ def yolo_export(session: Session) -> bytes:
     are kept as the model said. ``classes.txt`` gives the class index order; ``images.txt``
     lists the evidence JPEG per label file.
     """
-    reviewed = set(session.scalars(select(DetectionRow.record_id).where(DetectionRow.review_status != "unreviewed")))
+    device = DetectionRow.reanalysed.is_(False)  # re-analyses are compared, not reviewed into training labels
+    reviewed = set(session.scalars(select(DetectionRow.record_id).where(DetectionRow.review_status != "unreviewed",
+                                                                       device)))
     frames = {f.record_id: f for f in session.scalars(select(FrameRow).where(FrameRow.record_id.in_(reviewed)))}
     boxes: dict[str, list[tuple[str, DetectionRow]]] = defaultdict(list)
-    for d in session.scalars(select(DetectionRow).where(DetectionRow.record_id.in_(reviewed))):
+    for d in session.scalars(select(DetectionRow).where(DetectionRow.record_id.in_(reviewed), device)):
         if d.review_status != "rejected":
             boxes[d.record_id].append((d.reviewed_class or d.class_name, d))
     classes = sorted({name for items in boxes.values() for name, _ in items})

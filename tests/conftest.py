@@ -4,6 +4,7 @@ a test whose system tool is missing is skipped with the reason, never faked."""
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import signal
 import socket
@@ -19,8 +20,9 @@ import cv2
 import numpy as np
 import pytest
 
-from voirie.capture.gnss import write_nmea
+from voirie.capture.gnss import nmea_sentences, write_nmea
 from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
+from voirie.records import GeoFix
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data is real public data for evaluation; the suite must pass without it.
@@ -107,3 +109,87 @@ def gpsd_port(tmp_path: Path) -> Iterator[int]:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class NmeaFeed:
+    """A GNSS receiver in real time: NMEA written to a pseudo-terminal that gpsd reads as a
+    serial port, each fix when the wall clock reaches its time (gpsfake paces by sleeping
+    between sentences and falls seconds behind on a loaded machine; the live tests match
+    frames to fixes by wall-clock time, so the feed must keep to the clock)."""
+
+    def __init__(self, terminal: int, port: int) -> None:
+        self.terminal, self.port = terminal, port
+        self.sent = 0
+        self._stop, self._thread = threading.Event(), None
+
+    def play(self, fixes: list[GeoFix], start: datetime | None = None) -> list[GeoFix]:
+        """Send ``fixes`` on a thread, shifted so the first is at ``start`` (default now);
+        returns the shifted fixes (what gpsd reports)."""
+        shift = (start or datetime.now(timezone.utc)) - fixes[0].time_utc
+        shifted = [fix.model_copy(update={"time_utc": fix.time_utc + shift}) for fix in fixes]
+        self._thread = threading.Thread(target=self._send, args=(shifted,), name="nmea-feed", daemon=True)
+        self._thread.start()
+        return shifted
+
+    def _send(self, fixes: list[GeoFix]) -> None:
+        for fix in fixes:
+            if self._stop.wait(max(0.0, (fix.time_utc - datetime.now(timezone.utc)).total_seconds())):
+                return
+            os.write(self.terminal, "".join(f"{line}\r\n" for line in nmea_sentences(fix)).encode("ascii"))
+            self.sent += 1
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait for the whole track to be sent; False on timeout."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return self._thread is not None and not self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def realtime_gpsd(tmp_path: Path) -> Iterator[NmeaFeed]:
+    """A real gpsd on a free port reading a pty; the test writes the track with ``play``."""
+    gpsd = shutil.which("gpsd", path=PATH)
+    if gpsd is None:
+        pytest.skip("gpsd not installed (Debian package gpsd)")
+    terminal, receiver = pty.openpty()
+    port = _free_port()
+    with (tmp_path / "gpsd.log").open("wb") as log:  # -b: read-only, never reconfigure the "receiver"
+        process = subprocess.Popen([gpsd, "-N", "-n", "-b", "-S", str(port), os.ttyname(receiver)],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    feed = NmeaFeed(terminal, port)
+    try:
+        _wait_for_port(port, process, tmp_path / "gpsd.log")
+        yield feed
+    finally:
+        feed.stop()
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        os.close(terminal)
+        os.close(receiver)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gpsd exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"gpsd did not listen on 127.0.0.1:{port} within {timeout_s} s")

@@ -27,6 +27,8 @@ ALLOWED = {
     "models": {"voirie", "calibration", "capture", "anonymize"},
     "edge": {"voirie", "calibration", "capture", "anonymize", "models"},
     "server": {"voirie", "calibration"},
+    # Re-analysis runs a model over the server's stored photos: the one folder after the server.
+    "reanalyse": {"voirie", "calibration", "capture", "anonymize", "models", "server"},
 }
 PRODUCT = tuple(ALLOWED)
 

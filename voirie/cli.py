@@ -29,6 +29,7 @@ STAGE_CLI_MODULES = (
     "voirie.server.cli",
     "voirie.server.planning.cli",
     "voirie.calibration.cli",
+    "voirie.reanalyse.cli",
 )
 
 app = typer.Typer(

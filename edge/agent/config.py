@@ -20,8 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from voirie.config import StrictConfig, error_lines, report
 from voirie.edge.count.config import ConfigError as CountConfigError
 from voirie.edge.count.config import CountConfig, load_config, parse_config
 
@@ -35,11 +36,7 @@ class AgentConfigError(ValueError):
     """The agent configuration is invalid: one line per problem, each naming its key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerConfig(_Strict):
+class ServerConfig(StrictConfig):
     """Where records go and how hard the device pushes (the sync worker's settings)."""
 
     url: str = Field(pattern=r"^https?://", description="server base URL, e.g. https://voirie.example.org")
@@ -75,7 +72,7 @@ class ServerConfig(_Strict):
         return SecretStr(token)
 
 
-class OutboxConfig(_Strict):
+class OutboxConfig(StrictConfig):
     """The local SQLite outbox (records are never dropped; evidence may be, oldest first)."""
 
     disk_budget_mb: int = Field(default=2048, ge=16, le=1_000_000, description="outbox size limit on disk")
@@ -83,7 +80,7 @@ class OutboxConfig(_Strict):
     jpeg_quality: int = Field(default=85, ge=30, le=100)
 
 
-class HealthConfig(_Strict):
+class HealthConfig(StrictConfig):
     """Status file (always) and local HTTP health endpoint (optional, 127.0.0.1 only)."""
 
     status_interval_s: float = Field(default=5.0, ge=0.2, le=300, description="status file refresh period")
@@ -92,14 +89,14 @@ class HealthConfig(_Strict):
                                  description="no frame for this long = unhealthy (and no watchdog ping)")
 
 
-class LoggingConfig(_Strict):
+class LoggingConfig(StrictConfig):
     """Logs go to stderr (journald under systemd); JSON lines for log shippers."""
 
     format: Literal["text", "json"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-class SurveyModeConfig(_Strict):
+class SurveyModeConfig(StrictConfig):
     """Survey car: camera or recorded video, gpsd or a track file; a photo every ``spacing_m``."""
 
     camera: str | None = Field(default=None, description="live camera: V4L2 index ('0') or rtsp:// URL")
@@ -137,7 +134,7 @@ class SurveyModeConfig(_Strict):
         return self.camera is not None
 
 
-class CountingModeConfig(_Strict):
+class CountingModeConfig(StrictConfig):
     """Pole camera: a video source counted into bins by the counting pipeline."""
 
     source: str = Field(min_length=1, description="video file, camera index ('0') or rtsp:// URL")
@@ -157,28 +154,23 @@ class CountingModeConfig(_Strict):
     def live(self) -> bool:
         return self.source.isdigit() or "://" in self.source
 
-    def count_config(self, device_id: str) -> CountConfig:
+    def count_config(self, device_id: str, source: str = "agent config") -> CountConfig:
         """The validated counting config, with this device's id (a conflicting one is refused)."""
         try:
             if self.config_file is not None:
                 loaded = load_config(self.config_file)
-            else:
-                loaded = parse_config(self.counter, "[counting.counter]")
+            else:  # part of the agent's file: its keys are named by their full path there
+                loaded = parse_config(self.counter, source, key_prefix="counting.counter.")
         except CountConfigError as error:
-            text = str(error) if self.config_file else _prefix_keys(str(error), "counting.counter.")
-            raise AgentConfigError(text) from None
+            raise AgentConfigError(str(error)) from None
         if "device_id" in loaded.model_fields_set and loaded.device_id != device_id:
-            raise AgentConfigError(f"invalid counting config:\n  counting.counter.device_id: {loaded.device_id!r} "
-                                   f"differs from the agent's device_id {device_id!r} (remove it)")
+            raise AgentConfigError(report("invalid counting config", [
+                f"{source}: counting.counter.device_id: {loaded.device_id!r} differs from the agent's device_id "
+                f"{device_id!r} (remove it)"]))
         return loaded.model_copy(update={"device_id": device_id})
 
 
-def _prefix_keys(report: str, prefix: str) -> str:
-    """Key paths of a counting-config report, made full paths of the agent config."""
-    return "\n".join(f"  {prefix}{line[2:]}" if line.startswith("  ") else line for line in report.splitlines())
-
-
-class AgentConfig(_Strict):
+class AgentConfig(StrictConfig):
     """Everything one edge box needs to run unattended."""
 
     mode: Literal["survey", "counting"]
@@ -209,16 +201,6 @@ class AgentConfig(_Strict):
         return self.state_dir / "outbox.sqlite3"
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
-    lines = [f"invalid agent config {source}:"]
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        value = item.get("input")
-        shown = "" if isinstance(value, dict) or "token" in path else f" (got {value!r})"
-        lines.append(f"  {path}: {item['msg'].removeprefix('Value error, ')}{shown}")
-    return "\n".join(lines)
-
-
 def _resolve(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative file paths are relative to the config file, not to the service's cwd."""
     keys = {"state_dir": None, "server": ("token_file",), "survey": ("video", "track", "calibration"),
@@ -243,12 +225,10 @@ def parse_agent_config(data: dict[str, Any], source: str = "<dict>", base: Path 
     try:
         config = AgentConfig.model_validate(data)
     except ValidationError as error:
-        raise AgentConfigError(_format_errors(error, source)) from None
+        raise AgentConfigError(report("invalid agent config", error_lines(error, source))) from None
     if config.counting is not None and config.counting.counter is not None:
-        try:  # an inline counting config is part of this file: check it now, not at start-up
-            config.counting.count_config(config.device_id)
-        except AgentConfigError as error:
-            raise AgentConfigError(f"invalid agent config {source}:\n" + str(error).split(":\n", 1)[-1]) from None
+        # An inline counting config is part of this file: check it now, not at start-up.
+        config.counting.count_config(config.device_id, source)
     return config
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from voirie.config import StrictConfig, error_lines, report
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +30,12 @@ _ID = r"^[A-Za-z0-9_.-]+$"
 class ConfigError(ValueError):
     """The counting configuration is invalid: one line per problem, each with its key path."""
 
+    def __init__(self, message: str, lines: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.lines = lines or [message]
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class LineConfig(_Strict):
+class LineConfig(StrictConfig):
     """A counting line (a segment) with its two named directions.
 
     ``directions[0]`` is counted when a track moves from the right-hand side of the arrow
@@ -59,7 +61,7 @@ class LineConfig(_Strict):
         return self
 
 
-class SizeRule(_Strict):
+class SizeRule(StrictConfig):
     """Background detector: a blob at most this long and wide (metres) is this class."""
 
     class_name: ClassName
@@ -78,7 +80,7 @@ DEFAULT_SIZE_RULES = (
 )
 
 
-class BackgroundDetectorConfig(_Strict):
+class BackgroundDetectorConfig(StrictConfig):
     """Detector for a fixed camera where no model runs: background subtraction + blobs.
 
     ``history`` is long (60 s at 25 f/s) so a vehicle waiting a few seconds on the line is
@@ -96,7 +98,7 @@ class BackgroundDetectorConfig(_Strict):
 DEFAULT_COUNT_MODEL = "count-default"  # YOLOX-Nano COCO, shipped in the model zoo (Apache-2.0)
 
 
-class OnnxDetectorConfig(_Strict):
+class OnnxDetectorConfig(StrictConfig):
     """A YOLO-format ONNX model with COCO classes (ultralytics or YOLOX layout).
 
     ``model`` is a registry name (``voirie models list``) or a path to an ONNX file; the
@@ -120,7 +122,7 @@ class OnnxDetectorConfig(_Strict):
         return str(value) if isinstance(value, Path) else value
 
 
-class TrackerConfig(_Strict):
+class TrackerConfig(StrictConfig):
     """ByteTrack settings (the `trackers` library)."""
 
     lost_track_seconds: float = Field(default=2.0, gt=0, le=60)
@@ -135,7 +137,7 @@ class TrackerConfig(_Strict):
         "a crossing's class is decided when its track ends, or this long after the crossing"))
 
 
-class HealthConfig(_Strict):
+class HealthConfig(StrictConfig):
     """How a bad stream is recognised: gaps, frozen frames, light changes."""
 
     max_frame_gap_s: float = Field(default=2.0, gt=0, le=600, description="a longer pause is a gap (no data)")
@@ -157,7 +159,7 @@ class HealthConfig(_Strict):
 DetectorConfig = Annotated[BackgroundDetectorConfig | OnnxDetectorConfig, Field(discriminator="type")]
 
 
-class CountConfig(_Strict):
+class CountConfig(StrictConfig):
     """Everything one counting camera needs."""
 
     device_id: str = Field(default="pole-1", min_length=1, max_length=64, pattern=_ID)
@@ -203,22 +205,15 @@ class CountConfig(_Strict):
         return self
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
-    lines = [f"invalid counting config {source}:"]
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"] if part not in ("background", "onnx")) or "(top level)"
-        value = item.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"  {path}: {item['msg']}{shown}")
-    return "\n".join(lines)
-
-
-def parse_config(data: dict[str, Any], source: str = "<dict>") -> CountConfig:
-    """Validate a parsed config mapping; raise ``ConfigError`` listing every problem."""
+def parse_config(data: dict[str, Any], source: str = "<dict>", key_prefix: str = "") -> CountConfig:
+    """Validate a parsed config mapping; raise ``ConfigError`` listing every problem
+    (``key_prefix``: the section's path when the mapping is part of a larger file)."""
     try:
         return CountConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_format_errors(error, source)) from None
+        # A detector's loc carries the union tag ("background"/"onnx"), which is no key.
+        lines = error_lines(error, source, key_prefix=key_prefix, skip_keys=("background", "onnx"))
+        raise ConfigError(report("invalid counting config", lines), lines) from None
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:

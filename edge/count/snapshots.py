@@ -13,8 +13,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-
+from voirie.anonymize.jpeg import write_jpeg
 from voirie.records import AnonymizedFrame, Frame
 
 logger = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class SnapshotWriter:
             return None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f"snapshot-{frame.camera_id}-{frame.time_utc:%Y%m%dT%H%M%SZ}.jpg"
-        cv2.imwrite(str(path), anonymized.pixels, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        write_jpeg(anonymized, path, quality=85)
         self._last_bin = current
         self.written.append(path)
         return path

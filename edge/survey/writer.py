@@ -9,16 +9,14 @@ and time, image direction, speed) so any photo tool or GIS places it on a map; t
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 from PIL import ExifTags, Image
 
+from voirie.anonymize.jpeg import encode_jpeg, verify_anonymized, write_jpeg
 from voirie.records import AnonymizedFrame, FrameRecord, GeoFix
 
 logger = logging.getLogger(__name__)
@@ -104,18 +102,19 @@ def image_file(record: FrameRecord) -> str:
     return f"{IMAGES_DIR}/{record.camera_id}_{record.sequence:06d}.jpg"
 
 
-def geotagged_jpeg(anonymized: AnonymizedFrame, record: FrameRecord, quality: int) -> bytes:
-    """The blurred frame as JPEG bytes with the record's position in EXIF GPS tags."""
-    if not isinstance(anonymized, AnonymizedFrame):  # raw pixels never leave the pipeline
-        raise TypeError(f"only an AnonymizedFrame may be written, got {type(anonymized).__name__}")
+def geotag_exif(anonymized: AnonymizedFrame, record: FrameRecord) -> bytes:
+    """The photo's EXIF block: time, the anonymizer that blurred it, the record's position."""
     exif = Image.Exif()
     exif[ExifTags.Base.DateTime] = record.time_utc.strftime("%Y:%m:%d %H:%M:%S")
     exif[ExifTags.Base.Software] = f"voirie ({anonymized.anonymizer})"
     exif[ExifTags.Base.GPSInfo] = gps_ifd(record.fix)
-    buffer = io.BytesIO()
-    Image.fromarray(cv2.cvtColor(anonymized.pixels, cv2.COLOR_BGR2RGB)).save(
-        buffer, "JPEG", quality=quality, exif=exif.tobytes())
-    return buffer.getvalue()
+    return exif.tobytes()
+
+
+def geotagged_jpeg(anonymized: AnonymizedFrame, record: FrameRecord, quality: int) -> bytes:
+    """The blurred frame as JPEG bytes with the record's position in EXIF GPS tags."""
+    verify_anonymized(anonymized)  # raw pixels never leave the pipeline
+    return encode_jpeg(anonymized, quality, geotag_exif(anonymized, record))
 
 
 class SurveyWriter:
@@ -134,12 +133,10 @@ class SurveyWriter:
 
     def write(self, anonymized: AnonymizedFrame, record: FrameRecord) -> FrameRecord:
         """Write the JPEG (with EXIF GPS of ``record.fix``) and the record; return the record as written."""
+        verify_anonymized(anonymized)  # raw pixels never leave the pipeline
         written = record.model_copy(update={"image_file": image_file(record)})
-        jpeg = geotagged_jpeg(anonymized, written, self.jpeg_quality)
-        path = self.out_dir / written.image_file
-        temporary = path.with_name(f".{path.name}.part")
-        temporary.write_bytes(jpeg)
-        os.replace(temporary, path)  # never a half-written JPEG under its name
+        exif = geotag_exif(anonymized, written)
+        write_jpeg(anonymized, self.out_dir / written.image_file, self.jpeg_quality, exif)
         self._records.write(written.to_json() + "\n")
         self._records.flush()
         self.written += 1

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.schema import CreateColumn
 
 from voirie.server.models import Base
 from voirie.server.spatial import is_postgis_object
@@ -40,8 +41,29 @@ def prepare_schema(engine: Engine) -> None:
     """Bring the database's tables to what this server version needs."""
     if engine.dialect.name == "sqlite":
         Base.metadata.create_all(engine)
+        add_missing_columns(engine)
         return
     upgrade_to_head(engine)
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add the columns (and their indexes) a newer server declares to tables an older one made.
+
+    ``create_all`` never alters an existing table, so a SQLite file from before a migration
+    that added columns would miss them; each such column is nullable or has a server default.
+    """
+    with engine.begin() as connection:
+        inspector = inspect(connection)
+        for table in Base.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = [column for column in table.columns if column.name not in present]
+            for column in missing:
+                definition = CreateColumn(column).compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {definition}')
+            for index in table.indexes if missing else ():
+                index.create(connection, checkfirst=True)
+            if missing:
+                logger.info("added columns %s to table %s", [c.name for c in missing], table.name)
 
 
 def alembic_config(connection: Connection):  # noqa: ANN201 - alembic is an optional import

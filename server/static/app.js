@@ -68,38 +68,60 @@ function sectionsPaint() {
   return { "line-color": colourExpression(), "line-width": ["interpolate", ["linear"], ["zoom"], 12, 3, 18, 10] };
 }
 
-// Past map_tiles_from_sections the sections come as vector tiles (tiles.js); filters run in the page.
+// Past map_tiles_from_sections the sections come as vector tiles (tiles.js), filtered in the
+// page; a re-analysis (model selector) is drawn from its own GeoJSON, as on a small network.
+function wantsTiles() {
+  return state.tiles && !new FormData(document.getElementById("filters")).get("model");
+}
+
+// Switching between GeoJSON and tiles: the layers go with their source (handlers stay: they
+// are bound to the layer id once, in main()).
+function dropSections(kind) {
+  const source = state.map.getSource("sections");
+  if (!source || source.type === kind) return Boolean(source);
+  for (const id of ["selected", "sections"]) if (state.map.getLayer(id)) state.map.removeLayer(id);
+  state.map.removeSource("sections");
+  return false;
+}
+
 async function loadTiledSections(fit) {
-  if (!state.map.getSource("sections")) {
-    addTileSections(state.map, state.extent, sectionsPaint(), (id) => showSection(id));
-    state.map.on("idle", () => fillDamageClasses(tileDamageClasses(state.map)));
-  } else reloadTiles(state.map, state.extent);
+  if (dropSections("vector")) reloadTiles(state.map, state.extent);
+  else addTileSections(state.map, state.extent, sectionsPaint(), state.map.getLayer("works") ? "works" : undefined);
   state.map.setFilter("sections", tileFilter(document.getElementById("filters")));
   if (fit && state.extent.bbox) state.map.fitBounds(state.extent.bbox, { padding: 40, duration: 0 });
   window.voirieSectionsRendered = "tiles";
 }
 
 async function loadSections(fit) {
-  if (state.tiles) return loadTiledSections(fit);
+  if (wantsTiles()) return loadTiledSections(fit);
   const query = filterQuery();
   const geojson = await api("/api/v1/sections.geojson" + (query ? "?" + query : ""));
-  const source = state.map.getSource("sections");
-  if (source) source.setData(geojson);
+  if (dropSections("geojson")) state.map.getSource("sections").setData(geojson);
   else {
+    const before = state.map.getLayer("works") ? "works" : undefined;
     state.map.addSource("sections", { type: "geojson", data: geojson, promoteId: "section_id" });
     state.map.addLayer({ id: "sections", type: "line", source: "sections",
-      layout: { "line-cap": "round", "line-join": "round" },
-      paint: sectionsPaint() });
+      layout: { "line-cap": "round", "line-join": "round" }, paint: sectionsPaint() }, before);
     state.map.addLayer({ id: "selected", type: "line", source: "sections", filter: ["==", ["get", "section_id"], ""],
       paint: { "line-color": "#1565c0", "line-width": 3, "line-gap-width": 8 } });
-    state.map.on("click", "sections", (e) => showSection(e.features[0].id || e.features[0].properties.section_id));
-    state.map.on("mouseenter", "sections", () => { state.map.getCanvas().style.cursor = "pointer"; });
-    state.map.on("mouseleave", "sections", () => { state.map.getCanvas().style.cursor = ""; });
   }
   if (fit && geojson.features.length) state.map.fitBounds(bounds(geojson), { padding: 40, duration: 0 });
   fillDamageClasses(new Set(geojson.features.flatMap((f) => Object.keys(f.properties.damage || {}))));
   window.voirieSectionsRendered = geojson.features.length;
   return geojson;
+}
+
+// One handler for both sources: a section opens; a merged piece of a low-zoom tile (no
+// section_id) zooms in, since MapLibre draws tile zoom 13 (sections) at map zoom 14.
+function listenToSections() {
+  state.map.on("click", "sections", (e) => {
+    const id = e.features[0].properties.section_id;
+    if (id) showSection(id);
+    else state.map.easeTo({ center: e.lngLat, zoom: Math.max(state.map.getZoom() + 2, 14) });
+  });
+  state.map.on("mouseenter", "sections", () => { state.map.getCanvas().style.cursor = "pointer"; });
+  state.map.on("mouseleave", "sections", () => { state.map.getCanvas().style.cursor = ""; });
+  state.map.on("idle", () => { if (wantsTiles()) fillDamageClasses(tileDamageClasses(state.map)); });
 }
 
 // Typed damage classes (RDD codes) and how the PCI counts them (ASTM D6433 distress).
@@ -214,9 +236,25 @@ async function showSection(sectionId) {
       row("street", `${s.street || "–"} ${s.road_class || ""}`), row("length", `${s.length_m} m × ${s.width_m} m`),
       row("confidence", s.confidence ?? "–"), row("model", s.model_version || "–"),
       row("surveyed", `${surveyed} (${s.frames} frames)`), row("damage", damage),
-      row("history", history.length ? history : "–")),
+      row("history", history.length ? history : "–"), row("by model", modelGrades(s.model_grades))),
     frames);
   window.voirieSelectedSection = sectionId;
+}
+
+// Re-analyses (voirie reanalyse): the map can show one model version's grades instead of the devices'.
+async function loadModelVersions() {
+  const versions = await api("/api/v1/model-versions").catch(() => []);  // a snapshot embeds none
+  const select = document.querySelector("select[name=model]");
+  for (const v of versions.filter((x) => x.source === "reanalysis")) {
+    select.add(new Option(`${v.model} (${v.photos} photos)`, v.model));
+  }
+  document.getElementById("model-choice").hidden = select.options.length < 2;
+  select.addEventListener("change", () => document.getElementById("filters").requestSubmit());
+}
+
+function modelGrades(grades) {
+  if (!grades || !grades.length) return "–";
+  return grades.map((g) => [`${g.model}: grade ${g.grade} (PCI ${g.pci})`, h("br")]);
 }
 
 async function review(detectionId, action) {
@@ -293,7 +331,9 @@ async function main() {
   state.map.addControl(new maplibregl.NavigationControl(), "top-left");
   state.map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
   state.map.on("load", async () => {
+    listenToSections();
     await loadSections(true);
+    await loadModelVersions();
     await renderSummary();
     await renderStreets();
     await loadWorks().catch((err) => console.error("planned works layer:", err));

@@ -1,7 +1,6 @@
 // voirie map page, large networks: sections as vector tiles (/tiles/{z}/{x}/{y}.mvt) instead
 // of one GeoJSON, past the server's map_tiles_from_sections. Below zoom 13 the tiles hold
-// sections merged along their road ("pieces", no section_id): a click on one zooms in
-// (MapLibre draws vector tiles at 512 px, so tile zoom 13 shows at map zoom 14).
+// sections merged along their road ("pieces", no section_id; app.js zooms in on a click).
 // The filter form is applied in the page, on the properties the tiles carry.
 "use strict";
 
@@ -24,20 +23,14 @@ function tileSource(extent) {
   return { type: "vector", tiles: [window.location.origin + extent.tiles], minzoom: 0, maxzoom: 16 };
 }
 
-// Adds the tiled sections ("sections" and "selected" layers, as the GeoJSON mode has).
-function addTileSections(map, extent, paint, onSection) {
+// Adds the tiled sections ("sections" and "selected" layers, as the GeoJSON mode has), below
+// the layer ``before`` when given (the planned works stay on top).
+function addTileSections(map, extent, paint, before) {
   map.addSource("sections", tileSource(extent));
   map.addLayer({ id: "sections", type: "line", source: "sections", "source-layer": "sections",
-    layout: { "line-cap": "round", "line-join": "round" }, paint });
+    layout: { "line-cap": "round", "line-join": "round" }, paint }, before);
   map.addLayer({ id: "selected", type: "line", source: "sections", "source-layer": "sections",
     filter: ["==", ["get", "section_id"], ""], paint: { "line-color": "#1565c0", "line-width": 3, "line-gap-width": 8 } });
-  map.on("click", "sections", (e) => {
-    const feature = e.features[0];
-    if (feature.properties.section_id) onSection(feature.properties.section_id);
-    else map.easeTo({ center: e.lngLat, zoom: Math.max(map.getZoom() + 2, 14) });
-  });
-  map.on("mouseenter", "sections", () => { map.getCanvas().style.cursor = "pointer"; });
-  map.on("mouseleave", "sections", () => { map.getCanvas().style.cursor = ""; });
 }
 
 // Damage classes of the features loaded so far (tiles have no global list).

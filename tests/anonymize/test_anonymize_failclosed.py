@@ -16,7 +16,8 @@ from voirie.anonymize.images import ImageError, decode_image
 from voirie.anonymize.detectors import CLASS_NAMES, FaceDetector
 from voirie.anonymize.onnx_model import CENTERFACE, CENTERFACE_INT8, PPOCR_DET_INT8
 from voirie.anonymize.plates import TextDetector
-from voirie.anonymize.stage import StageCounts, anonymize_frames, write_jpeg
+from voirie.anonymize.jpeg import write_jpeg
+from voirie.anonymize.stage import StageCounts, anonymize_frames
 from voirie.lab.synth.anonymize import render_plate
 from voirie.records import Detections, Frame
 

@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from voirie.calibration import CalibrationError, CameraCalibration, format_errors
+from voirie.calibration import CalibrationError, CameraCalibration
 from voirie.cli import app
+from voirie.config import error_lines
 
 from .conftest import vehicle_dict
 
@@ -41,7 +42,7 @@ def test_id_follows_geometry_not_notes() -> None:
         (lambda d: d["intrinsics"].update(fx_px=-5), "intrinsics.fx_px"),
         (lambda d: d["intrinsics"].update(dist=[0.1, 0.2, 0.3]), "intrinsics.dist"),
         (lambda d: d["intrinsics"].update(cx_px=900.0), "intrinsics"),
-        (lambda d: d.update(region={"bonnet_top_row_px": 5000}), "(document)"),
+        (lambda d: d.update(region={"bonnet_top_row_px": 5000}), "(top level)"),
         (lambda d: d.update(region={"min_range_m": 40, "max_range_m": 30}), "region"),
         (lambda d: d.update(schema=7), "schema"),
         (lambda d: d["mount"].update(mode="drone"), "mount"),
@@ -52,7 +53,7 @@ def test_bad_config_names_key_path(change, key_path: str) -> None:
     change(data)
     with pytest.raises(ValidationError) as caught:
         CameraCalibration.model_validate(data)
-    paths = [line.split(" = ")[0] for line in format_errors(caught.value)]
+    paths = [line.split(": ")[1] for line in error_lines(caught.value, "cal.json")]
     assert key_path in paths, paths
 
 
@@ -81,8 +82,8 @@ def test_validate_dry_run_prints_key_path_and_value(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     result = CliRunner().invoke(app, ["calibrate", "--validate", str(path)])
     assert result.exit_code == 1
-    assert "mount.vehicle.height_m = -1.0" in result.output
-    assert "intrinsics.fx_pixels = 520" in result.output
+    assert f"{path}: mount.vehicle.height_m: Input should be greater than 0.2 (got -1.0)" in result.output
+    assert f"{path}: intrinsics.fx_pixels: Extra inputs are not permitted (got 520)" in result.output
     assert path.read_text() == json.dumps(data)  # a dry run changes nothing
 
 

@@ -7,11 +7,14 @@ from rich.console import Console
 
 from voirie.lab.demo.runner import DemoContext, stop_map_server
 from voirie.edge.count.demo import count_step
+from voirie.lab.demo import plan as demo_plan
 from voirie.lab.demo.plan import plan_step
 from voirie.lab.demo.server import map_step, mobility_step, synthetic_survey
 
 
-def test_plan_and_counts_reach_the_demo_server(tmp_path):
+def test_plan_and_counts_reach_the_demo_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_plan, "TOWN_KM", 20.0)  # the town's own tests plan the full 250 km
+    monkeypatch.setattr(demo_plan, "TIME_LIMIT_S", 1.0)
     survey = synthetic_survey(tmp_path / "survey", streets=([(1.8520, 50.9490), (1.8545, 50.9502), (1.8580, 50.9510)],))
     ctx = DemoContext(workdir=tmp_path / "demo", console=Console(quiet=True), state={"survey_dir": str(survey)})
     ctx = map_step(ctx)
@@ -25,6 +28,7 @@ def test_plan_and_counts_reach_the_demo_server(tmp_path):
     finally:
         stop_map_server(ctx)
     assert [p["plan_id"] for p in plans] == [ctx.state["plan_id"]]  # the report is of the server's plan
+    assert "town and drive sections (CSV)" in ctx.outputs and "scenarios side by side (CSV)" in ctx.outputs
     assert plans[0]["status"] == "draft"
     assert len(bins) > 0 and {b["device_id"] for b in bins} == {"pole-1"}
     assert sum(b["count"] for b in bins) > 0
@@ -39,7 +43,9 @@ def test_plan_and_counts_reach_the_demo_server(tmp_path):
         assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plan_step_falls_back_offline_when_the_server_refuses(tmp_path):
+def test_plan_step_falls_back_offline_when_the_server_refuses(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_plan, "TOWN_KM", 20.0)
+    monkeypatch.setattr(demo_plan, "TIME_LIMIT_S", 1.0)
     survey = synthetic_survey(tmp_path / "survey", streets=([(1.8520, 50.9490), (1.8545, 50.9502), (1.8580, 50.9510)],))
     ctx = DemoContext(workdir=tmp_path / "demo", console=Console(quiet=True), state={"survey_dir": str(survey)})
     ctx = map_step(ctx)

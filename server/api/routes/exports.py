@@ -68,6 +68,7 @@ def _detection_features(session: SessionDep) -> Iterator[tuple[Any, dict[str, An
                     DetectionRow.reviewed_class, DetectionRow.confidence, DetectionRow.review_status,
                     FrameRow.lon, FrameRow.lat, FrameRow.section_id, FrameRow.time_utc, FrameRow.model_version)
              .join(FrameRow, FrameRow.record_id == DetectionRow.record_id)
+             .where(DetectionRow.reanalysed.is_(False))  # the device's; re-analyses compare through model grades
              .execution_options(yield_per=CHUNK_ROWS))
     for r in session.execute(query):
         yield shapely.Point(r.lon, r.lat), {

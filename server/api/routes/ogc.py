@@ -67,7 +67,8 @@ def _detection_items(session: SessionDep, bbox: tuple | None, limit: int, offset
     query = (select(DetectionRow.detection_id, DetectionRow.record_id, DetectionRow.class_name,
                     DetectionRow.reviewed_class, DetectionRow.confidence, DetectionRow.review_status,
                     FrameRow.lon, FrameRow.lat, FrameRow.section_id, FrameRow.time_utc)
-             .join(FrameRow, FrameRow.record_id == DetectionRow.record_id))
+             .join(FrameRow, FrameRow.record_id == DetectionRow.record_id)
+             .where(DetectionRow.reanalysed.is_(False)))  # the device's; re-analyses compare through model grades
     if bbox is not None:
         query = query.where(FrameRow.lon >= bbox[0], FrameRow.lat >= bbox[1], FrameRow.lon <= bbox[2],
                             FrameRow.lat <= bbox[3])

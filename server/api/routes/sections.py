@@ -17,6 +17,7 @@ from voirie.server.api.params import UtcTime, parse_bbox
 from voirie.server.condition import GRADE_COLOURS
 from voirie.server.crud import set_meta
 from voirie.server.csvsafe import SafeDictWriter
+from voirie.server.model_grades import model_feature_texts, model_versions, parse_model_key, section_model_grades
 from voirie.server.models import DetectionRow, FrameRow, Section, SectionHistory
 from voirie.server.queries import SectionFilter, feature_collection, feature_texts, properties, select_sections
 
@@ -33,18 +34,43 @@ def _filter(grade_min: float | None, grade_max: float | None, damage_class: str 
                          surveyed_from=surveyed_from, surveyed_to=surveyed_to)
 
 
+MODEL_HELP = "id@version of a re-analysis (GET /api/v1/model-versions); default: the devices' grades"
+
+
 @router.get("/sections.geojson", summary="Sections with their condition (GeoJSON)")
 def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation: ReaderDep, grade_min: float | None = Query(None, ge=1, le=5),
                      grade_max: float | None = Query(None, ge=1, le=5), damage_class: str | None = None,
                      surveyed_from: UtcTime | None = None, surveyed_to: UtcTime | None = None,
+                     model: str | None = Query(None, max_length=257, description=MODEL_HELP),
                      bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat: sections whose "
                                                                 "bounding box overlaps it")) -> Response:
-    """Sections with their condition (GeoJSON)."""
+    """Sections with their condition (GeoJSON), as surveyed or as one re-analysing model version graded them."""
     f = dataclasses.replace(_filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to),
                             bbox=parse_bbox(bbox))
-    body = conditions.cached(generation, f"geojson/{f}",
-                             lambda: feature_collection(feature_texts(session, f)).encode())
+    if model:
+        model_id, version = _known_model(session, model)
+        build = lambda: feature_collection(model_feature_texts(session, model_id, version, f)).encode()  # noqa: E731
+    else:
+        build = lambda: feature_collection(feature_texts(session, f)).encode()  # noqa: E731
+    body = conditions.cached(generation, f"geojson/{model}/{f}", build)
     return Response(body, media_type="application/geo+json", headers={"X-Voirie-Generation": generation})
+
+
+def _known_model(session: SessionDep, key: str) -> tuple[str, str]:
+    try:
+        model_id, version = parse_model_key(key)
+    except ValueError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from error
+    known = [v["model"] for v in model_versions(session) if v["model"]]
+    if key not in known:
+        raise HTTPException(status_code=404, detail=f"no re-analysis by model {key!r}; there are {known}")
+    return model_id, version
+
+
+@router.get("/model-versions", summary="Model versions the map can show: the devices' and each re-analysis")
+def list_model_versions(session: SessionDep, _: ReaderDep) -> list[dict[str, Any]]:
+    """Model versions the map can show: the devices' (as surveyed) and each re-analysis."""
+    return model_versions(session)
 
 
 @router.get("/sections.csv", summary="Sections with their condition (CSV, WKT geometry)")
@@ -65,7 +91,8 @@ def _frames_of(session: SessionDep, section: Section) -> list[dict[str, Any]]:
                              .order_by(FrameRow.time_utc)).all()
     ids = [f.record_id for f in frames]
     detections: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for d in session.scalars(select(DetectionRow).where(DetectionRow.record_id.in_(ids))):
+    device = DetectionRow.reanalysed.is_(False)  # re-analyses show as grades by model (model_grades)
+    for d in session.scalars(select(DetectionRow).where(DetectionRow.record_id.in_(ids), device)):
         detections[d.record_id].append({
             "detection_id": d.detection_id, "class_name": d.class_name, "confidence": round(d.confidence, 3),
             "box_xyxy": [d.x1, d.y1, d.x2, d.y2], "length_m": d.length_m, "area_m2": d.area_m2,
@@ -88,6 +115,7 @@ def section_detail(section_id: str, session: SessionDep, _: ReaderDep) -> dict[s
             "history": [{"survey_id": h.survey_id, "surveyed_at": h.surveyed_at.isoformat(), "pci": h.pci,
                          "grade": h.grade, "confidence": h.confidence, "model_version": h.model_version}
                         for h in history],
+            "model_grades": section_model_grades(session, section_id),
             "frame_records": _frames_of(session, section) if section.survey_id else []}
 
 
