@@ -20,7 +20,7 @@ from .test_server_tiles import LONG_STREET
 @pytest.fixture
 def tiled(tmp_path: Path, fresh_database: Callable[[], str]):
     """A server whose map page switches to tiles from the first section."""
-    server, live = start_server(tmp_path, fresh_database(), map_tiles_from_sections=1)
+    server, live = start_server(tmp_path, fresh_database(), map_tiles_from_sections=0)
     try:
         yield live
     finally:
@@ -55,4 +55,25 @@ def test_a_large_network_opens_as_vector_tiles(tiled, browser):  # noqa: F811 - 
     page.click("#filters button[type=submit]")
     wait_until(page, """() => { const drawn = window.voirieMap.queryRenderedFeatures({layers: ['sections']});
                                 return drawn.length > 0 && drawn.every(f => f.properties.grade >= 3); }""", 45_000)
+    assert outside == [] and errors == []
+
+
+def test_a_model_version_leaves_the_tiles_for_its_geojson_and_back(tiled, browser):  # noqa: F811 - fixture
+    from .test_server_reanalyse import MODEL, _archive, _run
+
+    _archive(tiled, photos=6)
+    _run(tiled)
+    expected = len(tiled.client.get("/api/v1/sections.geojson", params={"model": f"{MODEL}@0.3.0"}).json()["features"])
+    page, outside, errors = _offline_page(browser, tiled.url)
+    page.goto(tiled.url + "/")
+    wait_until(page, "window.voirieReady === true", 90_000)
+    assert page.evaluate("window.voirieSectionsRendered") == "tiles" and page.is_visible("#model-choice")
+    with page.expect_response(lambda r: f"model={MODEL}" in r.url):
+        page.select_option("select[name=model]", f"{MODEL}@0.3.0")
+    wait_until(page, f"window.voirieSectionsRendered === {expected}", 30_000)
+    assert page.evaluate("window.voirieMap.getSource('sections').type") == "geojson"
+    page.select_option("select[name=model]", "")
+    wait_until(page, "window.voirieSectionsRendered === 'tiles'", 30_000)
+    assert page.evaluate("window.voirieMap.getSource('sections').type") == "vector"
+    wait_until(page, "window.voirieMap.queryRenderedFeatures({layers: ['sections']}).length > 0", 45_000)
     assert outside == [] and errors == []
