@@ -9,7 +9,6 @@ bounds; empty tiles are left out.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator
