@@ -74,7 +74,8 @@ def run_survey(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks = 
 
     At the end the matcher is flushed with the marks the feed still knows (live: gpsd
     caught up with the last frame), so a stop between two marks loses no photo; a stopped
-    replay leaves its pending marks to the rerun (same frames, same ids).
+    replay leaves its pending marks to the rerun (same frames, same ids). Photos still on
+    the pipeline's finish thread are written before it returns, whatever the end.
     """
     started, cpu_started, ended = time.perf_counter(), time.process_time(), False
     try:
@@ -82,7 +83,10 @@ def run_survey(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks = 
     except KeyboardInterrupt:
         logger.info("survey stopped by the operator")
     finally:
-        _finish(feed, pipeline, ended)
+        try:
+            _finish(feed, pipeline, ended)
+        finally:
+            pipeline.drain()
         pipeline.stats.elapsed_s = time.perf_counter() - started
         pipeline.stats.cpu_s = time.process_time() - cpu_started
     return pipeline.stats
