@@ -63,7 +63,8 @@ class ReplayFeed:
         self.marker = MarkMaker(config)
         self._marks = [mark for fix in fixes for mark in self.marker.update(fix)]
         self.start_utc = video_start_utc or fixes[0].time_utc
-        self.source = VideoFileSource(video, self.start_utc, config.camera_id)
+        # Overlapped, the decoder has a thread of its own (ReadAhead): one FFmpeg thread costs less CPU a frame.
+        self.source = VideoFileSource(video, self.start_utc, config.camera_id, decoder_threads=1 if config.overlap else 0)
         # Frames farther than half a frame period from every mark can never be the nearest one.
         self._window = min(config.max_offset_s, 0.5 / self.source.fps + 1e-3)
         self._offsets = [(mark.time_utc - self.start_utc).total_seconds() for mark in self._marks]
