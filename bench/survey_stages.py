@@ -88,7 +88,7 @@ def main() -> None:
     detector = load_damage_detector(args.model)
     runs: list[dict[str, float]] = []
     for _ in range(args.repeats):
-        pairs, decode_ms = photos_of(drive, SurveyConfig(overlap=False))
+        pairs, decode_ms = photos_of(drive, SurveyConfig())  # as the survey decodes: on its own thread
         with tempfile.TemporaryDirectory(prefix="voirie-bench-") as out:
             runs.append({"decode (every frame)": decode_ms, **stage_times(pairs, anonymizer, detector, out)})
     photos = len(pairs)
