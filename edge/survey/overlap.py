@@ -26,9 +26,10 @@ _DONE = object()  # the end of a queue
 class InOrderWorker(Generic[T]):
     """Runs ``work(job)`` for every submitted job on one thread, in the order submitted.
 
-    ``drain()`` waits until every job submitted so far is done: a stop loses nothing. The
-    first exception ``work`` raises is raised again by the next ``submit`` or ``drain``
-    (the run fails as it would have without the thread); jobs after it are not run.
+    ``drain()`` waits until every job submitted so far is done: a stop loses nothing. An
+    exception ``work`` raises is raised again by the next ``submit`` or ``drain`` (the run
+    fails as it would have without the thread); the jobs queued behind the failed one are
+    skipped until then, as a one-thread loop would not have reached them.
     """
 
     def __init__(self, work: Callable[[T], object], depth: int = 2, name: str = "survey-finish") -> None:
