@@ -138,7 +138,7 @@ def survey_run(drive, anonymizer, detector, overlap: bool) -> dict:
         result = survey_video(drive.video, drive.nmea, out, anonymizer, detector,
                               SurveyConfig(overlap=overlap), progress=False)
     s = result.stats
-    return {"photos_per_s": s.written / s.elapsed_s, "frames_per_s": s.frames_per_s, "photos": s.written,
+    return {"photos_per_s": s.photos_per_s, "frames_per_s": s.frames_per_s, "photos": s.written,
             "cpu_ms_per_photo": 1000 * s.cpu_s / max(1, s.written), "photos_per_km": s.photos_per_km,
             "cores_used": s.cpu_s / s.elapsed_s if s.elapsed_s > 0 else 0.0,
             "cpu_s_per_km": s.cpu_s_per_km, "load_average": os.getloadavg()[0]}

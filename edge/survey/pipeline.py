@@ -113,6 +113,11 @@ class SurveyStats:
         return self.frames_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def photos_per_s(self) -> float:
+        """Photos fully processed (decoded, gated, anonymized, analysed, written) per second of wall time."""
+        return self.written / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
     def photos_per_km(self) -> float:
         """Photos written per km surveyed (250 at 4 m spacing when none is lost)."""
         return self.written / (self.distance_m / 1000) if self.distance_m > 0 else 0.0
@@ -127,7 +132,8 @@ class SurveyStats:
         # asdict rebuilds a Counter from its (key, count) pairs, counting the pairs: copy them as dicts.
         out.update({f.name: dict(getattr(self, f.name)) for f in dataclasses.fields(self)
                     if isinstance(getattr(self, f.name), Counter)})
-        out.update(frames_per_s=round(self.frames_per_s, 2), photos_per_km=round(self.photos_per_km, 1),
+        out.update(frames_per_s=round(self.frames_per_s, 2), photos_per_s=round(self.photos_per_s, 2),
+                   photos_per_km=round(self.photos_per_km, 1),
                    cpu_s_per_km=round(self.cpu_s_per_km, 1))
         return out
 

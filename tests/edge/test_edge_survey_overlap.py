@@ -105,6 +105,7 @@ def test_overlapped_survey_writes_the_same_records_as_one_thread(drive, models, 
         runs[overlap] = (read_records(result.survey_dir), result.stats)
     (one, one_stats), (two, two_stats) = runs[False], runs[True]
     assert len(one) == one_stats.written >= 40 and one_stats.detections > 0
+    assert two_stats.photos_per_s > 0 and two_stats.photos_per_s == pytest.approx(two_stats.written / two_stats.elapsed_s)
     sequences = [r.sequence for r in two]
     assert sequences == sorted(sequences)  # in order, though written by another thread
     # The anonymizer's time limit may drop a frame on a loaded machine (fail closed): compare
