@@ -67,10 +67,11 @@ class ModelSwitcher:
         path = self.slot.take() if self.slot is not None else None
         if path is None:
             return
+        from voirie.edge.survey.detector import SURVEY_DETECTOR_THREADS
         from voirie.models import ModelError, load_detector
 
         try:
-            detector = load_detector(str(path))
+            detector = load_detector(str(path), threads=SURVEY_DETECTOR_THREADS)
         except (ModelError, ValueError, OSError) as error:
             logger.error("rolled-out model %s cannot run: %s", path, error)
             self.slot.failed(str(error))  # the heartbeat thread rolls back
@@ -89,20 +90,14 @@ def run_mode(config: AgentConfig, sink: Any, status: AgentStatus, state: AgentSt
         stats = run_counting(config, sink.put_many, status, state, stop)
         logger.info("counting ended: %s", stats)
         return
-    from voirie.edge.agent.survey import OutboxPhotoSink, run_survey_mode
+    from voirie.edge.agent.survey import OutboxPhotoSink, run_survey_mode, survey_counts
 
     anonymizer, detector = load_survey_models(config, slot)
     status.update(model=model_summary(detector, config), anonymizer=anonymizer.name)
     photos = OutboxPhotoSink(sink.put, status, evidence=config.outbox.evidence, jpeg_quality=config.outbox.jpeg_quality)
     parts = (photos, anonymizer, detector, ModelSwitcher(slot, status, config))
     stats = run_survey_mode(config, parts, status, state, stop)
-    status.update(survey=_survey_counts(stats))
+    status.update(survey=survey_counts(stats))
     logger.info("survey ended: %d photos queued, %d dropped (anonymization failed)",
                 stats.written, stats.anonymization_dropped)
 
-
-def _survey_counts(stats: Any) -> dict:
-    return {"marks": stats.marks, "photos": stats.written, "anonymization_dropped": stats.anonymization_dropped,
-            "quality_rejected": sum(stats.quality_rejected.values()), "detector_failed": stats.detector_failed,
-            "anonymizer_horizon": dict(stats.horizon), "km": round(stats.distance_m / 1000, 3),
-            "photos_per_km": round(stats.photos_per_km, 1), "cpu_s_per_km": round(stats.cpu_s_per_km, 1)}

@@ -82,6 +82,18 @@ def fix_reporter(status: AgentStatus) -> Callable[[GeoFix], None]:
     return report
 
 
+# The status file's survey counts are refreshed every this many camera frames (~4 s at 25 f/s).
+SURVEY_STATUS_EVERY = 100
+
+
+def survey_counts(stats: SurveyStats) -> dict:
+    """The survey's counts as the status file shows them, during the run and at its end."""
+    return {"marks": stats.marks, "photos": stats.written, "anonymization_dropped": stats.anonymization_dropped,
+            "quality_rejected": sum(stats.quality_rejected.values()), "detector_failed": stats.detector_failed,
+            "anonymizer_horizon": dict(stats.horizon), "km": round(stats.distance_m / 1000, 3),
+            "photos_per_km": round(stats.photos_per_km, 1), "cpu_s_per_km": round(stats.cpu_s_per_km, 1)}
+
+
 def agent_hooks(status: AgentStatus, stop: threading.Event, switch_model: Callable[[SurveyPipeline], None],
                 next_sequence: Callable[[], int] | None = None) -> SurveyHooks:
     """The engine's hooks for the agent: its stop event, its status file, model rollout, sequences."""
@@ -90,6 +102,8 @@ def agent_hooks(status: AgentStatus, stop: threading.Event, switch_model: Callab
         status.add(frames_processed=1)
         if stats.camera_dropped:
             status.update(frames_dropped=stats.camera_dropped)
+        if stats.frames_read % SURVEY_STATUS_EVERY == 0:  # a box sized by photos and CPU s per km, live
+            status.update(survey=survey_counts(stats))
 
     return SurveyHooks(should_stop=stop.is_set, on_frame=on_frame, before_frame=switch_model,
                        next_sequence=next_sequence)

@@ -8,6 +8,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# One ONNX Runtime thread: in the survey the damage model has a thread of its own beside the
+# anonymizer's two workers (pipeline.py, overlap), and that is the parallelism; more intra-op
+# threads only add synchronisation on a 2-core box (docs/survey.md, "Speed").
+SURVEY_DETECTOR_THREADS = 1
+
 
 def load_damage_detector(model: str, warn: Callable[[str], object] = logger.warning) -> Any | None:
     """The damage detector for ``model``: None for ``none``; a missing default is a warning, not an error."""
@@ -16,7 +21,7 @@ def load_damage_detector(model: str, warn: Callable[[str], object] = logger.warn
     from voirie.models import ModelError, load_detector
 
     try:
-        return load_detector(model)
+        return load_detector(model, threads=SURVEY_DETECTOR_THREADS)
     except ModelError as error:
         if model != "default":
             raise

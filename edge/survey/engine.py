@@ -74,21 +74,35 @@ def run_survey(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks = 
 
     At the end the matcher is flushed with the marks the feed still knows (live: gpsd
     caught up with the last frame), so a stop between two marks loses no photo; a stopped
-    replay leaves its pending marks to the rerun (same frames, same ids).
+    replay leaves its pending marks to the rerun (same frames, same ids). Photos still on
+    the pipeline's finish thread are written before it returns, whatever the end.
     """
-    started, cpu_started, ended = time.perf_counter(), time.process_time(), False
+    clock, ended = _RunClock(pipeline.stats), False
     try:
-        ended = _follow(feed, pipeline, hooks)
+        ended = _follow(feed, pipeline, hooks, clock)
     except KeyboardInterrupt:
         logger.info("survey stopped by the operator")
     finally:
-        _finish(feed, pipeline, ended)
-        pipeline.stats.elapsed_s = time.perf_counter() - started
-        pipeline.stats.cpu_s = time.process_time() - cpu_started
+        try:
+            _finish(feed, pipeline, ended)
+        finally:
+            pipeline.drain()
+        clock.tick()
     return pipeline.stats
 
 
-def _follow(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks) -> bool:
+class _RunClock:
+    """Keeps the run's wall and CPU seconds in its stats, so hooks see CPU s/km while it runs."""
+
+    def __init__(self, stats: SurveyStats) -> None:
+        self.stats, self.started, self.cpu_started = stats, time.perf_counter(), time.process_time()
+
+    def tick(self) -> None:
+        self.stats.elapsed_s = time.perf_counter() - self.started
+        self.stats.cpu_s = time.process_time() - self.cpu_started
+
+
+def _follow(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks, clock: _RunClock) -> bool:
     """Process frames; True when the feed ended, False when ``should_stop`` said so."""
     stats = pipeline.stats
     for frame in feed.frames():
@@ -102,6 +116,7 @@ def _follow(feed: SurveyFeed, pipeline: SurveyPipeline, hooks: SurveyHooks) -> b
                 frame = dataclasses.replace(frame, sequence=hooks.next_sequence())
             for mark, chosen in feed.matcher.offer(frame.time_utc, frame):
                 pipeline.process(mark, chosen)
+        clock.tick()
         hooks.on_frame(stats)
         if hooks.should_stop():
             return False

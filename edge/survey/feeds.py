@@ -7,7 +7,8 @@ the last marks to resolve (or ``None``: leave the pending ones unresolved).
 * ``ReplayFeed``: the whole track is read first, so every mark is known at the start and
   only the frames that can be nearest a mark are decoded (``grab()`` the others): that,
   not the models, decides how fast a replay runs. A frame's sequence is its index in the
-  file, so the same replay always gives the same record ids.
+  file, so the same replay always gives the same record ids. With ``SurveyConfig.overlap``
+  the frames are grabbed and decoded on a thread, a few ahead of the loop (``ReadAhead``).
 * ``LiveFeed``: the camera and gpsd run on their own threads; a mark is known only when
   the fix after it arrives, so at a stop the feed waits (briefly) for gpsd to reach the
   last frame before it hands over the last marks.
@@ -25,6 +26,7 @@ from pathlib import Path
 from voirie.capture.camera import LiveSource, VideoFileSource, open_camera
 from voirie.capture.gnss import FixFilter, GpsdSource, read_track
 from voirie.capture.trigger import DistanceTrigger, FrameMatcher, TriggerMark
+from voirie.edge.survey.overlap import ReadAhead
 from voirie.edge.survey.pipeline import SurveyConfig
 from voirie.records import Frame, GeoFix
 
@@ -61,12 +63,15 @@ class ReplayFeed:
         self.marker = MarkMaker(config)
         self._marks = [mark for fix in fixes for mark in self.marker.update(fix)]
         self.start_utc = video_start_utc or fixes[0].time_utc
-        self.source = VideoFileSource(video, self.start_utc, config.camera_id)
+        # Overlapped, the decoder has a thread of its own (ReadAhead): one FFmpeg thread costs less CPU a frame.
+        self.source = VideoFileSource(video, self.start_utc, config.camera_id, decoder_threads=1 if config.overlap else 0)
         # Frames farther than half a frame period from every mark can never be the nearest one.
         self._window = min(config.max_offset_s, 0.5 / self.source.fps + 1e-3)
         self._offsets = [(mark.time_utc - self.start_utc).total_seconds() for mark in self._marks]
         self.matcher: FrameMatcher[Frame] = FrameMatcher(config.max_offset_s, keep_s=max(1.0, config.max_offset_s))
         self.dropped = 0  # a file never drops a frame
+        self._read_ahead = config.overlap
+        self._ahead: ReadAhead[Frame | None] | None = None
 
     @property
     def frame_count(self) -> int:
@@ -74,6 +79,12 @@ class ReplayFeed:
 
     def frames(self) -> Iterator[Frame | None]:
         """Every frame of the file; decoded only when it can be the nearest to a mark."""
+        if not self._read_ahead:
+            return self._decoded()
+        self._ahead = ReadAhead(self._decoded(), name="survey-decode")
+        return iter(self._ahead)
+
+    def _decoded(self) -> Iterator[Frame | None]:
         while (stamp := self.source.grab()) is not None:
             yield self.source.retrieve(stamp) if self._near_mark(stamp.monotonic_s) else None
 
@@ -94,6 +105,8 @@ class ReplayFeed:
         return [] if ended else None
 
     def close(self) -> None:
+        if self._ahead is not None:  # its thread reads the source: stopped first
+            self._ahead.close()
         self.source.close()
 
     def __enter__(self) -> ReplayFeed:

@@ -1,10 +1,14 @@
 """What happens to one photo: (mark, frame) -> gate -> anonymizer -> detector -> record -> sink.
 
-    (mark, frame) -> quality gate -> anonymizer (fail-closed) -> damage detector (optional)
-                  -> FrameRecord -> PhotoSink (files: ``SurveyWriter``; agent: the outbox)
+    loop thread:    (mark, frame) -> quality gate -> anonymizer (fail-closed) ─┐
+    finish thread:  damage detector (optional) -> FrameRecord -> PhotoSink  ◀──┘ in order
+                    (files: ``SurveyWriter``; agent: the outbox)
 
 ``engine.run_survey`` is the loop that finds the (mark, frame) pairs; this module is the
-per-photo work, its settings (``SurveyConfig``) and its counts (``SurveyStats``).
+per-photo work, its settings (``SurveyConfig``) and its counts (``SurveyStats``). With
+``SurveyConfig.overlap`` (the default) the second half of a photo runs on its own thread
+while the next photo is anonymized (``overlap.InOrderWorker``): records keep their order,
+and ``drain()``, which ``run_survey`` calls at every end, waits for the last one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from voirie.anonymize import AnonymizationError
 from voirie.capture.quality import QualityConfig, QualityGate
 from voirie.capture.trigger import TriggerMark
 from voirie.edge.survey.calibration import SurveyCalibration
+from voirie.edge.survey.overlap import InOrderWorker
 from voirie.models.sizing import size_detections
 from voirie.records import AnonymizedFrame, Detections, Frame, FrameRecord, GeoFix
 
@@ -61,6 +66,11 @@ class SurveyConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     # Damage sizes in metres (and the anonymizer's horizon, set where it is built).
     calibration: SurveyCalibration | None = None
+    # Both cores busy (docs/survey.md, "Speed"): the damage model and the write of a photo run
+    # on a second thread while the next photo is anonymized, and a replay decodes ahead on a
+    # third. False: everything on the loop thread, one photo at a time (the old loop, kept to
+    # measure against and to debug).
+    overlap: bool = True
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.spacing_m <= 100:
@@ -103,6 +113,11 @@ class SurveyStats:
         return self.frames_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def photos_per_s(self) -> float:
+        """Photos fully processed (decoded, gated, anonymized, analysed, written) per second of wall time."""
+        return self.written / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
     def photos_per_km(self) -> float:
         """Photos written per km surveyed (250 at 4 m spacing when none is lost)."""
         return self.written / (self.distance_m / 1000) if self.distance_m > 0 else 0.0
@@ -117,7 +132,8 @@ class SurveyStats:
         # asdict rebuilds a Counter from its (key, count) pairs, counting the pairs: copy them as dicts.
         out.update({f.name: dict(getattr(self, f.name)) for f in dataclasses.fields(self)
                     if isinstance(getattr(self, f.name), Counter)})
-        out.update(frames_per_s=round(self.frames_per_s, 2), photos_per_km=round(self.photos_per_km, 1),
+        out.update(frames_per_s=round(self.frames_per_s, 2), photos_per_s=round(self.photos_per_s, 2),
+                   photos_per_km=round(self.photos_per_km, 1),
                    cpu_s_per_km=round(self.cpu_s_per_km, 1))
         return out
 
@@ -142,6 +158,17 @@ def frame_position(mark: TriggerMark, frame_time: datetime) -> tuple[GeoFix, flo
     return fix.model_copy(update={"time_utc": frame_time}), max(0.0, mark.distance_m + shift)
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A photo anonymized on the loop thread, waiting for its damage model, record and write."""
+
+    anonymized: AnonymizedFrame
+    fix: GeoFix
+    distance_m: float
+    quality: Any
+    detector: DetectsDamage | None  # the one in place when the photo was taken (a switch may follow)
+
+
 class SurveyPipeline:
     """From a matched (mark, frame) to a written record; every step counted in ``stats``."""
 
@@ -151,25 +178,43 @@ class SurveyPipeline:
         self.config, self.survey_id = config, survey_id
         self.gate = QualityGate(config.quality)
         self.stats = SurveyStats()
+        self._finisher: InOrderWorker[_Kept] | None = None
 
-    def process(self, mark: TriggerMark, frame: Frame) -> FrameRecord | None:
-        """Gate, anonymize, detect, write; None when the frame was rejected or dropped."""
+    def process(self, mark: TriggerMark, frame: Frame) -> None:
+        """Gate and anonymize now; detect and write now or, overlapped, on the finish thread."""
         self.stats.matched += 1
         self.stats.distance_m = max(self.stats.distance_m, mark.distance_m)
         fix, distance = frame_position(mark, frame.time_utc)
         verdict = self.gate.check(frame.pixels, fix)
         if not verdict.kept:
             self.stats.quality_rejected[verdict.reason] += 1
-            return None
+            return
         frame = dataclasses.replace(frame, fix=fix, distance_m=distance)
         try:
             anonymized = self.anonymizer(frame)
         except AnonymizationError as error:  # fail closed: the frame is never written
             self.stats.anonymization_dropped += 1
             logger.warning("frame %d dropped, anonymization failed: %s", frame.sequence, error)
-            return None
-        detections, model, calibration_id = self._detect(anonymized)
-        record = self._record(anonymized, fix, distance, detections, model, verdict.scores, calibration_id)
+            return
+        kept = _Kept(anonymized, fix, distance, verdict.scores, self.detector)
+        if not self.config.overlap:
+            self._finish(kept)
+            return
+        if self._finisher is None:
+            self._finisher = InOrderWorker(self._finish)
+        self._finisher.submit(kept)
+
+    def drain(self) -> None:
+        """Wait until every photo handed over is written (and end the finish thread)."""
+        finisher, self._finisher = self._finisher, None
+        if finisher is not None:
+            finisher.close()
+
+    def _finish(self, kept: _Kept) -> FrameRecord:
+        """Detect, make the record, write it; count what was written."""
+        anonymized = kept.anonymized
+        detections, model, calibration_id = self._detect(anonymized, kept.detector)
+        record = self._record(anonymized, kept.fix, kept.distance_m, detections, model, kept.quality, calibration_id)
         written = self.writer.write(anonymized, record)
         self.stats.written += 1
         self.stats.faces_masked += anonymized.faces_masked
@@ -178,12 +223,13 @@ class SurveyPipeline:
         self.stats.detections += len(record.detections)
         return written
 
-    def _detect(self, anonymized: AnonymizedFrame) -> tuple[tuple, tuple[str | None, str | None], str | None]:
+    def _detect(self, anonymized: AnonymizedFrame, detector: DetectsDamage | None
+                ) -> tuple[tuple, tuple[str | None, str | None], str | None]:
         """Detections (sized in metres where calibrated), the model, the calibration used."""
-        if self.detector is None:
+        if detector is None:
             return (), (None, None), None
         try:
-            found = self.detector.detect(anonymized.pixels)
+            found = detector.detect(anonymized.pixels)
         except Exception as error:  # noqa: BLE001 - a model failure must not lose the photo
             self.stats.detector_failed += 1
             logger.warning("damage detector failed on frame %d: %r", anonymized.frame.sequence, error)
@@ -193,7 +239,7 @@ class SurveyPipeline:
         if plane is not None:
             found = size_detections(found, plane)
         calibration_id = calibration.calibration_id if plane is not None else None
-        return tuple(found.to_records()), (self.detector.model_id, self.detector.model_version), calibration_id
+        return tuple(found.to_records()), (detector.model_id, detector.model_version), calibration_id
 
     def _record(self, anonymized: AnonymizedFrame, fix: GeoFix, distance: float, detections: tuple,
                 model: tuple[str | None, str | None], quality, calibration_id: str | None = None) -> FrameRecord:

@@ -27,7 +27,7 @@ def print_summary(result, console: Console) -> None:
         ("photos written", s.written), ("faces / plates masked", f"{s.faces_masked} / {s.plates_masked}"),
         ("anonymizer horizon (photos)", _counts(s.horizon)),
         ("damage detections", s.detections), ("detector failures", s.detector_failed),
-        ("frames per second (whole loop)", f"{s.frames_per_s:.1f}"),
+        ("frames per second (whole loop)", f"{s.frames_per_s:.1f}"), ("photos per second", f"{s.photos_per_s:.1f}"),
         ("km surveyed", f"{s.distance_m / 1000:.2f}"), ("photos per km", f"{s.photos_per_km:.0f}"),
         ("CPU seconds per km", f"{s.cpu_s_per_km:.0f}"),
     ]

@@ -41,6 +41,18 @@ def test_grab_without_retrieve_still_counts_and_times(tmp_path: Path) -> None:
     assert source.read == 10
 
 
+@pytest.mark.parametrize(("threads", "error"), [(1, None), (2, None), (-1, ValueError), (65, ValueError)])
+def test_decoder_threads_give_the_same_frames(tmp_path: Path, threads: int, error: type | None) -> None:
+    video = _video(tmp_path / "v.mp4")
+    if error is not None:
+        with pytest.raises(error, match="decoder_threads"):
+            VideoFileSource(video, START, decoder_threads=threads)
+        return
+    with VideoFileSource(video, START) as default, VideoFileSource(video, START, decoder_threads=threads) as chosen:
+        pairs = list(zip(default.frames(), chosen.frames(), strict=True))
+    assert len(pairs) == 60 and all(np.array_equal(a.pixels, b.pixels) for a, b in pairs)
+
+
 @pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 500, b"RIFF\x00\x00\x00\x00AVI " + bytes(4000)])
 def test_corrupt_video_names_the_file(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "broken_drive.mp4"
