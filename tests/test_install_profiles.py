@@ -1,6 +1,8 @@
 """Install profiles from the wheel built from this tree, each in a fresh virtual environment:
 ``[edge]`` (no server packages there) surveys a recorded drive with the damage and anonymizer
-models that ship inside the wheel; ``[server]`` (no OpenCV, no ONNX Runtime) serves the map page."""
+models that ship inside the wheel and counts a rendered pole-camera clip with ``trackers``'
+ByteTrack, every package with its declared dependencies (``pip check`` clean, one OpenCV:
+``opencv-python``); ``[server]`` (no OpenCV, no ONNX Runtime) serves the map page."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import numpy as np
 import pytest
 
 from voirie.capture.gnss import write_nmea
+from voirie.edge.count.sources import read_bins
+from voirie.edge.count.synth import make_scene, render_video, scene_config
 from voirie.lab.sample.gnss_sim import Leg, Receiver, simulate_drive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +69,26 @@ def _drive(folder: Path) -> tuple[Path, Path]:
     return folder / "drive.mp4", folder / "drive.nmea"
 
 
+def _distributions(venv: Path, names: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed version of each distribution in the venv (None: not installed)."""
+    script = ("import importlib.metadata as m, json, sys\n"
+              "def v(n):\n    try:\n        return m.version(n)\n    except m.PackageNotFoundError:\n        return None\n"
+              "print(json.dumps({n: v(n) for n in sys.argv[1:]}))")
+    return json.loads(_check([str(venv / "bin" / "python"), "-c", script, *names]).stdout)
+
+
+def _count_config(scene, path: Path) -> Path:
+    """The scene's counting config as TOML (the background detector, one line)."""
+    config = scene_config(scene)
+    line = config["lines"][0]
+    path.write_text(f'camera_id = "{config["camera_id"]}"\npixels_per_metre = {config["pixels_per_metre"]}\n'
+                    '[detector]\ntype = "background"\n'
+                    f'[[lines]]\nid = "{line["id"]}"\nstart = {line["start"]}\nend = {line["end"]}\n'
+                    f'directions = {json.dumps(line["directions"])}\nhysteresis = {line["hysteresis"]}\n'
+                    f'min_travel = {line["min_travel"]}\n')
+    return path
+
+
 def _installed_mb(venv: Path) -> float:
     site = next(venv.glob("lib/python*/site-packages"))
     return sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6
@@ -81,7 +105,19 @@ def test_edge_profile_in_a_fresh_venv_surveys_a_replay_without_server_packages(t
     records = [json.loads(line) for line in (tmp_path / "out" / "records.jsonl").read_text().splitlines()]
     assert len(records) >= 15 and all(r["model_id"] == "damage-default" for r in records)
     assert all(r["anonymizer"] for r in records)
-    print(f"voirie[edge] installed: {_installed_mb(venv):.0f} MB in site-packages")
+    # Every dependency with its own declared dependencies, and one OpenCV wheel owning cv2.
+    _check([str(venv / "bin" / "python"), "-m", "pip", "check"])
+    installed = _distributions(venv, ("opencv-python", "opencv-python-headless", "trackers"))
+    assert installed["opencv-python"] and installed["trackers"] and installed["opencv-python-headless"] is None
+    # Counting starts and counts with trackers' ByteTrack: every crossing of a rendered clip.
+    scene = make_scene(duration_s=24.0, width=480, height=270, fps=12.5, seed=5, per_class=1)
+    clip = render_video(scene, tmp_path / "clip.avi")
+    config = _count_config(scene, tmp_path / "cam.toml")
+    _check([str(venv / "bin" / "voirie"), "count", "--source", str(clip), "--config", str(config),
+            "--out", str(tmp_path / "bins")])
+    bins = [b for path in (tmp_path / "bins").glob("*.jsonl") for b in read_bins(path)]
+    assert sum(b.count for b in bins) == sum(scene.truth().values()) > 0
+    print(f"voirie[edge] installed: {_installed_mb(venv):.0f} MB in site-packages ({installed})")
 
 
 @pytest.mark.slow

@@ -1,10 +1,11 @@
 """Multi-object tracking for counting: ByteTrack from the maintained ``trackers`` library.
 
-Why ``trackers`` and how it is installed: ``supervision`` dropped its own ByteTrack (0.31)
-for ``trackers``; ``trackers`` declares ``opencv-python`` (the GUI build), which would
-overwrite ``opencv-python-headless``'s ``cv2`` on the edge box. ByteTrack itself needs
-only numpy, scipy and supervision (>= 0.30 no longer requires OpenCV), so setup installs
-``trackers`` with ``--no-deps`` and ``supervision`` is an ordinary dependency.
+Why ``trackers``: ``supervision`` dropped its own ByteTrack (0.31) for ``trackers``, whose
+``ByteTrackTracker`` takes each frame's timestamp (counting's sources have variable frame
+rates). ``trackers`` is an ordinary dependency of the ``edge`` extra, installed with its
+declared dependencies; it declares the GUI ``opencv-python``, which is the OpenCV the
+project uses too (pyproject.toml; the edge box needs libGL and GLib, README "Install
+profiles").
 
 A track's class is voted from the class evidence of all its detections
 (``voirie.edge.count.classes.ClassVote``): a blob seen half-occluded for a frame does not
@@ -35,7 +36,7 @@ else:
 
 
 class TrackerUnavailableError(ImportError):
-    """The ``trackers`` package is missing: install it with ``pip install --no-deps trackers``."""
+    """The ``trackers`` package is missing: install the edge profile, ``pip install 'voirie[edge]'``."""
 
 
 class ObjectTracker:
@@ -45,7 +46,7 @@ class ObjectTracker:
         if ByteTrackTracker is None:
             raise TrackerUnavailableError(
                 f"the 'trackers' package is needed for counting ({_IMPORT_ERROR}); "
-                "install it with: pip install --no-deps 'trackers>=2.6,<3'"
+                "install the edge profile: pip install 'voirie[edge]' (or pip install 'trackers>=2.6,<3')"
             )
         if frame_rate <= 0 or not 0 < start_confidence < 1:
             raise ValueError(f"frame_rate must be > 0 and start_confidence in (0, 1), got {frame_rate}, "
