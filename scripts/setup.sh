@@ -21,7 +21,8 @@ install_system_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "setup: please install ${missing[*]} (Debian packages); the tests that need them will be skipped" >&2
+    echo "setup: please install ${missing[*]} (Debian packages); the tests that need them will be skipped" \
+         "(but without libgl1 and libglib2.0-0, import cv2 fails)" >&2
     return 0
   fi
   echo "setup: installing ${missing[*]}"
