@@ -170,7 +170,7 @@ async function renderSummary() {
     bar((150 * g.km) / maxKm, g.colour), `${Number(g.km).toFixed(2)} km`));
   const hist = s.pci_histogram.map((b) => h("div", { class: "bar-row" },
     h("span", { style: { width: "52px" } }, `${b.from}–${b.to}`), bar((150 * b.sections) / maxN), String(b.sections)));
-  fill("summary-body", h("div", {}, `${s.surveyed_km} of ${s.network_km} km surveyed · ` +
+  fill("summary-body", h("div", {}, `${s.surveyed_km} of ${s.network_km} km graded (surveyed or inspected) · ` +
     `${s.surveyed_sections}/${s.sections} sections · mean PCI ${s.mean_pci ?? "–"}`),
     h("h2", {}, "km per grade"), steps, h("h2", {}, "PCI histogram (sections)"), hist);
 }
