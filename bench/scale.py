@@ -37,6 +37,7 @@ from rich.console import Console
 
 from voirie.lab.synth.records import frames_along
 from voirie.server.runner import served_process
+from voirie.server.tiles import TileAddress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "server"))
 from postgres_cluster import find_postgres_bindir, start_cluster, stop_cluster  # noqa: E402 - the tests' cluster
@@ -160,21 +161,15 @@ def wait_for_autovacuum(database_url: str, timeout_s: float = 600.0) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    """The XYZ tile holding a point."""
-    n = 2**z
-    return z, int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-
-
 def tile_latencies(client: httpx.Client, roads: list, z: int, samples: int, rng: random.Random) -> dict:
     """p50/p95 milliseconds and bytes of tiles under random points of the network."""
     times, sizes = [], []
     for _ in range(samples):
         (x0, y0), (x1, y1) = rng.choice(roads)
         t = rng.random()
-        tz, tx, ty = tile_of(x0 + t * (x1 - x0), y0 + t * (y1 - y0), z)
+        tile = TileAddress.containing(x0 + t * (x1 - x0), y0 + t * (y1 - y0), z)
         started = time.perf_counter()
-        answer = client.get(f"/tiles/{tz}/{tx}/{ty}.mvt")
+        answer = client.get(f"/tiles/{tile.z}/{tile.x}/{tile.y}.mvt")
         times.append(1000 * (time.perf_counter() - started))
         answer.raise_for_status()
         sizes.append(len(answer.content))

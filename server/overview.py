@@ -85,11 +85,9 @@ def _merge(pieces: list[_Piece], min_length: float) -> list[_Piece]:
     the piece before it (a road shorter than ``min_length`` stays one piece)."""
     merged: list[_Piece] = []
     for piece in pieces:
-        if merged and merged[-1].length_m < min_length:
-            merged[-1].absorb(piece)
-        else:
+        if not merged or merged[-1].length_m >= min_length:
             merged.append(_Piece(piece.segment_id, 0, 0.0, []))
-            merged[-1].absorb(piece)
+        merged[-1].absorb(piece)
     if len(merged) > 1 and merged[-1].length_m < min_length:
         merged[-2].absorb(merged.pop())
     return merged

@@ -10,19 +10,16 @@ bounds; empty tiles are left out.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voirie.server.models import Section
+from voirie.server.queries import network_extent
 from voirie.server.tile_service import TileService
 from voirie.server.tiles import MAX_ZOOM, TileAddress
-from voirie.server.spatial import MAX_MERCATOR_LAT
 
 logger = logging.getLogger(__name__)
 
@@ -39,21 +36,13 @@ class ExportError(ValueError):
     """Nothing to export, or a zoom out of range."""
 
 
-def _tile_range(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    lat = max(-MAX_MERCATOR_LAT, min(MAX_MERCATOR_LAT, lat))
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return min(n - 1, max(0, x)), min(n - 1, max(0, y))
-
-
 def tiles_over(bounds: tuple[float, float, float, float], max_zoom: int) -> Iterator[TileAddress]:
     """Every tile touching ``bounds`` (lon/lat) from zoom 0 to ``max_zoom``, in PMTiles id order."""
     minx, miny, maxx, maxy = bounds
     addresses = []
     for z in range(max_zoom + 1):
-        (x0, y0), (x1, y1) = _tile_range(minx, maxy, z), _tile_range(maxx, miny, z)
-        addresses.extend(TileAddress(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1))
+        first, last = TileAddress.containing(minx, maxy, z), TileAddress.containing(maxx, miny, z)
+        addresses.extend(TileAddress(z, x, y) for x in range(first.x, last.x + 1) for y in range(first.y, last.y + 1))
     return iter(sorted(addresses, key=lambda t: zxy_to_tileid(t.z, t.x, t.y)))
 
 
@@ -61,14 +50,13 @@ def export_pmtiles(session: Session, service: TileService, generation: str, path
     """Write the network's tiles to ``path``; returns the number of tiles written."""
     if not 0 <= max_zoom <= MAX_ZOOM:
         raise ExportError(f"max zoom {max_zoom} is out of range: 0-{MAX_ZOOM}")
-    bounds = session.execute(select(func.min(Section.minx), func.min(Section.miny),
-                                    func.max(Section.maxx), func.max(Section.maxy))).one()
-    if bounds[0] is None:
+    _, bounds = network_extent(session)
+    if bounds is None:
         raise ExportError("no sections to export: import a network or ingest a survey first")
     etag, written = service.etag(generation), 0
     with open(path, "wb") as handle:
         writer = Writer(handle)
-        for tile in tiles_over(tuple(bounds), max_zoom):
+        for tile in tiles_over(bounds, max_zoom):
             body = service.render(session, tile, etag)
             if body:
                 writer.write_tile(zxy_to_tileid(tile.z, tile.x, tile.y), body)

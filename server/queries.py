@@ -73,6 +73,13 @@ def count_sections(session: Session, f: SectionFilter) -> int:
     return int(session.scalar(_where(select(func.count()).select_from(Section), f, uses_postgis(session))) or 0)
 
 
+def network_extent(session: Session) -> tuple[int, tuple[float, float, float, float] | None]:
+    """Number of sections and their lon/lat bounds (None when there are none)."""
+    count, *bounds = session.execute(select(func.count(), func.min(Section.minx), func.min(Section.miny),
+                                            func.max(Section.maxx), func.max(Section.maxy))).one()
+    return count, (tuple(bounds) if count else None)  # type: ignore[return-value]
+
+
 def damage_summary(damage: dict[str, int] | None) -> dict[str, Any]:
     """``damage_total`` and ``damage_classes`` ("|a|b|", sorted) of a class -> count dict."""
     found = sorted(name for name, count in (damage or {}).items() if count)

@@ -14,9 +14,9 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql.base import ischema_names as postgresql_types
-from sqlalchemy.types import UserDefinedType
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.types import UserDefinedType
 
 logger = logging.getLogger(__name__)
 

@@ -65,7 +65,9 @@ class TileService:
 
     def plans_version(self) -> str:
         """Changes whenever a plan file is written (saved, approved) or removed."""
-        stats = sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self.plans.directory.glob("*.json"))
+        # Runs on every tile request: one stat per plan file.
+        stats = sorted((p.name, s.st_mtime_ns, s.st_size) for p in self.plans.directory.glob("*.json")
+                       for s in [p.stat()])
         return hashlib.sha1(repr(stats).encode()).hexdigest()[:12]
 
     def etag(self, generation: str) -> str:

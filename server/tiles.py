@@ -56,6 +56,16 @@ class TileAddress:
             raise TileAddressError(f"tile {z}/{x}/{y} does not exist: x and y must be 0-{last} at zoom {z}")
         return cls(z, x, y)
 
+    @classmethod
+    def containing(cls, lon: float, lat: float, z: int) -> TileAddress:
+        """The tile at ``z`` holding a lon/lat point (latitude clamped to Web Mercator's range,
+        points on the world's edge in its last tile)."""
+        n = 2**z
+        lat = max(-MAX_MERCATOR_LAT, min(MAX_MERCATOR_LAT, lat))
+        x = int((lon + 180) / 360 * n)
+        y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        return cls(z, min(n - 1, max(0, x)), min(n - 1, max(0, y)))
+
     @property
     def size_m(self) -> float:
         """Width of the tile in Web Mercator metres."""
@@ -98,12 +108,6 @@ def encode_layer(name: str, geometries: np.ndarray, properties: list[dict[str, A
     return mapbox_vector_tile.encode([{"name": name, "features": features}], default_options=_ENCODE_OPTIONS)
 
 
-def damage_properties(damage: dict[str, int] | None) -> dict[str, Any]:
-    """The damage counts as JSON text (tile properties are scalars); the total and the classes
-    come from their own columns."""
-    return {"damage": json.dumps(damage or {})}
-
-
 def _iso(value: Any) -> str | None:
     # Seconds and "Z", as PostGIS writes it: the map's date filter compares these as text.
     return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -128,8 +132,8 @@ def _section_rows(session: Session, tile: TileAddress) -> tuple[list[str], list[
     for row in session.execute(query):
         values = row._asdict()
         wkts.append(values.pop("geometry_wkt"))
-        if "damage" in values:
-            values.update(damage_properties(values.pop("damage")))
+        if "damage" in values:  # JSON text: tile properties are scalars (total, classes: own columns)
+            values["damage"] = json.dumps(values.pop("damage") or {})
         values["surveyed_at"] = _iso(values["surveyed_at"])
         props.append(values)
     return wkts, props

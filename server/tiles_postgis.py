@@ -13,7 +13,7 @@ from voirie.server.tiles import BUFFER, EXTENT, TileAddress
 
 logger = logging.getLogger(__name__)
 
-# The same properties as the Python encoder (voirie.server.tiles.damage_properties).
+# The same properties as the Python encoder (voirie.server.tiles._section_rows).
 # Stored JSON text as written; total and classes precomputed by the recompute.
 _DAMAGE = "t.damage_total, t.damage_classes"
 _SURVEYED = """to_char(t.surveyed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS surveyed_at"""

@@ -57,13 +57,14 @@ def add_missing_columns(engine: Engine) -> None:
         for table in Base.metadata.sorted_tables:
             present = {column["name"] for column in inspector.get_columns(table.name)}
             missing = [column for column in table.columns if column.name not in present]
+            if not missing:
+                continue
             for column in missing:
                 definition = CreateColumn(column).compile(dialect=connection.dialect)
                 connection.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {definition}')
-            for index in table.indexes if missing else ():
+            for index in table.indexes:
                 index.create(connection, checkfirst=True)
-            if missing:
-                logger.info("added columns %s to table %s", [c.name for c in missing], table.name)
+            logger.info("added columns %s to table %s", [c.name for c in missing], table.name)
 
 
 def alembic_config(connection: Connection):  # noqa: ANN201 - alembic is an optional import

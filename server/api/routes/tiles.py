@@ -7,10 +7,9 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from sqlalchemy import func, select
 
 from voirie.server.api.deps import ReaderDep, SessionDep, SettingsDep
-from voirie.server.models import Section
+from voirie.server.queries import network_extent
 from voirie.server.tile_service import TileService
 from voirie.server.tiles import TileAddress, TileAddressError
 
@@ -49,8 +48,6 @@ def tile(z: int, x: int, y: int, request: Request, session: SessionDep, generati
 @router.get("/api/v1/map-extent", summary="Number of sections and their bounds; when the map uses tiles")
 def map_extent(session: SessionDep, settings: SettingsDep, _: ReaderDep) -> dict[str, Any]:
     """Number of sections, their bounds (lon/lat) and the tile source the map page switches to."""
-    count, minx, miny, maxx, maxy = session.execute(
-        select(func.count(), func.min(Section.minx), func.min(Section.miny), func.max(Section.maxx),
-               func.max(Section.maxy))).one()
-    return {"sections": count, "bbox": None if count == 0 else [minx, miny, maxx, maxy],
+    count, bounds = network_extent(session)
+    return {"sections": count, "bbox": None if bounds is None else list(bounds),
             "tiles_from_sections": settings.map_tiles_from_sections, "tiles": TILES_PATH}
