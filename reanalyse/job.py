@@ -62,13 +62,17 @@ class ReanalyseReport:
     engine: str
     pending: int = 0
     analysed: int = 0
-    failed: int = 0
     detections: int = 0
     seconds: float = 0.0
     first_batch_s: float = 0.0  # start-up: engine start (Ray actors loading the model) to the first results
     first_batch_photos: int = 0
     graded_generation: str = ""
     failed_ids: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        """Photos that could not be read or decoded."""
+        return len(self.failed_ids)
 
     @property
     def photos_per_s(self) -> float:
@@ -171,7 +175,6 @@ def run_reanalysis(settings: Settings, factory: sessionmaker, options: Reanalyse
         report.detections += sum(len(found) for _, found in results if found)
         logger.info("%s: %d/%d photos analysed", report.model, report.analysed, report.pending)
     report.seconds = time.perf_counter() - started
-    report.failed = len(report.failed_ids)
     report.graded_generation = regrade(settings, factory)
     return report
 

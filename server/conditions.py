@@ -169,12 +169,17 @@ def _shown_conditions(sections: dict[str, Section], current: dict[str, dict[str,
     return shown
 
 
+def condition_feature(section: Section, condition: dict[str, Any]) -> str:
+    """The section's stored Feature text with ``condition`` (the keys of ``EMPTY``) as its grade."""
+    props = properties(SimpleNamespace(**{**{n: getattr(section, n) for n in PROPERTY_NAMES}, **condition}))
+    return feature_json(section.section_id, section.geometry_json, props)
+
+
 def _section_update(section: Section, condition: dict[str, Any]) -> dict[str, Any]:
     """Parameters of one section's UPDATE: condition columns and the stored Feature text."""
     values = {name: condition[name] for name in EMPTY}
-    props = properties(SimpleNamespace(**{**{n: getattr(section, n) for n in PROPERTY_NAMES}, **values}))
     return {"sid": section.section_id, **values, **damage_summary(values["damage"]),
-            "feature_json": feature_json(section.section_id, section.geometry_json, props)}
+            "feature_json": condition_feature(section, values)}
 
 
 def refresh_statistics(session: Session) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from voirie.server.core.config import Settings
 from voirie.server.models import AnalysisRow, DetectionRow, FrameRow, ModelGrade, Section
-from voirie.server.queries import PROPERTY_NAMES, SectionFilter, feature_json, properties
+from voirie.server.queries import SectionFilter
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def _reanalysed_detections(session: Session) -> dict[tuple[str, str], dict[str, 
 
 def grade_model_versions(session: Session, settings: Settings) -> int:
     """Rewrite ``model_grades`` from the re-analysed detections; returns the rows written."""
-    from voirie.server.conditions import grade_group  # conditions calls us: imported late to avoid a cycle
+    from voirie.server.conditions import condition_feature, grade_group  # conditions calls us: late, no cycle
 
     sections = {s.section_id: s for s in session.scalars(select(Section).where(Section.survey_id.is_not(None)))}
     groups = _analysed_frames(session, {sid: s.survey_id for sid, s in sections.items()})
@@ -68,11 +67,10 @@ def grade_model_versions(session: Session, settings: Settings) -> int:
         section = sections[section_id]
         graded = grade_group(section, frames, detections[(model_id, version)], settings.frame_footprint_m)
         graded.update(model_version=f"{model_id}@{version}", survey_id=section.survey_id)
-        props = properties(SimpleNamespace(**{**{n: getattr(section, n) for n in PROPERTY_NAMES}, **graded}))
         rows.append({"section_id": section_id, "model_id": model_id, "model_version": version,
                      **{k: graded[k] for k in ("survey_id", "surveyed_at", "pci", "grade", "confidence", "frames",
                                                "damage")},
-                     "feature_json": feature_json(section_id, section.geometry_json, props)})
+                     "feature_json": condition_feature(section, graded)})
     session.execute(delete(ModelGrade))
     if rows:
         session.execute(insert(ModelGrade), rows)
@@ -89,6 +87,12 @@ def model_feature_texts(session: Session, model_id: str, model_version: str, f: 
         query = query.where(ModelGrade.grade <= f.grade_max)
     rows = session.execute(query.order_by(ModelGrade.section_id))
     return [r.feature_json for r in rows if f.damage_class is None or (r.damage or {}).get(f.damage_class)]
+
+
+def is_analysed(session: Session, model_id: str, model_version: str) -> bool:
+    """Whether that model version re-analysed any photo: the first row found, not the listing's counts."""
+    return session.scalar(select(AnalysisRow.id).where(
+        AnalysisRow.model_id == model_id, AnalysisRow.model_version == model_version).limit(1)) is not None
 
 
 def model_versions(session: Session) -> list[dict[str, Any]]:

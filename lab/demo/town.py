@@ -75,12 +75,16 @@ class TownSection:
     @property
     def family(self) -> str:
         """The planner's deterioration family (main / collector / local; all asphalt)."""
-        return road_class_group(self.road_type) or "local"
+        return _family(self.road_type)
 
     @property
     def grade(self) -> float:
         """The server's 1 (very good) … 5 (very poor) grade of the PCI."""
         return grade_from_pci(self.pci)
+
+
+def _family(road_type: str) -> str:
+    return road_class_group(road_type) or "local"
 
 
 def town_km(town: list[TownSection]) -> float:
@@ -186,8 +190,8 @@ def _sections(rng: np.random.Generator, lines: list[LineString], sides: np.ndarr
     for k in np.flatnonzero(keep):
         direction, line, _ = sides[k]
         road_type = types[k]
-        family = road_class_group(road_type) or "local"
-        pci = float(DEFAULT_CURVES[f"{family}/asphalt"].pci_at(ages[k])) + rng.normal(0.0, INSPECTION_SCATTER_PCI)
+        curve = DEFAULT_CURVES[f"{_family(road_type)}/asphalt"]
+        pci = float(curve.pci_at(ages[k])) + rng.normal(0.0, INSPECTION_SCATTER_PCI)
         width = ROAD_TYPES[road_type][0] + rng.uniform(-0.5, 0.5)
         name = f"{_PREFIX[road_type]} {_NAMES[(line + 7 * direction) % len(_NAMES)]} {direction + 1}{line:02d}"
         town.append(TownSection(section_id=f"town-{len(town) + 1:05d}", street=name, road_type=road_type,

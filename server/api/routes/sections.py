@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 from collections import defaultdict
@@ -17,7 +16,8 @@ from voirie.server.api.params import UtcTime, parse_bbox
 from voirie.server.condition import GRADE_COLOURS
 from voirie.server.crud import set_meta
 from voirie.server.csvsafe import SafeDictWriter
-from voirie.server.model_grades import model_feature_texts, model_versions, parse_model_key, section_model_grades
+from voirie.server.model_grades import (is_analysed, model_feature_texts, model_versions, parse_model_key,
+                                        section_model_grades)
 from voirie.server.models import DetectionRow, FrameRow, Section, SectionHistory
 from voirie.server.queries import SectionFilter, feature_collection, feature_texts, properties, select_sections
 
@@ -29,9 +29,9 @@ CSV_COLUMNS = ("section_id", "street", "road_class", "length_m", "width_m", "pci
 
 
 def _filter(grade_min: float | None, grade_max: float | None, damage_class: str | None,
-            surveyed_from: datetime | None, surveyed_to: datetime | None) -> SectionFilter:
+            surveyed_from: datetime | None, surveyed_to: datetime | None, bbox: str | None) -> SectionFilter:
     return SectionFilter(grade_min=grade_min, grade_max=grade_max, damage_class=damage_class or None,
-                         surveyed_from=surveyed_from, surveyed_to=surveyed_to)
+                         surveyed_from=surveyed_from, surveyed_to=surveyed_to, bbox=parse_bbox(bbox))
 
 
 MODEL_HELP = "id@version of a re-analysis (GET /api/v1/model-versions); default: the devices' grades"
@@ -45,8 +45,7 @@ def sections_geojson(session: SessionDep, conditions: ConditionsDep, generation:
                      bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat: sections whose "
                                                                 "bounding box overlaps it")) -> Response:
     """Sections with their condition (GeoJSON), as surveyed or as one re-analysing model version graded them."""
-    f = dataclasses.replace(_filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to),
-                            bbox=parse_bbox(bbox))
+    f = _filter(grade_min, grade_max, damage_class, surveyed_from, surveyed_to, bbox)
     if model:
         model_id, version = _known_model(session, model)
         build = lambda: feature_collection(model_feature_texts(session, model_id, version, f)).encode()  # noqa: E731
@@ -61,8 +60,8 @@ def _known_model(session: SessionDep, key: str) -> tuple[str, str]:
         model_id, version = parse_model_key(key)
     except ValueError as error:
         raise HTTPException(status_code=422, detail=str(error)) from error
-    known = [v["model"] for v in model_versions(session) if v["model"]]
-    if key not in known:
+    if not is_analysed(session, model_id, version):  # checked on every map request: no counts here
+        known = [v["model"] for v in model_versions(session) if v["model"]]
         raise HTTPException(status_code=404, detail=f"no re-analysis by model {key!r}; there are {known}")
     return model_id, version
 
