@@ -87,9 +87,7 @@ def gpsd_port(tmp_path: Path) -> Iterator[int]:
     start = datetime.now(timezone.utc) + timedelta(seconds=1)
     drive = simulate_drive((47.2595, -0.0780), start, 90.0, [Leg(60.0, 12.0)], Receiver(rate_hz=10.0))
     write_nmea(drive.fixes, tmp_path / "drive.nmea")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     with (tmp_path / "gpsfake.log").open("wb") as log:
         process = subprocess.Popen(["gpsfake", "-q", "-1", "-n", "-P", str(port), "-c", "0.05",
                                     str(tmp_path / "drive.nmea")], env={**os.environ, "PATH": PATH},

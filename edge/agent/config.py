@@ -22,7 +22,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from voirie.config import StrictConfig, error_lines, report
+from voirie.config import StrictConfig, error_report, report
 from voirie.edge.count.config import ConfigError as CountConfigError
 from voirie.edge.count.config import CountConfig, load_config, parse_config
 
@@ -225,7 +225,7 @@ def parse_agent_config(data: dict[str, Any], source: str = "<dict>", base: Path 
     try:
         config = AgentConfig.model_validate(data)
     except ValidationError as error:
-        raise AgentConfigError(report("invalid agent config", error_lines(error, source))) from None
+        raise AgentConfigError(error_report(error, source, "invalid agent config")) from None
     if config.counting is not None and config.counting.counter is not None:
         # An inline counting config is part of this file: check it now, not at start-up.
         config.counting.count_config(config.device_id, source)

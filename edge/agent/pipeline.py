@@ -67,11 +67,11 @@ class ModelSwitcher:
         path = self.slot.take() if self.slot is not None else None
         if path is None:
             return
-        from voirie.edge.survey.detector import SURVEY_DETECTOR_THREADS
-        from voirie.models import ModelError, load_detector
+        from voirie.edge.survey.detector import load_damage_detector
+        from voirie.models import ModelError
 
         try:
-            detector = load_detector(str(path), threads=SURVEY_DETECTOR_THREADS)
+            detector = load_damage_detector(str(path))
         except (ModelError, ValueError, OSError) as error:
             logger.error("rolled-out model %s cannot run: %s", path, error)
             self.slot.failed(str(error))  # the heartbeat thread rolls back

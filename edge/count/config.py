@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from voirie.config import StrictConfig, error_lines, report
+from voirie.config import StrictConfig, error_report
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +29,6 @@ _ID = r"^[A-Za-z0-9_.-]+$"
 
 class ConfigError(ValueError):
     """The counting configuration is invalid: one line per problem, each with its key path."""
-
-    def __init__(self, message: str, lines: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.lines = lines or [message]
 
 
 class LineConfig(StrictConfig):
@@ -212,8 +208,8 @@ def parse_config(data: dict[str, Any], source: str = "<dict>", key_prefix: str =
         return CountConfig.model_validate(data)
     except ValidationError as error:
         # A detector's loc carries the union tag ("background"/"onnx"), which is no key.
-        lines = error_lines(error, source, key_prefix=key_prefix, skip_keys=("background", "onnx"))
-        raise ConfigError(report("invalid counting config", lines), lines) from None
+        raise ConfigError(error_report(error, source, "invalid counting config", key_prefix=key_prefix,
+                                       skip_keys=("background", "onnx"))) from None
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
